@@ -1,0 +1,102 @@
+"""Provider metadata read by Airflow's providers manager (``apache_airflow_provider`` entry point).
+
+The connection form is declared here (``conn-fields`` and ``ui-field-behaviour``, Airflow 3.2+),
+so the API server never imports the hook to draw it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_files import __version__
+
+GATEWAYS = ["openai", "azure", "portkey", "respan", "litellm", "custom"]
+
+
+def _field(label: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": schema}
+
+
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "gateway": _field(
+        "Gateway",
+        "Which API sits at the base URL: openai, azure, portkey, respan, litellm or custom.",
+        {"type": ["string", "null"], "enum": [*GATEWAYS, None], "default": "openai"},
+    ),
+    "organization": _field(
+        "Organization", "OpenAI organization id, sent as OpenAI-Organization.", {"type": ["string", "null"]}
+    ),
+    "project": _field("Project", "OpenAI project id, sent as OpenAI-Project.", {"type": ["string", "null"]}),
+    "api_version": _field(
+        "API version (Azure)",
+        "api-version query parameter for Azure OpenAI (empty for the Azure v1 API).",
+        {"type": ["string", "null"]},
+    ),
+    "portkey_provider": _field(
+        "Portkey provider",
+        "x-portkey-provider, e.g. openai or @my-provider-slug.",
+        {"type": ["string", "null"]},
+    ),
+    "portkey_virtual_key": _field(
+        "Portkey virtual key",
+        "x-portkey-virtual-key (legacy equivalent of a provider slug).",
+        {"type": ["string", "null"], "format": "password"},
+    ),
+    "portkey_config": _field(
+        "Portkey config",
+        "x-portkey-config: a config id or a JSON config.",
+        {"type": ["string", "null"], "format": "password"},
+    ),
+    "litellm_provider": _field(
+        "LiteLLM provider",
+        "custom-llm-provider header for a LiteLLM proxy (default openai).",
+        {"type": ["string", "null"]},
+    ),
+    "headers": _field(
+        "Extra headers",
+        "JSON object of extra headers sent on every request. Values are masked in logs.",
+        {"type": ["object", "null"], "format": "json"},
+    ),
+    "timeout_s": _field(
+        "Timeout (s)", "Read/write timeout of one request, in seconds.", {"type": ["number", "null"], "default": 600}
+    ),
+    "max_retries": _field(
+        "Max retries",
+        "Retries of a failed request (429, 5xx, connection errors) before giving up.",
+        {"type": ["integer", "null"], "default": 5, "minimum": 0},
+    ),
+    "verify_ssl": _field(
+        "Verify TLS", "Verify the server's TLS certificate.", {"type": ["boolean", "null"], "default": True}
+    ),
+    "allow_insecure_http": _field(
+        "Allow http:// to a remote host",
+        "Send the API key over plain http to a host that is not loopback. Off by default.",
+        {"type": ["boolean", "null"], "default": False},
+    ),
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-files",
+        "name": "OpenAI-compatible Files",
+        "description": "Upload files, above all Batch JSONL files, to OpenAI-compatible Files and Uploads APIs.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "connection-type": "openai_files",
+                "hook-class-name": "airflow_provider_files.hooks.files.FilesHook",
+                "hook-name": "OpenAI-compatible Files",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"host": "Base URL", "password": "API key"},
+                    "placeholders": {
+                        "host": "https://api.openai.com/v1",
+                        "password": "sk-...",
+                        "extra": '{"gateway": "openai"}',
+                    },
+                },
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+    }

@@ -1,0 +1,24 @@
+"""Root test configuration.
+
+Airflow reads its configuration when first imported, so the environment for the
+whole session (a private AIRFLOW_HOME with a SQLite metadata DB, the example DAGs
+folder, no example DAGs of Airflow's own) is set here, before any test module
+imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-files-tests-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "example_dags")
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+
+pytest_plugins = ["airflow_provider_files.emulator.pytest_plugin"]
