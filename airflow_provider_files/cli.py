@@ -16,6 +16,8 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("airflow_provider_files.jsonl.cli", "validate a Batch JSONL file"),
     "emulator": ("airflow_provider_files.emulator.cli", "run the local Files/Uploads API emulator"),
+    "upload": ("airflow_provider_files.upload_cli", "upload a file through a connection, outside Airflow"),
+    "demo": ("airflow_provider_files.demo", "run the example DAG end to end against the emulator"),
 }
 
 

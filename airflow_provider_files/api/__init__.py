@@ -1,1 +1,74 @@
+"""HTTP layer: clients for OpenAI-compatible Files and Uploads APIs. No Airflow imports."""
 
+from __future__ import annotations
+
+from airflow_provider_files.api.bodies import BytesSource, FileObjectSource, FileRange
+from airflow_provider_files.api.client import AsyncFilesClient, FilesClient
+from airflow_provider_files.api.errors import (
+    ApiConnectionError,
+    ApiStatusError,
+    ApiTimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    FilesApiError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+    SourceNotReplayableError,
+    UnexpectedResponseError,
+    UnprocessableEntityError,
+    UnsupportedOperationError,
+)
+from airflow_provider_files.api.gateways import PROFILES, ClientSettings, GatewayProfile
+from airflow_provider_files.api.models import (
+    FileDeleted,
+    FileList,
+    FileObject,
+    FileStatus,
+    Upload,
+    UploadPart,
+    UploadStatus,
+)
+from airflow_provider_files.api.retry import RetryPolicy
+
+__all__ = [
+    "PROFILES",
+    "ApiConnectionError",
+    "ApiStatusError",
+    "ApiTimeoutError",
+    "AsyncFilesClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "BytesSource",
+    "ClientSettings",
+    "ConfigurationError",
+    "ConflictError",
+    "FileDeleted",
+    "FileList",
+    "FileObject",
+    "FileObjectSource",
+    "FileRange",
+    "FileStatus",
+    "FilesApiError",
+    "FilesClient",
+    "GatewayProfile",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "SourceNotReplayableError",
+    "UnexpectedResponseError",
+    "UnprocessableEntityError",
+    "UnsupportedOperationError",
+    "Upload",
+    "UploadPart",
+    "UploadStatus",
+]

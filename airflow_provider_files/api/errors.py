@@ -1,0 +1,212 @@
+"""One hierarchy for every failure of the API layer, and the one place that maps HTTP errors to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+REDACTED = "***"
+_BODY_EXCERPT_CHARS = 500
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret in ``text`` (longest first)."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+class FilesApiError(Exception):
+    """Base class of every error raised by :mod:`airflow_provider_files.api`."""
+
+
+class ConfigurationError(FilesApiError, ValueError):
+    """The client settings are invalid (unknown gateway, http:// to a remote host, bad header JSON ...)."""
+
+
+class UnsupportedOperationError(FilesApiError):
+    """The configured gateway does not offer this operation (e.g. the Uploads API on Respan)."""
+
+
+class SourceNotReplayableError(FilesApiError):
+    """A request failed after part of a one-shot stream was sent, so it cannot be retried safely."""
+
+
+class ApiConnectionError(FilesApiError):
+    """No HTTP response: connection refused or dropped, DNS failure, TLS failure."""
+
+
+class ApiTimeoutError(ApiConnectionError):
+    """The request timed out."""
+
+
+class UnexpectedResponseError(FilesApiError):
+    """A successful response whose body is not what the contract promises."""
+
+
+class ApiStatusError(FilesApiError):
+    """The server answered with an error status.
+
+    :param message: human message, already redacted.
+    :param status_code: HTTP status.
+    :param error_type: ``error.type`` of the body, when present.
+    :param code: ``error.code`` of the body, when present.
+    :param param: ``error.param`` of the body, when present.
+    :param request_id: the ``x-request-id`` response header, when present.
+    :param server_message: ``error.message`` of the body (or a raw excerpt), redacted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        server_message: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.error_type = error_type
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+        self.server_message = server_message
+        self.retry_after_s = retry_after_s
+
+
+class BadRequestError(ApiStatusError):
+    """400: the request was malformed or broke a rule of the API."""
+
+
+class AuthenticationError(ApiStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(ApiStatusError):
+    """403: the key is valid but not allowed to do this."""
+
+
+class NotFoundError(ApiStatusError):
+    """404: unknown file or upload id, or a wrong base URL."""
+
+
+class ConflictError(ApiStatusError):
+    """409: conflicting state (OpenAI also uses it for lock timeouts, which are retried)."""
+
+
+class PayloadTooLargeError(ApiStatusError):
+    """413: the file or part is larger than the server accepts."""
+
+
+class UnprocessableEntityError(ApiStatusError):
+    """422: the request was understood but its content is invalid."""
+
+
+class RateLimitError(ApiStatusError):
+    """429: too many requests; transient."""
+
+
+class QuotaExceededError(RateLimitError):
+    """429 with code ``insufficient_quota``: billing or spend limit; retrying does not help."""
+
+
+class ServerError(ApiStatusError):
+    """5xx: the server failed."""
+
+
+_STATUS_CLASSES: dict[int, type[ApiStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+_HINTS: dict[type[ApiStatusError], str] = {
+    AuthenticationError: "Check the API key (the connection's password) and that the gateway setting matches the base URL",
+    PermissionDeniedError: "Check the key's permissions, organization and project",
+    NotFoundError: "Check the id, and that the base URL includes the API prefix (e.g. /v1)",
+    QuotaExceededError: "The account is out of quota; retrying will not help",
+}
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None, str | None, str | None]:
+    """Pull (type, code, param, message) from the error shapes the gateways use."""
+    if not isinstance(body, dict):
+        return None, None, None, None
+    error = body.get("error")
+    if isinstance(error, str):  # Respan: {"error": "Authentication credentials were not provided."}
+        return None, None, None, error
+    if isinstance(error, dict):  # OpenAI, Azure, LiteLLM
+
+        def text(key: str) -> str | None:
+            value = error.get(key)
+            return None if value in (None, "None") else str(value)
+
+        return text("type"), text("code"), text("param"), text("message")
+    if "message" in body:  # Portkey: {"status": "failure", "message": "..."}
+        return None, None, None, str(body["message"])
+    return None, None, None, None
+
+
+def error_from_response(
+    response: httpx.Response,
+    *,
+    secrets: Iterable[str] = (),
+    context: str | None = None,
+    retry_after_s: float | None = None,
+) -> ApiStatusError:
+    """Build the exception for an error response whose body has been read."""
+    secrets = tuple(secrets)
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    error_type, code, param, server_message = _error_fields(body)
+    if server_message is None:
+        server_message = response.text[:_BODY_EXCERPT_CHARS].strip() or response.reason_phrase
+    server_message = redact(server_message, secrets)
+    status = response.status_code
+    cls: type[ApiStatusError]
+    if status == 429 and code == "insufficient_quota":
+        cls = QuotaExceededError
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = _STATUS_CLASSES.get(status, ApiStatusError)
+    request_id = response.headers.get("x-request-id")
+    request = response.request
+    parts = [f"{status} {response.reason_phrase} from {request.method} {request.url.copy_with(query=None)}"]
+    if context:
+        parts.append(f" ({context})")
+    parts.append(f": {server_message}")
+    if code:
+        parts.append(f" [code={code}]")
+    if param:
+        parts.append(f" [param={param}]")
+    if request_id:
+        parts.append(f" [request id {request_id}]")
+    hint = next((h for c, h in _HINTS.items() if issubclass(cls, c)), None)
+    if hint:
+        parts.append(f". {hint}.")
+    message = redact("".join(parts), secrets)
+    return cls(
+        message,
+        status_code=status,
+        error_type=error_type,
+        code=code,
+        param=param,
+        request_id=request_id,
+        server_message=server_message,
+        retry_after_s=retry_after_s,
+    )

@@ -1,0 +1,228 @@
+"""Gateway profiles: the one place that knows how each OpenAI-compatible front door differs.
+
+A profile decides the default base URL, how the API key travels, which extra headers and
+query parameters every call carries, how paths are spelled and which operations exist.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_files import __version__
+from airflow_provider_files.api.errors import ConfigurationError, UnsupportedOperationError
+from airflow_provider_files.api.retry import RetryPolicy
+
+DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_MAX_RETRIES = 5
+USER_AGENT = f"airflow-provider-files/{__version__}"
+
+# Header names whose values are credentials: never logged, always masked.
+_SECRET_HEADER_PATTERN = re.compile(
+    r"(authorization|api[-_]?key|token|secret|cookie|password|virtual-key|config)", re.I
+)
+
+
+def is_secret_header(name: str) -> bool:
+    return bool(_SECRET_HEADER_PATTERN.search(name))
+
+
+@dataclass(frozen=True)
+class GatewayProfile:
+    """How one gateway spells the API.
+
+    :param name: gateway name as written in the connection (``openai``, ``azure`` ...).
+    :param default_base_url: used when the connection has no host; ``None`` means a host is required.
+    :param key_header: header that carries the API key by default (``Authorization`` means Bearer).
+    :param trailing_slash: paths end with ``/`` (Django-style gateways such as Respan).
+    :param supports_uploads: whether the Uploads API (``/uploads``) exists behind this gateway.
+    :param paginates: whether ``GET /files`` honours ``limit``/``order``/``after``.
+    """
+
+    name: str
+    default_base_url: str | None
+    key_header: str = "Authorization"
+    trailing_slash: bool = False
+    supports_uploads: bool = True
+    paginates: bool = True
+    uploads_hint: str = ""
+
+    def path(self, *segments: str) -> str:
+        path = "/" + "/".join(s.strip("/") for s in segments)
+        return path + "/" if self.trailing_slash else path
+
+    def require_uploads(self) -> None:
+        if not self.supports_uploads:
+            raise UnsupportedOperationError(
+                f"the Uploads API is not supported by the '{self.name}' gateway{self.uploads_hint}; "
+                "upload files up to 512 MB with a single request (POST /files) instead"
+            )
+
+
+PROFILES: dict[str, GatewayProfile] = {
+    "openai": GatewayProfile("openai", "https://api.openai.com/v1"),
+    "azure": GatewayProfile("azure", None, key_header="api-key", paginates=False),
+    "portkey": GatewayProfile("portkey", "https://api.portkey.ai/v1", key_header="x-portkey-api-key"),
+    "respan": GatewayProfile(
+        "respan",
+        "https://api.respan.ai/api",
+        trailing_slash=True,
+        supports_uploads=False,
+        paginates=False,
+        uploads_hint=" (Respan documents only /api/files/)",
+    ),
+    "litellm": GatewayProfile(
+        "litellm",
+        None,
+        supports_uploads=False,
+        paginates=False,
+        uploads_hint=" (the LiteLLM proxy has no /v1/uploads route; its /openai pass-through can be used "
+        "as a 'custom' gateway)",
+    ),
+    "custom": GatewayProfile("custom", None),
+}
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything a client needs to reach one API. ``repr`` never shows a credential.
+
+    :param api_key: the key (OpenAI key, Azure key, Portkey key, LiteLLM key ...).
+    :param gateway: a key of :data:`PROFILES`.
+    :param base_url: API root; empty means the gateway's default.
+    :param api_key_header: header that carries the key, overriding the gateway's default
+        (``Authorization`` sends ``Bearer <key>``).
+    :param headers: extra headers sent on every call; secret-looking ones are masked.
+    :param context: words naming where the settings came from (e.g. a connection id), used in errors.
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    gateway: str = "openai"
+    base_url: str | None = None
+    organization: str | None = None
+    project: str | None = None
+    api_version: str | None = None
+    portkey_provider: str | None = None
+    portkey_virtual_key: str | None = field(default=None, repr=False)
+    portkey_config: str | None = field(default=None, repr=False)
+    litellm_provider: str | None = None
+    api_key_header: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    max_retries: int = DEFAULT_MAX_RETRIES
+    verify_ssl: bool = True
+    allow_insecure_http: bool = False
+    retry_policy: RetryPolicy | None = None
+    context: str | None = None
+
+    @property
+    def profile(self) -> GatewayProfile:
+        try:
+            return PROFILES[self.gateway]
+        except KeyError:
+            raise ConfigurationError(
+                f"unknown gateway {self.gateway!r}{self._where()}; expected one of {', '.join(PROFILES)}"
+            ) from None
+
+    def _where(self) -> str:
+        return f" in {self.context}" if self.context else ""
+
+    def resolved_base_url(self) -> str:
+        """The base URL, checked: http(s) only, and no plain http to a remote host unless allowed."""
+        profile = self.profile
+        url = (self.base_url or profile.default_base_url or "").strip()
+        if not url:
+            raise ConfigurationError(
+                f"the '{profile.name}' gateway needs a base URL (the host){self._where()}"
+            )
+        if "://" not in url:
+            url = "https://" + url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"base URL {url!r}{self._where()} is not an http(s) URL")
+        if parts.username or parts.password:
+            raise ConfigurationError(
+                f"the base URL{self._where()} must not carry credentials; put the API key in the password field"
+            )
+        if parts.scheme == "http" and not self.allow_insecure_http and not _is_loopback(parts.hostname):
+            raise ConfigurationError(
+                f"refusing to send the API key in clear text to http://{parts.hostname}{self._where()}: "
+                "use https, or set allow_insecure_http to true if the link is trusted"
+            )
+        return url.rstrip("/")
+
+    def with_retry_policy(self, policy: RetryPolicy) -> ClientSettings:
+        return replace(self, retry_policy=policy)
+
+    def effective_retry_policy(self) -> RetryPolicy:
+        return self.retry_policy or RetryPolicy.from_max_retries(self.max_retries)
+
+    def default_headers(self) -> dict[str, str]:
+        """Headers sent on every call: user agent, credentials, gateway headers, then the extra headers."""
+        profile = self.profile
+        headers: dict[str, str] = {"User-Agent": USER_AGENT}
+        if self.api_key:
+            key_header = self.api_key_header or profile.key_header
+            if key_header.lower() == "authorization":
+                headers["Authorization"] = f"Bearer {self.api_key}"
+            else:
+                headers[key_header] = self.api_key
+        optional = {
+            "OpenAI-Organization": self.organization,
+            "OpenAI-Project": self.project,
+            "x-portkey-provider": self.portkey_provider,
+            "x-portkey-virtual-key": self.portkey_virtual_key,
+            "x-portkey-config": self.portkey_config,
+            "custom-llm-provider": self.litellm_provider,
+        }
+        headers.update({name: value for name, value in optional.items() if value})
+        headers.update(self.headers)
+        return headers
+
+    def default_params(self) -> dict[str, str]:
+        """Query parameters sent on every call (Azure's ``api-version``)."""
+        return {"api-version": self.api_version} if self.api_version else {}
+
+    def secret_values(self) -> list[str]:
+        """Every credential these settings carry, for redaction and Airflow's secrets masker."""
+        values = [self.api_key, self.portkey_virtual_key, self.portkey_config]
+        values += [v for k, v in self.headers.items() if is_secret_header(k)]
+        return [v for v in values if v]
+
+
+def parse_headers(value: Any, *, context: str | None = None) -> dict[str, str]:
+    """Extra headers from a connection: a JSON object (or its text). Values become strings."""
+    where = f" in {context}" if context else ""
+    if value in (None, "", {}):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"'headers'{where} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"'headers'{where} must be a JSON object of header names to values")
+    headers: dict[str, str] = {}
+    for name, header_value in value.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigurationError(f"'headers'{where} has an empty header name")
+        if header_value is None:
+            continue
+        headers[name.strip()] = str(header_value)
+    return headers

@@ -1,0 +1,270 @@
+"""FilesHook and AsyncFilesHook: an Airflow connection turned into a Files/Uploads API client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import IO, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_files.api import (
+    AsyncFilesClient,
+    ClientSettings,
+    FileDeleted,
+    FileObject,
+    FilesApiError,
+    FilesClient,
+    Upload,
+    UploadPart,
+)
+from airflow_provider_files.api.bodies import BodyInput
+from airflow_provider_files.api.errors import ConfigurationError
+from airflow_provider_files.api.gateways import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    PROFILES,
+    parse_headers,
+)
+
+try:  # Airflow 3.1+
+    from airflow.sdk.log import mask_secret
+except ImportError:  # pragma: no cover - older task SDKs
+    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+def _extra(extra: Mapping[str, Any], name: str, conn_type: str = "openai_files") -> Any:
+    """A connection extra by its plain name, or the legacy ``extra__<type>__<name>`` key."""
+    value = extra.get(name)
+    if value is None:
+        value = extra.get(f"extra__{conn_type}__{name}")
+    return None if value == "" else value
+
+
+def _as_bool(value: Any, name: str, default: bool, context: str) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(f"'{name}' in {context} must be true or false, got {value!r}")
+
+
+def _as_number(value: Any, name: str, default: float, context: str) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"'{name}' in {context} must be a number, got {value!r}") from None
+    if number < 0:
+        raise ConfigurationError(f"'{name}' in {context} must not be negative, got {value!r}")
+    return number
+
+
+def settings_from_connection(conn: Any) -> ClientSettings:
+    """Read an ``openai_files`` connection: host = base URL, password = API key, extras as documented."""
+    context = f"connection '{conn.conn_id}'"
+    extra: Mapping[str, Any] = conn.extra_dejson or {}
+    gateway = str(_extra(extra, "gateway") or "openai").strip().lower()
+    if gateway not in PROFILES:
+        raise ConfigurationError(
+            f"unknown gateway {gateway!r} in {context}; expected one of {', '.join(PROFILES)}"
+        )
+    base_url = (conn.host or "").strip() or None
+    if base_url and conn.port and "://" in base_url and base_url.count(":") == 1:
+        # A host without port plus a port field: put the port into the URL.
+        scheme, rest = base_url.split("://", 1)
+        host, _, path = rest.partition("/")
+        base_url = f"{scheme}://{host}:{conn.port}" + (f"/{path}" if path else "")
+    elif base_url and conn.schema and "://" not in base_url:
+        base_url = f"{conn.schema}://{base_url}"
+
+    def text(name: str) -> str | None:
+        value = _extra(extra, name)
+        return None if value is None else str(value).strip() or None
+
+    return ClientSettings(
+        api_key=conn.password or None,
+        gateway=gateway,
+        base_url=base_url,
+        organization=text("organization"),
+        project=text("project"),
+        api_version=text("api_version"),
+        portkey_provider=text("portkey_provider"),
+        portkey_virtual_key=text("portkey_virtual_key"),
+        portkey_config=text("portkey_config"),
+        litellm_provider=text("litellm_provider"),
+        api_key_header=text("api_key_header"),
+        headers=parse_headers(_extra(extra, "headers"), context=context),
+        timeout_s=_as_number(_extra(extra, "timeout_s"), "timeout_s", DEFAULT_TIMEOUT_S, context),
+        max_retries=int(
+            _as_number(_extra(extra, "max_retries"), "max_retries", DEFAULT_MAX_RETRIES, context)
+        ),
+        verify_ssl=_as_bool(_extra(extra, "verify_ssl"), "verify_ssl", True, context),
+        allow_insecure_http=_as_bool(
+            _extra(extra, "allow_insecure_http"), "allow_insecure_http", False, context
+        ),
+        context=context,
+    )
+
+
+def _mask(settings: ClientSettings) -> None:
+    for secret in settings.secret_values():
+        mask_secret(secret)
+
+
+class FilesHook(BaseHook):
+    """Talks to an OpenAI-compatible Files and Uploads API through an ``openai_files`` connection.
+
+    The connection's host is the base URL (empty means the gateway's default), its password the
+    API key, and its extras choose the gateway and its headers. Every credential is registered
+    with Airflow's secrets masker before the first request.
+
+    :param files_conn_id: id of an ``openai_files`` connection.
+    :param max_connections: HTTP connection pool size (parallel part uploads share it).
+    """
+
+    conn_name_attr = "files_conn_id"
+    default_conn_name = "openai_files_default"
+    conn_type = "openai_files"
+    hook_name = "OpenAI-compatible Files"
+
+    def __init__(
+        self, files_conn_id: str = default_conn_name, *, max_connections: int = 16, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.files_conn_id = files_conn_id
+        self.max_connections = max_connections
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(files_conn_id={self.files_conn_id!r})"
+
+    @cached_property
+    def settings(self) -> ClientSettings:
+        settings = settings_from_connection(self.get_connection(self.files_conn_id))
+        _mask(settings)
+        return settings
+
+    @cached_property
+    def client(self) -> FilesClient:
+        return FilesClient(self.settings, max_connections=self.max_connections)
+
+    def get_conn(self) -> FilesClient:
+        """The :class:`~airflow_provider_files.api.FilesClient` of this connection."""
+        return self.client
+
+    def close(self) -> None:
+        if "client" in self.__dict__:
+            self.client.close()
+            del self.__dict__["client"]
+
+    def test_connection(self) -> tuple[bool, str]:
+        """List one file to check the base URL, the key and the gateway settings."""
+        try:
+            page = (
+                self.client.list_files(limit=1)
+                if self.settings.profile.paginates
+                else self.client.list_files()
+            )
+        except (FilesApiError, ValueError) as exc:
+            return False, str(exc)
+        return (
+            True,
+            f"Connected to {self.client.base_url} ({self.settings.gateway}); {len(page.data)} file(s) listed",
+        )
+
+    # -- files -------------------------------------------------------------------------------
+
+    def upload_file(
+        self,
+        path_or_fileobj: str | os.PathLike[str] | IO[bytes] | bytes,
+        purpose: str,
+        *,
+        filename: str | None = None,
+        expires_after_s: int | None = None,
+    ) -> FileObject:
+        """Upload a file in one request (``POST /files``, up to 512 MB), streamed from disk."""
+        return self.client.create_file(
+            path_or_fileobj, purpose, filename=filename, expires_after_s=expires_after_s
+        )
+
+    def list_files(
+        self, purpose: str | None = None, *, order: str | None = None, page_size: int | None = None
+    ) -> list[FileObject]:
+        """Every file (optionally of one purpose), following pagination."""
+        return list(self.client.iter_files(purpose=purpose, order=order, page_size=page_size))
+
+    def get_file(self, file_id: str) -> FileObject:
+        return self.client.retrieve_file(file_id)
+
+    def delete_file(self, file_id: str) -> FileDeleted:
+        return self.client.delete_file(file_id)
+
+    def download_file(self, file_id: str, destination: str | os.PathLike[str] | IO[bytes]) -> int:
+        """Stream a file's content to a path (written atomically) or a binary file object; returns bytes."""
+        return self.client.download_file(file_id, destination)
+
+    # -- uploads -----------------------------------------------------------------------------
+
+    def create_upload(
+        self, filename: str, purpose: str, bytes: int, mime_type: str, *, expires_after_s: int | None = None
+    ) -> Upload:
+        return self.client.create_upload(filename, purpose, bytes, mime_type, expires_after_s=expires_after_s)
+
+    def add_upload_part(self, upload_id: str, data: BodyInput) -> UploadPart:
+        """Add a part: ``data`` is bytes, a binary file object or a :class:`~airflow_provider_files.api.FileRange`."""
+        return self.client.add_upload_part(upload_id, data)
+
+    def complete_upload(self, upload_id: str, part_ids: Sequence[str], md5: str | None = None) -> Upload:
+        return self.client.complete_upload(upload_id, part_ids, md5)
+
+    def cancel_upload(self, upload_id: str) -> Upload:
+        return self.client.cancel_upload(upload_id)
+
+
+class AsyncFilesHook(BaseHook):
+    """Async twin of :class:`FilesHook` for triggers: reads the connection without blocking the loop.
+
+    :param files_conn_id: id of an ``openai_files`` connection.
+    """
+
+    conn_name_attr = "files_conn_id"
+    default_conn_name = "openai_files_default"
+    conn_type = "openai_files"
+    hook_name = "OpenAI-compatible Files"
+
+    def __init__(self, files_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.files_conn_id = files_conn_id
+        self._settings: ClientSettings | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(files_conn_id={self.files_conn_id!r})"
+
+    async def get_settings(self) -> ClientSettings:
+        if self._settings is None:
+            conn = await self.aget_connection(self.files_conn_id)
+            settings = settings_from_connection(conn)
+            from airflow.sdk.log import amask_secret
+
+            for secret in settings.secret_values():
+                await amask_secret(secret)
+            self._settings = settings
+        return self._settings
+
+    async def get_async_client(self) -> AsyncFilesClient:
+        """A new :class:`~airflow_provider_files.api.AsyncFilesClient`; close it with ``aclose()``."""
+        return AsyncFilesClient(await self.get_settings())
+
+    async def get_file(self, file_id: str) -> FileObject:
+        async with await self.get_async_client() as client:
+            return await client.retrieve_file(file_id)
