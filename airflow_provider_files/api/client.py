@@ -292,6 +292,7 @@ class _ClientBase:
 
     @staticmethod
     def _parse_json(response: httpx.Response) -> Any:
+        """The JSON body of a successful response whose body has been read."""
         try:
             return response.json()
         except ValueError:
@@ -372,7 +373,7 @@ class FilesClient(_ClientBase):
         )
 
     def _call(self, operation: Operation[T]) -> T:
-        return operation.parse(self._send(operation.spec, self._parse_json))
+        return operation.parse(self._send(operation.spec, _read_json))
 
     # -- files -------------------------------------------------------------------------------
 
@@ -400,7 +401,7 @@ class FilesClient(_ClientBase):
             found = self._find_created(match) if match else None
             return dict(found.raw) if found else None
 
-        return operation.parse(self._send(operation.spec, self._parse_json, recover))
+        return operation.parse(self._send(operation.spec, _read_json, recover))
 
     def _find_created(self, match: FileMatch) -> FileObject | None:
         try:
@@ -657,6 +658,12 @@ def _next_cursor(page: FileList, previous: str | None, paginates: bool) -> str |
     if cursor is None or cursor == previous:
         raise UnexpectedResponseError(f"the server said has_more but gave no new cursor after {previous!r}")
     return cursor
+
+
+def _read_json(response: httpx.Response) -> Any:
+    """Consumer of a streamed response: read the whole (small) JSON body, then parse it."""
+    response.read()
+    return _ClientBase._parse_json(response)
 
 
 def _stream_to(handle: IO[bytes]) -> Callable[[httpx.Response], int]:
