@@ -16,6 +16,7 @@ from airflow_provider_files.api import (
     FileObject,
     FilesApiError,
     FilesClient,
+    RetryPolicy,
     Upload,
     UploadPart,
 )
@@ -261,9 +262,16 @@ class AsyncFilesHook(BaseHook):
             self._settings = settings
         return self._settings
 
-    async def get_async_client(self) -> AsyncFilesClient:
-        """A new :class:`~airflow_provider_files.api.AsyncFilesClient`; close it with ``aclose()``."""
-        return AsyncFilesClient(await self.get_settings())
+    async def get_async_client(self, *, retry_policy: RetryPolicy | None = None) -> AsyncFilesClient:
+        """A new :class:`~airflow_provider_files.api.AsyncFilesClient`; close it with ``aclose()``.
+
+        :param retry_policy: replaces the connection's retry policy (triggers keep it short and
+            handle repeated failures in their own poll loop).
+        """
+        settings = await self.get_settings()
+        if retry_policy is not None:
+            settings = settings.with_retry_policy(retry_policy)
+        return AsyncFilesClient(settings)
 
     async def get_file(self, file_id: str) -> FileObject:
         async with await self.get_async_client() as client:
