@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -50,6 +51,8 @@ DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 # When a create request fails in a way that may have stored the file anyway, files created up
 # to this long before the first attempt still count as "ours" (server clocks drift).
 RECOVERY_CLOCK_SLACK_S = 5
+# Characters left as they are in an id path segment ('?', '#', '%' and spaces get quoted).
+_ID_SAFE_CHARS = "-._~=+:@!$&'()*,;"
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,10 @@ def _expires_after(expires_after_s: int | None) -> int | None:
 
 
 def _require_id(value: str, what: str) -> str:
+    """The id as one path segment; ids are opaque (gateways may base64 them), so only quote them."""
     if not isinstance(value, str) or not value.strip() or "/" in value:
         raise ValueError(f"{what} must be a non-empty id without '/', got {value!r}")
-    return value
+    return quote(value, safe=_ID_SAFE_CHARS)
 
 
 class Endpoints:
@@ -273,13 +277,13 @@ class _ClientBase:
         self, state: RetryState, spec: RequestSpec, error: FilesApiError, should_retry: str | None
     ) -> float:
         """The wait before the next attempt; raises ``error`` when there is none."""
+        delay = state.next_delay(error, should_retry_header=should_retry)
+        if delay is None:
+            raise error
         if spec.body is not None and not spec.body.replayable:
             raise SourceNotReplayableError(
                 f"{self._describe(spec)} failed and its body was a one-shot stream, so it was not retried: {error}"
             ) from error
-        delay = state.next_delay(error, should_retry_header=should_retry)
-        if delay is None:
-            raise error
         log.warning(
             "%s failed (%s); retry %d of %d in %.2fs",
             self._describe(spec),
@@ -608,16 +612,24 @@ class AsyncFilesClient(_ClientBase):
         """``GET /files/{file_id}/content`` streamed to a binary file object (one attempt per retry)."""
         spec = self.endpoints.file_content(file_id)
         state = self._policy.start()
-        start = destination.tell()
+        seekable = destination.seekable()
+        start = destination.tell() if seekable else 0
+        attempts = 0
         while True:
             try:
                 async with self._http.stream(spec.method, spec.path, headers=dict(spec.headers)) as response:
                     if response.is_success:
+                        attempts += 1
+                        if attempts > 1 and not seekable:
+                            raise SourceNotReplayableError(
+                                "the download failed midway and the destination cannot be rewound"
+                            )
                         written = 0
                         async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_BYTES):
                             destination.write(chunk)
                             written += len(chunk)
-                        destination.truncate()
+                        if seekable:
+                            destination.truncate()
                         return written
                     await response.aread()
                     error: FilesApiError = self._status_error(response)
@@ -625,7 +637,8 @@ class AsyncFilesClient(_ClientBase):
             except httpx.TransportError as exc:
                 error, should_retry = self._transport_error(spec, exc), None
             await asyncio.sleep(self._next_delay(state, spec, error, should_retry))
-            destination.seek(start)
+            if seekable:
+                destination.seek(start)
 
     async def create_upload(
         self, filename: str, purpose: str, bytes: int, mime_type: str, *, expires_after_s: int | None = None

@@ -22,6 +22,7 @@ DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_MAX_RETRIES = 5
 USER_AGENT = f"airflow-provider-files/{__version__}"
+AZURE_DEFAULT_API_VERSION = "2024-10-21"
 
 # Header names whose values are credentials: never logged, always masked.
 _SECRET_HEADER_PATTERN = re.compile(
@@ -43,6 +44,10 @@ class GatewayProfile:
     :param trailing_slash: paths end with ``/`` (Django-style gateways such as Respan).
     :param supports_uploads: whether the Uploads API (``/uploads``) exists behind this gateway.
     :param paginates: whether ``GET /files`` honours ``limit``/``order``/``after``.
+    :param uploads_hint: said after "not supported" when the Uploads API is missing.
+    :param path_prefix: appended to a base URL given as a bare host (Azure: ``/openai``).
+    :param default_api_version: ``api-version`` sent when the connection sets none, except to a
+        base URL ending in ``/v1`` (the Azure v1 API takes no version).
     """
 
     name: str
@@ -52,6 +57,8 @@ class GatewayProfile:
     supports_uploads: bool = True
     paginates: bool = True
     uploads_hint: str = ""
+    path_prefix: str = ""
+    default_api_version: str | None = None
 
     def path(self, *segments: str) -> str:
         path = "/" + "/".join(s.strip("/") for s in segments)
@@ -67,7 +74,14 @@ class GatewayProfile:
 
 PROFILES: dict[str, GatewayProfile] = {
     "openai": GatewayProfile("openai", "https://api.openai.com/v1"),
-    "azure": GatewayProfile("azure", None, key_header="api-key", paginates=False),
+    "azure": GatewayProfile(
+        "azure",
+        None,
+        key_header="api-key",
+        paginates=False,
+        path_prefix="/openai",
+        default_api_version=AZURE_DEFAULT_API_VERSION,
+    ),
     "portkey": GatewayProfile("portkey", "https://api.portkey.ai/v1", key_header="x-portkey-api-key"),
     "respan": GatewayProfile(
         "respan",
@@ -165,7 +179,10 @@ class ClientSettings:
                 f"refusing to send the API key in clear text to http://{parts.hostname}{self._where()}: "
                 "use https, or set allow_insecure_http to true if the link is trusted"
             )
-        return url.rstrip("/")
+        url = url.rstrip("/")
+        if profile.path_prefix and parts.path.strip("/") == "":
+            url += profile.path_prefix
+        return url
 
     def with_retry_policy(self, policy: RetryPolicy) -> ClientSettings:
         return replace(self, retry_policy=policy)
@@ -177,12 +194,13 @@ class ClientSettings:
         """Headers sent on every call: user agent, credentials, gateway headers, then the extra headers."""
         profile = self.profile
         headers: dict[str, str] = {"User-Agent": USER_AGENT}
-        if self.api_key:
+        api_key = (self.api_key or "").strip()
+        if api_key:
             key_header = self.api_key_header or profile.key_header
             if key_header.lower() == "authorization":
-                headers["Authorization"] = f"Bearer {self.api_key}"
+                headers["Authorization"] = f"Bearer {api_key}"
             else:
-                headers[key_header] = self.api_key
+                headers[key_header] = api_key
         optional = {
             "OpenAI-Organization": self.organization,
             "OpenAI-Project": self.project,
@@ -197,13 +215,19 @@ class ClientSettings:
 
     def default_params(self) -> dict[str, str]:
         """Query parameters sent on every call (Azure's ``api-version``)."""
-        return {"api-version": self.api_version} if self.api_version else {}
+        version = self.api_version
+        default = self.profile.default_api_version
+        if not version and default and not urlsplit(self.resolved_base_url()).path.endswith("/v1"):
+            version = default
+        return {"api-version": version} if version else {}
 
     def secret_values(self) -> list[str]:
         """Every credential these settings carry, for redaction and Airflow's secrets masker."""
         values = [self.api_key, self.portkey_virtual_key, self.portkey_config]
         values += [v for k, v in self.headers.items() if is_secret_header(k)]
-        return [v for v in values if v]
+        # A key pasted with a newline travels (and is echoed) without it, so mask both spellings.
+        values += [v.strip() for v in values if v]
+        return list(dict.fromkeys(v for v in values if v))
 
 
 def parse_headers(value: Any, *, context: str | None = None) -> dict[str, str]:

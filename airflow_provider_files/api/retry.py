@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -18,25 +20,34 @@ from airflow_provider_files.api.errors import (
 RETRYABLE_STATUS_CODES = frozenset({408, 409, 429})
 
 
+def _finite(text: str) -> float | None:
+    """A number from a header; ``nan``/``inf`` and non-numbers give ``None``."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds the server asks us to wait: ``retry-after-ms``, then ``retry-after`` (seconds or HTTP date)."""
     value = headers.get("retry-after-ms")
     if value:
-        try:
-            return max(float(value) / 1000.0, 0.0)
-        except ValueError:
-            pass
+        millis = _finite(value)
+        if millis is not None:
+            return max(millis / 1000.0, 0.0)
     value = headers.get("retry-after")
     if not value:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    seconds = _finite(value)
+    if seconds is not None:
+        return max(seconds, 0.0)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000" zone: the date is in UTC
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 

@@ -71,6 +71,29 @@ def _as_number(value: Any, name: str, default: float, context: str) -> float:
     return number
 
 
+def _base_url(conn: Any) -> str | None:
+    """The base URL from host, plus the port and schema fields when the host leaves them out.
+
+    ``schema`` is a scheme when it is ``http``/``https`` and otherwise the path: the URI form
+    ``openai-files://:KEY@api.example.com/v1`` stores ``v1`` there.
+    """
+    base_url = (conn.host or "").strip()
+    if not base_url:
+        return None
+    schema = (conn.schema or "").strip().strip("/")
+    scheme = ""
+    if "://" in base_url:
+        scheme, base_url = base_url.split("://", 1)
+    elif schema.lower() in ("http", "https"):
+        scheme, schema = schema.lower(), ""
+    host, slash, path = base_url.partition("/")
+    if conn.port and ":" not in host.rsplit("]", 1)[-1]:
+        host = f"{host}:{conn.port}"
+    if schema and not path.strip("/"):
+        path, slash = schema, "/"
+    return (f"{scheme}://" if scheme else "") + host + slash + path
+
+
 def settings_from_connection(conn: Any) -> ClientSettings:
     """Read an ``openai_files`` connection: host = base URL, password = API key, extras as documented."""
     context = f"connection '{conn.conn_id}'"
@@ -80,21 +103,17 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         raise ConfigurationError(
             f"unknown gateway {gateway!r} in {context}; expected one of {', '.join(PROFILES)}"
         )
-    base_url = (conn.host or "").strip() or None
-    if base_url and conn.port and "://" in base_url and base_url.count(":") == 1:
-        # A host without port plus a port field: put the port into the URL.
-        scheme, rest = base_url.split("://", 1)
-        host, _, path = rest.partition("/")
-        base_url = f"{scheme}://{host}:{conn.port}" + (f"/{path}" if path else "")
-    elif base_url and conn.schema and "://" not in base_url:
-        base_url = f"{conn.schema}://{base_url}"
+    base_url = _base_url(conn)
 
     def text(name: str) -> str | None:
         value = _extra(extra, name)
         return None if value is None else str(value).strip() or None
 
+    timeout_s = _as_number(_extra(extra, "timeout_s"), "timeout_s", DEFAULT_TIMEOUT_S, context)
+    if timeout_s == 0:
+        raise ConfigurationError(f"'timeout_s' in {context} must be greater than 0")
     return ClientSettings(
-        api_key=conn.password or None,
+        api_key=(conn.password or "").strip() or None,
         gateway=gateway,
         base_url=base_url,
         organization=text("organization"),
@@ -106,7 +125,7 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         litellm_provider=text("litellm_provider"),
         api_key_header=text("api_key_header"),
         headers=parse_headers(_extra(extra, "headers"), context=context),
-        timeout_s=_as_number(_extra(extra, "timeout_s"), "timeout_s", DEFAULT_TIMEOUT_S, context),
+        timeout_s=timeout_s,
         max_retries=int(
             _as_number(_extra(extra, "max_retries"), "max_retries", DEFAULT_MAX_RETRIES, context)
         ),
