@@ -1,0 +1,175 @@
+"""``airflow-files emulator``: run the local Files/Uploads API emulator.
+
+Also reachable as ``python -m airflow_provider_files.emulator`` with the same options.
+Prints one line with the base URL once it listens; stops cleanly on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from airflow_provider_files.emulator.config import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_PART_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_UPLOAD_EXPIRY_S,
+    EmulatorConfig,
+)
+from airflow_provider_files.emulator.faults import FaultPlan, FaultSpecError
+
+STARTUP_POLL_S = 0.01
+GRACEFUL_SHUTDOWN_S = 3
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the emulator's options to ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default 8000)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="where stored bytes go (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("AIRFLOW_FILES_EMULATOR_API_KEY"),
+        help="the only accepted key (default: any non-empty key; env AIRFLOW_FILES_EMULATOR_API_KEY)",
+    )
+    parser.add_argument(
+        "--faults", default="", metavar="SPEC", help="fault spec, e.g. '429=0.1,parts:drop=0.05'"
+    )
+    parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault dice")
+    parser.add_argument(
+        "--bandwidth-per-connection",
+        type=float,
+        default=None,
+        metavar="MBPS",
+        help="cap each TCP connection at MBPS megabytes (10**6 bytes) per second, both directions",
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="added to every response")
+    parser.add_argument(
+        "--processing-delay-s",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="how long a new file stays 'uploaded' before 'processed' (default 0)",
+    )
+    parser.add_argument("--max-file-bytes", type=int, default=DEFAULT_MAX_FILE_BYTES)
+    parser.add_argument("--max-upload-bytes", type=int, default=DEFAULT_MAX_UPLOAD_BYTES)
+    parser.add_argument("--max-part-bytes", type=int, default=DEFAULT_MAX_PART_BYTES)
+    parser.add_argument("--upload-expiry-s", type=float, default=DEFAULT_UPLOAD_EXPIRY_S)
+    parser.add_argument(
+        "--validate-batch",
+        action="store_true",
+        help="check purpose=batch files line by line and mark invalid ones 'error'",
+    )
+    parser.add_argument(
+        "--enable-introspection",
+        action="store_true",
+        help="serve the test-only /_emulator/... routes (request log, stats, faults, reset)",
+    )
+    parser.add_argument(
+        "--port-file", type=Path, default=None, help="write the bound port here once listening"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """The emulator settings the parsed options describe.
+
+    :raises ValueError: for a bad fault spec or a non-positive limit, naming it.
+    """
+    try:
+        FaultPlan.parse(args.faults, args.fault_seed)
+    except FaultSpecError as error:
+        raise ValueError(f"--faults: {error}") from None
+    for option in ("max_file_bytes", "max_upload_bytes", "max_part_bytes", "upload_expiry_s"):
+        if getattr(args, option) <= 0:
+            raise ValueError(f"--{option.replace('_', '-')} must be positive")
+    if args.bandwidth_per_connection is not None and args.bandwidth_per_connection <= 0:
+        raise ValueError("--bandwidth-per-connection must be positive")
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="airflow-files-emulator-"))
+    return EmulatorConfig(
+        data_dir=Path(data_dir),
+        api_key=args.api_key or None,
+        max_file_bytes=args.max_file_bytes,
+        max_upload_bytes=args.max_upload_bytes,
+        max_part_bytes=args.max_part_bytes,
+        upload_expiry_s=args.upload_expiry_s,
+        processing_delay_s=args.processing_delay_s,
+        latency_ms=args.latency_ms,
+        bandwidth_per_connection_mbps=args.bandwidth_per_connection,
+        validate_batch=args.validate_batch,
+        enable_introspection=args.enable_introspection,
+        faults=args.faults,
+        fault_seed=args.fault_seed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the emulator until SIGINT/SIGTERM; returns the process exit code."""
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        print(f"airflow-files emulator: {error}", file=sys.stderr)
+        return 2
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    temporary_data_dir = args.data_dir is None
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        runner = asyncio.Runner()
+    try:
+        with runner:
+            return runner.run(serve(config, args.host, args.port, args.port_file))
+    finally:
+        if temporary_data_dir:
+            shutil.rmtree(config.data_dir, ignore_errors=True)
+
+
+async def serve(config: EmulatorConfig, host: str, port: int, port_file: Path | None = None) -> int:
+    """Serve until uvicorn is told to stop; prints the base URL and writes ``port_file`` when ready."""
+    import uvicorn
+
+    from airflow_provider_files.emulator.server import EmulatorApp
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        print(f"airflow-files emulator: cannot listen on {host}:{port}: {error}", file=sys.stderr)
+        return 1
+    bound_port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            EmulatorApp(config),
+            log_level="warning",
+            access_log=False,
+            http="httptools",
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            server_header=False,
+        )
+    )
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            await task
+            return 1
+        await asyncio.sleep(STARTUP_POLL_S)
+    url_host = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"Files API emulator listening on http://{url_host}:{bound_port}/v1", flush=True)
+    if port_file is not None:
+        temporary = port_file.with_name(port_file.name + ".tmp")
+        temporary.write_text(str(bound_port))
+        temporary.replace(port_file)
+    await task
+    return 0

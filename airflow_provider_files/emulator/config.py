@@ -1,0 +1,74 @@
+"""Settings of one emulator process; the runtime-tunable ones can be changed through the admin routes."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+# OpenAI's documented limits; the SDK's DEFAULT_PART_SIZE is 64 MiB, so the "MB"/"GB" of the
+# documentation are read as binary units.
+DEFAULT_MAX_FILE_BYTES = 512 * MIB
+DEFAULT_MAX_UPLOAD_BYTES = 8 * GIB
+DEFAULT_MAX_PART_BYTES = 64 * MIB
+DEFAULT_UPLOAD_EXPIRY_S = 3600.0
+BATCH_FILE_DEFAULT_EXPIRY_S = 30 * 24 * 3600
+FILE_EXPIRY_MIN_S = 3600
+FILE_EXPIRY_MAX_S = 2_592_000
+
+# Settings that POST /_emulator/config may change while the server runs.
+RUNTIME_SETTINGS = (
+    "processing_delay_s",
+    "latency_ms",
+    "bandwidth_per_connection_mbps",
+    "validate_batch",
+    "max_file_bytes",
+    "max_upload_bytes",
+    "max_part_bytes",
+    "upload_expiry_s",
+)
+
+
+@dataclass
+class EmulatorConfig:
+    """What one emulator process enforces and imitates.
+
+    :param data_dir: directory holding the stored bytes (one file per file id / part id).
+    :param api_key: the only accepted key; None accepts any non-empty key.
+    :param max_file_bytes: largest body of ``POST /files``.
+    :param max_upload_bytes: largest declared ``bytes`` of an upload, and of all its parts together.
+    :param max_part_bytes: largest part.
+    :param upload_expiry_s: lifetime of a pending upload.
+    :param processing_delay_s: how long a new file reports ``uploaded`` before ``processed``.
+    :param latency_ms: added before every API response.
+    :param bandwidth_per_connection_mbps: cap in megabytes (10**6 bytes) per second per TCP
+        connection, applied to request and response bodies; None for no cap.
+    :param validate_batch: check ``purpose=batch`` files line by line and mark bad ones ``error``.
+    :param enable_introspection: serve the test-only ``/_emulator/...`` routes.
+    :param faults: fault spec (see :mod:`airflow_provider_files.emulator.faults`).
+    :param fault_seed: seed of the fault dice, for reproducible runs.
+    """
+
+    data_dir: Path
+    api_key: str | None = None
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_part_bytes: int = DEFAULT_MAX_PART_BYTES
+    upload_expiry_s: float = DEFAULT_UPLOAD_EXPIRY_S
+    processing_delay_s: float = 0.0
+    latency_ms: float = 0.0
+    bandwidth_per_connection_mbps: float | None = None
+    validate_batch: bool = False
+    enable_introspection: bool = False
+    faults: str = ""
+    fault_seed: int | None = None
+
+    def public_settings(self) -> dict[str, object]:
+        """The settings without the API key (for the introspection routes)."""
+        settings = dataclasses.asdict(self)
+        settings["data_dir"] = str(self.data_dir)
+        settings["api_key"] = "configured" if self.api_key else None
+        return settings
