@@ -1,1 +1,53 @@
+"""Upload engine: parallel parts, bounded memory, md5, progress and resumable checkpoints. No Airflow imports."""
 
+from __future__ import annotations
+
+from airflow_provider_files.uploads.checkpoint import (
+    CheckpointError,
+    CheckpointState,
+    CheckpointStore,
+    JsonFileCheckpointStore,
+    MemoryCheckpointStore,
+)
+from airflow_provider_files.uploads.engine import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PART_SIZE_BYTES,
+    MAX_CONCURRENCY,
+    MAX_PART_SIZE_BYTES,
+    MAX_UPLOAD_BYTES,
+    MIN_PART_SIZE_BYTES,
+    ChunkedUploader,
+    UploadResult,
+    guess_mime_type,
+    validate_part_size,
+)
+from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError, UploadError
+from airflow_provider_files.uploads.progress import UploadProgress, format_bytes, parse_size_bytes
+from airflow_provider_files.uploads.sources import LocalFileSource, OpenFileSource, UploadSource
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_PART_SIZE_BYTES",
+    "MAX_CONCURRENCY",
+    "MAX_PART_SIZE_BYTES",
+    "MAX_UPLOAD_BYTES",
+    "MIN_PART_SIZE_BYTES",
+    "CheckpointError",
+    "CheckpointState",
+    "CheckpointStore",
+    "ChunkedUploader",
+    "JsonFileCheckpointStore",
+    "LocalFileSource",
+    "MemoryCheckpointStore",
+    "OpenFileSource",
+    "SourceChangedError",
+    "UploadCancelledError",
+    "UploadError",
+    "UploadProgress",
+    "UploadResult",
+    "UploadSource",
+    "format_bytes",
+    "guess_mime_type",
+    "parse_size_bytes",
+    "validate_part_size",
+]

@@ -1,0 +1,230 @@
+"""``airflow-files upload``: upload a file outside Airflow through the same hook and engine.
+
+The file object is printed as JSON on stdout; progress and log lines go to stderr.
+Exit status: 0 uploaded, 1 the upload failed (API error, cancelled, source changed), 2 usage or bad input.
+
+By default the connection is read like a task would (``--files-conn-id``, e.g. from an
+``AIRFLOW_CONN_<ID>`` environment variable; no metadata database is needed). ``--base-url``
+skips Airflow altogether (the key is read from the environment variable ``--api-key-env``),
+which keeps the process small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_files.api import ClientSettings, FilesApiError, FilesClient
+from airflow_provider_files.uploads import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PART_SIZE_BYTES,
+    MAX_CONCURRENCY,
+    ChunkedUploader,
+    JsonFileCheckpointStore,
+    UploadError,
+    UploadProgress,
+    parse_size_bytes,
+)
+from airflow_provider_files.uploads.checkpoint import CheckpointError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+DEFAULT_CONN_ID = "openai_files_default"
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+
+log = logging.getLogger("airflow_provider_files.upload_cli")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_CONCURRENCY}, got {value}")
+    return value
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Upload a file through the Uploads API (parts in parallel, md5 checked, resumable with "
+        "--checkpoint) or in one request (--single-request); print the file object as JSON."
+    )
+    parser.add_argument("path", type=Path, help="the local file to upload")
+    parser.add_argument("--purpose", required=True, help="file purpose, e.g. batch")
+    target = parser.add_argument_group("where to upload")
+    target.add_argument(
+        "--files-conn-id",
+        default=None,
+        help=f"Airflow connection id (default {DEFAULT_CONN_ID}); read from AIRFLOW_CONN_<ID> outside Airflow",
+    )
+    target.add_argument(
+        "--base-url",
+        default=None,
+        help="API base URL, e.g. https://api.openai.com/v1; skips Airflow (key from --api-key-env)",
+    )
+    target.add_argument(
+        "--api-key-env",
+        default=DEFAULT_API_KEY_ENV,
+        help=f"environment variable holding the API key with --base-url (default {DEFAULT_API_KEY_ENV})",
+    )
+    target.add_argument(
+        "--gateway", default="openai", help="gateway profile with --base-url (default openai)"
+    )
+    options = parser.add_argument_group("upload options")
+    options.add_argument(
+        "--part-size",
+        type=_size,
+        default=DEFAULT_PART_SIZE_BYTES,
+        help="bytes per part: 32MiB, 64MB or a byte count (64 KiB to 64 MiB; default "
+        f"{DEFAULT_PART_SIZE_BYTES // 2**20}MiB)",
+    )
+    options.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=DEFAULT_CONCURRENCY,
+        help=f"parts in flight at once (default {DEFAULT_CONCURRENCY})",
+    )
+    options.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="JSON file recording progress: rerun with it to resume, or to get the file again without uploading",
+    )
+    options.add_argument(
+        "--filename", default=None, help="filename given to the API (default: the file's name)"
+    )
+    options.add_argument(
+        "--expires-after-s", type=int, default=None, help="file lifetime in seconds (3600 to 2592000)"
+    )
+    options.add_argument(
+        "--mime-type", default=None, help="default: from the extension (text/jsonl for .jsonl)"
+    )
+    options.add_argument(
+        "--single-request",
+        action="store_true",
+        help="upload with one POST /files request instead of the Uploads API (files up to 512 MB)",
+    )
+    options.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _client_from_args(args: argparse.Namespace, max_connections: int) -> FilesClient:
+    if args.base_url:
+        if args.files_conn_id:
+            raise ValueError("give either --files-conn-id or --base-url, not both")
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise ValueError(f"--base-url needs the API key in the environment variable {args.api_key_env}")
+        settings = ClientSettings(
+            api_key=api_key,
+            gateway=args.gateway,
+            base_url=args.base_url,
+            context="airflow-files upload --base-url",
+        )
+        return FilesClient(settings, max_connections=max_connections)
+    from airflow_provider_files.hooks.files import FilesHook
+
+    hook = FilesHook(args.files_conn_id or DEFAULT_CONN_ID, max_connections=max_connections)
+    try:
+        return hook.client
+    except FilesApiError:
+        raise
+    except Exception as exc:  # Airflow's AirflowNotFoundException and friends
+        conn_id = hook.files_conn_id
+        raise ValueError(
+            f"cannot read connection {conn_id!r} ({exc}); outside Airflow define it with the "
+            f"environment variable AIRFLOW_CONN_{conn_id.upper()}"
+        ) from None
+
+
+def _print_progress(progress: UploadProgress) -> None:
+    print(
+        f"upload: {progress.describe()} (part {progress.parts_done}/{progress.parts_total})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    package = logging.getLogger("airflow_provider_files")
+    package.addHandler(handler)
+    package.setLevel(logging.WARNING if quiet else logging.INFO)
+    package.propagate = False
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def run(args: argparse.Namespace) -> int:
+    _setup_logging(args.quiet)
+    path: Path = args.path
+    if not path.is_file():
+        print(f"error: {path} is not a file", file=sys.stderr)
+        return EXIT_USAGE
+    if args.single_request and args.checkpoint:
+        print("error: --checkpoint works with the Uploads API, not with --single-request", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        client = _client_from_args(args, max_connections=max(args.concurrency, 4))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with client:
+            file_dict = _upload(client, args)
+    except (ValueError, TypeError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FilesApiError, UploadError, OSError) as exc:
+        print(f"error: upload of {path} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(file_dict, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def _upload(client: FilesClient, args: argparse.Namespace) -> dict[str, Any]:
+    if args.single_request:
+        kwargs: dict[str, Any] = {"filename": args.filename, "expires_after_s": args.expires_after_s}
+        if args.mime_type:
+            kwargs["content_type"] = args.mime_type
+        return client.create_file(args.path, args.purpose, **kwargs).to_dict()
+    uploader = ChunkedUploader(
+        client,
+        part_size_bytes=args.part_size,
+        concurrency=args.concurrency,
+        expires_after_s=args.expires_after_s,
+        progress=None if args.quiet else _print_progress,
+        checkpoint=JsonFileCheckpointStore(args.checkpoint) if args.checkpoint else None,
+    )
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: uploader.request_cancel())
+    try:
+        result = uploader.upload(
+            args.path, purpose=args.purpose, filename=args.filename, mime_type=args.mime_type
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    log.info(
+        "uploaded %s as %s: %d parts sent, %d reused%s in %.1fs, md5 %s",
+        args.path,
+        result.file.id,
+        result.parts_sent,
+        result.parts_reused,
+        " (file reused from the checkpoint)" if result.reused_file else "",
+        result.elapsed_s,
+        result.md5 or "not computed",
+    )
+    return result.file.to_dict()

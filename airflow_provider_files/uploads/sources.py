@@ -1,0 +1,218 @@
+"""What the upload engine reads: a file whose byte ranges can be read again for retries and resume.
+
+Each part is a :class:`~airflow_provider_files.api.bodies.BodySource` over one byte range that
+opens the file afresh on every attempt and streams it in small chunks, so no part is ever held
+in memory and several parts can be read at once from separate handles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Protocol, runtime_checkable
+
+from airflow_provider_files.api.bodies import READ_CHUNK_BYTES, BodySource, FileRange
+
+
+@runtime_checkable
+class UploadSource(Protocol):
+    """A file the engine can upload in parts.
+
+    ``fingerprint()`` must change when the content changes (size and mtime, an etag ...): a
+    checkpoint is only resumed when the fingerprint is the one it recorded.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def fingerprint(self) -> str: ...
+
+    def range(self, offset: int, length: int) -> BodySource: ...
+
+    def open(self) -> IO[bytes]: ...
+
+
+class LocalFileSource:
+    """A file on the local disk; parts are :class:`~airflow_provider_files.api.FileRange` objects.
+
+    The size is read on first use (not in the constructor) and then kept: a file that changes
+    size during the upload is caught by the parts and by the md5 reader.
+
+    :param path: the file.
+    :param name: filename announced to the API; defaults to the file's name.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
+        self.path = Path(path)
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"LocalFileSource({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self._name or self.path.name
+
+    @cached_property
+    def size(self) -> int:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"the file to upload does not exist: {self.path}") from None
+        if not self.path.is_file():
+            raise IsADirectoryError(f"the path to upload is not a regular file: {self.path}")
+        return stat.st_size
+
+    def fingerprint(self) -> str:
+        """Path, size, modification time and inode: any rewrite of the file changes it."""
+        stat = self.path.stat()
+        return f"local:{self.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+
+    def range(self, offset: int, length: int) -> BodySource:
+        return FileRange(self.path, offset, length)
+
+    def open(self) -> IO[bytes]:
+        return open(self.path, "rb")
+
+
+class OpenFileSource:
+    """A file reached through an opener, e.g. an ``ObjectStoragePath``'s ``open``.
+
+    Every part opens its own handle (fsspec handles are not thread-safe), seeks to its offset
+    and reads its range; a handle that cannot seek skips forward by reading.
+
+    :param opener: returns a new binary file object positioned at the start (``path.open``).
+    :param size: size of the file in bytes.
+    :param name: filename announced to the API.
+    :param fingerprint: changes when the content changes (e.g. ``f"{etag}:{size}"``).
+    """
+
+    def __init__(
+        self,
+        opener: Callable[[], IO[bytes]],
+        size: int,
+        name: str,
+        fingerprint: str,
+    ) -> None:
+        if size < 0:
+            raise ValueError(f"size must be >= 0, got {size}")
+        self._opener = opener
+        self._size = size
+        self._name = name
+        self._fingerprint = fingerprint
+
+    def __repr__(self) -> str:
+        return f"OpenFileSource(name={self._name!r}, size={self._size})"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def range(self, offset: int, length: int) -> BodySource:
+        return OpenedRange(self._opener, offset, length)
+
+    def open(self) -> IO[bytes]:
+        return self._opener()
+
+
+class OpenedRange:
+    """``length`` bytes from ``offset`` of a file reached through ``opener``; re-opened per attempt.
+
+    :param opener: returns a new binary file object at the start of the file.
+    :param offset: first byte.
+    :param length: number of bytes.
+    """
+
+    def __init__(self, opener: Callable[[], IO[bytes]], offset: int, length: int) -> None:
+        self._opener = opener
+        self.offset = offset
+        self._length = length
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    @property
+    def replayable(self) -> bool:
+        return True
+
+    def chunks(self) -> Iterator[bytes]:
+        remaining = self._length
+        with self._opener() as handle:
+            _skip_to(handle, self.offset)
+            while remaining > 0:
+                chunk = handle.read(min(READ_CHUNK_BYTES, remaining))
+                if not chunk:
+                    raise OSError(
+                        f"the source ended {remaining} bytes before the end of the part at offset "
+                        f"{self.offset}: was it changed while uploading?"
+                    )
+                remaining -= len(chunk)
+                yield chunk
+
+
+def _skip_to(handle: IO[bytes], offset: int) -> None:
+    if offset == 0:
+        return
+    try:
+        seekable = handle.seekable()
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if seekable:
+        handle.seek(offset)
+        return
+    remaining = offset
+    while remaining > 0:
+        skipped = handle.read(min(READ_CHUNK_BYTES, remaining))
+        if not skipped:
+            raise OSError(f"the source ended before offset {offset}")
+        remaining -= len(skipped)
+
+
+def md5_of(source: UploadSource, *, stop: Callable[[], bool] | None = None) -> str:
+    """Hex md5 of the whole source, read sequentially in chunks; checks the size on the way.
+
+    :param stop: polled between chunks; when it returns True the read is abandoned (``""`` returned).
+    """
+    digest = hashlib.md5(usedforsecurity=False)
+    total = 0
+    with source.open() as handle:
+        while True:
+            if stop is not None and stop():
+                return ""
+            chunk = handle.read(READ_CHUNK_BYTES)
+            if not chunk:
+                break
+            digest.update(chunk)
+            total += len(chunk)
+    if total != source.size:
+        raise OSError(
+            f"read {total} bytes from {source.name} but its size was {source.size}: was it changed?"
+        )
+    return digest.hexdigest()
+
+
+def as_upload_source(
+    source: UploadSource | str | os.PathLike[str], *, name: str | None = None
+) -> UploadSource:
+    """A path becomes a :class:`LocalFileSource`; an :class:`UploadSource` is used as is."""
+    if isinstance(source, (str, os.PathLike)):
+        return LocalFileSource(source, name=name)
+    if isinstance(source, UploadSource):
+        return source
+    raise TypeError(
+        f"cannot upload a {type(source).__name__}: pass a path, a LocalFileSource or an OpenFileSource"
+    )
