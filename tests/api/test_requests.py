@@ -372,6 +372,7 @@ def test_add_upload_part_field_data(name: str, tmp_path: Path) -> None:
     sent = []
     for request in recorder.requests:
         check_request(request, expected, "POST", f"/uploads/{UPLOAD_ID}/parts")
+        assert "content-length" in request.headers
         (part,) = parse_multipart(request)
         assert part.name == "data"
         assert part.filename
