@@ -1,0 +1,160 @@
+"""Shared pieces of the reliability suite: result rows, test data, clients pointed at the emulator."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_files.api import ClientSettings, FilesClient, RetryPolicy
+
+MIB = 1024 * 1024
+HASH_CHUNK_BYTES = MIB
+
+
+@dataclass
+class Metric:
+    """One figure of a scenario.
+
+    :param name: what is counted.
+    :param value: the measured figure.
+    :param target: the figure it must reach (``None`` for informational figures).
+    :param ok: whether it reached the target (``None`` when informational).
+    """
+
+    name: str
+    value: float | int | str
+    target: str | None = None
+    ok: bool | None = None
+
+    @classmethod
+    def zero(cls, name: str, value: int) -> Metric:
+        return cls(name, value, "0", value == 0)
+
+    @classmethod
+    def at_least(cls, name: str, value: int, minimum: int) -> Metric:
+        return cls(name, value, f">= {minimum}", value >= minimum)
+
+    @classmethod
+    def equals(cls, name: str, value: int, expected: int) -> Metric:
+        return cls(name, value, f"= {expected}", value == expected)
+
+    @classmethod
+    def info(cls, name: str, value: float | int | str) -> Metric:
+        return cls(name, value)
+
+
+@dataclass
+class ScenarioResult:
+    """What one scenario measured.
+
+    :param scenario: short name (``faults``, ``crashes`` ...).
+    :param title: one line saying what was done.
+    :param metrics: the figures, in display order.
+    :param notes: setup details and definitions, for RELIABILITY.md.
+    :param failures: human descriptions of each thing that went wrong (empty when all passed).
+    :param elapsed_s: wall time of the scenario.
+    """
+
+    scenario: str
+    title: str
+    metrics: list[Metric] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and all(m.ok is not False for m in self.metrics)
+
+    def metric(self, name: str) -> Metric:
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        raise KeyError(name)
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_random_file(path: Path, size_bytes: int, seed: int) -> Path:
+    """A file of ``size_bytes`` pseudo-random bytes (deterministic per seed)."""
+    rng = random.Random(seed)
+    remaining = size_bytes
+    with open(path, "wb") as handle:
+        while remaining > 0:
+            n = min(remaining, MIB)
+            handle.write(rng.randbytes(n))
+            remaining -= n
+    return path
+
+
+def write_batch_file(path: Path, lines: int, *, seed: int = 0, model: str = "gpt-4o-mini") -> Path:
+    """A valid Batch JSONL file of ``lines`` chat-completion requests."""
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        for number in range(lines):
+            request = {
+                "custom_id": f"request-{number}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {
+                    "model": model,
+                    "messages": [{"role": "user", "content": f"question {number} {rng.random():.6f}"}],
+                },
+            }
+            handle.write(json.dumps(request) + "\n")
+    return path
+
+
+def fast_retry_policy(max_attempts: int = 10) -> RetryPolicy:
+    """The production retry rules with short backoffs, so that hundreds of faults fit in minutes."""
+    return RetryPolicy(
+        max_attempts=max_attempts, initial_delay_s=0.05, max_delay_s=1.0, max_total_wait_s=60.0
+    )
+
+
+def emulator_settings(base_url: str, api_key: str, **overrides: Any) -> ClientSettings:
+    overrides.setdefault("retry_policy", fast_retry_policy())
+    overrides.setdefault("timeout_s", 60.0)
+    return ClientSettings(api_key=api_key, base_url=base_url, gateway="openai", **overrides)
+
+
+def emulator_client(base_url: str, api_key: str, **overrides: Any) -> FilesClient:
+    return FilesClient(emulator_settings(base_url, api_key, **overrides))
+
+
+def connection_json(base_url: str, api_key: str, **extra: Any) -> str:
+    """An ``openai_files`` connection as the JSON an ``AIRFLOW_CONN_*`` variable holds."""
+    extra.setdefault("gateway", "openai")
+    return json.dumps({"conn_type": "openai_files", "host": base_url, "password": api_key, "extra": extra})
+
+
+@contextmanager
+def env_vars(**values: str | None) -> Iterator[None]:
+    """Set (or, with None, remove) environment variables for the duration of the block."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,0 +1,275 @@
+"""Crash scenario: SIGKILL the uploading process at a random point, then resume from its checkpoint.
+
+Each run uploads a fresh multi-part file through :mod:`bench.reliability_crash_runner` (the
+chunked engine with a JSON checkpoint file) against an emulator whose connections are capped so
+an upload takes a second or two; the process is killed at a random moment, then started again
+with the same checkpoint and left to finish.
+
+Figures, from the emulator's bookkeeping (bytes of part bodies it stored, per upload):
+
+* *resumed*: runs whose second process finished the upload the checkpoint named (or returned
+  the file the checkpoint already held), instead of starting over.
+* *in flight at the kill*: bytes the server had stored for parts the checkpoint does not list,
+  plus bodies cut off by the kill. At most ``concurrency`` parts can be in that state.
+* *re-sent beyond the parts in flight*: bytes stored after the resume that the first process
+  had already delivered and checkpointed. Resuming correctly makes this 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.reliability_common import MIB, Metric, ScenarioResult, md5_of, write_random_file
+from bench.reliability_crash_runner import READY_LINE, RESULT_PREFIX
+
+PART_SIZE_BYTES = 1 * MIB
+CONCURRENCY = 2
+# megabytes (10**6) per second per connection: 2 parallel parts give about 6 MB/s
+BANDWIDTH_MBPS = 3.0
+RUN_TIMEOUT_S = 120.0
+
+
+@dataclass
+class CrashRun:
+    """What one kill-and-resume cycle measured."""
+
+    index: int
+    size: int
+    kill_after_s: float
+    killed: bool = False
+    checkpoint_upload_id: str | None = None
+    checkpointed_parts: int = 0
+    in_flight_bytes: int = 0
+    in_flight_parts_stored: int = 0
+    resent_bytes: int = 0
+    resent_beyond_in_flight: int = 0
+    resumed: bool = False
+    md5_ok: bool = False
+    duplicate_files: int = 0
+    file_count: int = 0
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _part_length(index: int, size: int, part_size: int) -> int:
+    return max(0, min(part_size, size - index * part_size))
+
+
+def _runner_command(
+    emulator: Any, path: Path, checkpoint: Path, part_size: int, concurrency: int
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bench.reliability_crash_runner",
+        str(path),
+        "--base-url",
+        emulator.base_url,
+        "--api-key",
+        emulator.api_key,
+        "--checkpoint",
+        str(checkpoint),
+        "--part-size",
+        str(part_size),
+        "--concurrency",
+        str(concurrency),
+    ]
+
+
+def _start(command: list[str]) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+
+
+def _wait_ready(process: subprocess.Popen[str]) -> None:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if line.strip() != READY_LINE:
+        rest = process.communicate(timeout=RUN_TIMEOUT_S)
+        raise RuntimeError(f"runner did not start: {line}{rest[0]}{rest[1][-2000:]}")
+
+
+def _finish(process: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = process.communicate(timeout=RUN_TIMEOUT_S)
+    for line in out.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            return dict(json.loads(line[len(RESULT_PREFIX) :]))
+    raise RuntimeError(f"runner exited {process.returncode} without a result: {err[-3000:]}")
+
+
+def _upload_bytes(stats: dict[str, Any]) -> dict[str, int]:
+    return {upload_id: int(info["bytes_received"]) for upload_id, info in stats["uploads"].items()}
+
+
+def _cut_bytes(log: list[dict[str, Any]]) -> int:
+    """Part bodies the server was receiving when the client vanished (never stored)."""
+    return sum(
+        int(entry.get("bytes_received") or 0)
+        for entry in log
+        if entry.get("route") == "add_part" and entry.get("status") == "client_disconnected"
+    )
+
+
+def calibrate(emulator: Any, workdir: Path, size: int, part_size: int, concurrency: int) -> float:
+    """Seconds from READY to the end of one uninterrupted upload of ``size`` bytes."""
+    emulator.reset()
+    path = write_random_file(workdir / "calibrate.bin", size, 1)
+    checkpoint = workdir / "calibrate.checkpoint.json"
+    process = _start(_runner_command(emulator, path, checkpoint, part_size, concurrency))
+    _wait_ready(process)
+    started = time.monotonic()
+    _finish(process)
+    return time.monotonic() - started
+
+
+def crash_once(
+    emulator: Any,
+    workdir: Path,
+    run: CrashRun,
+    *,
+    part_size: int,
+    concurrency: int,
+) -> None:
+    emulator.reset()
+    path = write_random_file(workdir / f"crash-{run.index}.bin", run.size, 1000 + run.index)
+    source_md5 = md5_of(path)
+    checkpoint = workdir / f"crash-{run.index}.checkpoint.json"
+    command = _runner_command(emulator, path, checkpoint, part_size, concurrency)
+
+    first = _start(command)
+    _wait_ready(first)
+    time.sleep(run.kill_after_s)
+    if first.poll() is None:
+        os.killpg(first.pid, signal.SIGKILL)
+        run.killed = True
+    first.communicate(timeout=RUN_TIMEOUT_S)
+    if not run.killed:
+        return
+
+    # What the first process left behind.
+    time.sleep(0.2)  # let the server notice the dead connections
+    before = emulator.stats()
+    state = json.loads(checkpoint.read_text()) if checkpoint.exists() else None
+    checkpointed: dict[int, str] = {}
+    if state and state.get("upload_id"):
+        run.checkpoint_upload_id = str(state["upload_id"])
+        checkpointed = {int(index): part for index, part in (state.get("parts") or {}).items()}
+        if state.get("file"):
+            checkpointed = {index: "" for index in range((run.size + part_size - 1) // part_size)}
+    run.checkpointed_parts = len(checkpointed)
+    checkpointed_bytes = sum(_part_length(index, run.size, part_size) for index in checkpointed)
+    stored_before = _upload_bytes(before)
+    cut_before = _cut_bytes(emulator.request_log())
+    stored_not_checkpointed = sum(stored_before.values()) - (
+        checkpointed_bytes if run.checkpoint_upload_id in stored_before else 0
+    )
+    run.in_flight_bytes = stored_not_checkpointed + cut_before
+    run.in_flight_parts_stored = max(0, stored_not_checkpointed) // part_size + (
+        1 if stored_not_checkpointed % part_size else 0
+    )
+
+    # Resume to the end.
+    second = _start(command)
+    _wait_ready(second)
+    run.result = _finish(second)
+    after = emulator.stats()
+    stored_after = _upload_bytes(after)
+    completed_upload_bytes = run.size if run.result.get("upload_id") in stored_after else 0
+    run.resent_bytes = sum(stored_after.values()) - completed_upload_bytes
+    run.resent_beyond_in_flight = max(0, run.resent_bytes - stored_not_checkpointed)
+    run.resumed = run.checkpoint_upload_id is not None and (
+        run.result.get("upload_id") == run.checkpoint_upload_id or bool(run.result.get("reused_file"))
+    )
+    run.file_count = int(after["file_count"])
+    run.duplicate_files = max(0, run.file_count - 1)
+    file_id = str(run.result["file_id"])
+    run.md5_ok = emulator.file_md5(file_id) == source_md5 and after["files"][file_id]["bytes"] == run.size
+    path.unlink(missing_ok=True)
+
+
+def run_crash_scenario(
+    workdir: Path,
+    *,
+    runs: int = 20,
+    part_size: int = PART_SIZE_BYTES,
+    concurrency: int = CONCURRENCY,
+    bandwidth_mbps: float = BANDWIDTH_MBPS,
+    parts_per_file: tuple[int, int] = (6, 10),
+    seed: int = 7,
+    log: Callable[[str], None] = print,
+) -> ScenarioResult:
+    from airflow_provider_files.emulator.testing import run_emulator
+
+    started = time.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    result = ScenarioResult("crashes", f"{runs} uploads killed with SIGKILL at a random point, then resumed")
+    done: list[CrashRun] = []
+    with run_emulator(bandwidth_per_connection=bandwidth_mbps) as emulator:
+        typical_size = parts_per_file[1] * part_size
+        duration_s = calibrate(emulator, workdir, typical_size, part_size, concurrency)
+        log(f"  crashes: an uninterrupted {typical_size} byte upload takes {duration_s:.2f}s")
+        attempts = 0
+        while len(done) < runs and attempts < runs * 2:
+            attempts += 1
+            size = rng.randint(parts_per_file[0] * part_size, parts_per_file[1] * part_size) + rng.randint(
+                0, 1
+            )
+            run = CrashRun(len(done), size, kill_after_s=rng.uniform(0.0, duration_s * size / typical_size))
+            try:
+                crash_once(emulator, workdir, run, part_size=part_size, concurrency=concurrency)
+            except Exception as exc:
+                run.error = f"{type(exc).__name__}: {exc}"
+                run.killed = True
+            if run.killed:
+                done.append(run)
+    killed = [run for run in done if run.error is None]
+    resumed = sum(1 for run in killed if run.resumed)
+    restarted = [run for run in killed if run.checkpoint_upload_id is None]
+    max_in_flight = max((run.in_flight_parts_stored for run in killed), default=0)
+    result.metrics += [
+        Metric.at_least("crash runs (killed, then resumed to the end)", len(killed), runs),
+        Metric.equals(
+            "resumed from the checkpoint (killed after the upload was created)",
+            resumed,
+            len(killed) - len(restarted),
+        ),
+        Metric.info("killed before the first checkpoint (started over)", len(restarted)),
+        Metric.zero(
+            "bytes re-sent beyond the parts in flight", sum(r.resent_beyond_in_flight for r in killed)
+        ),
+        Metric(
+            "most parts stored but not checkpointed at a kill",
+            max_in_flight,
+            f"<= {concurrency} (concurrency)",
+            max_in_flight <= concurrency,
+        ),
+        Metric.info(
+            "bytes re-sent in all (parts in flight at the kills)", sum(max(0, r.resent_bytes) for r in killed)
+        ),
+        Metric.zero("md5 mismatches", sum(1 for run in killed if not run.md5_ok)),
+        Metric.zero("duplicate files", sum(run.duplicate_files for run in killed)),
+        Metric.zero("runs that failed", sum(1 for run in done if run.error)),
+    ]
+    result.failures += [f"crash run {run.index}: {run.error}" for run in done if run.error]
+    result.notes += [
+        f"Files of {parts_per_file[0]}-{parts_per_file[1]} parts of {part_size} bytes, {concurrency} parts in "
+        f"parallel, emulator capped at {bandwidth_mbps} MB/s per connection; an uninterrupted upload took "
+        f"{duration_s:.2f}s; kill times uniform over that duration.",
+        "Each process is `python -m bench.reliability_crash_runner` (ChunkedUploader + JsonFileCheckpointStore).",
+    ]
+    result.elapsed_s = time.monotonic() - started
+    return result

@@ -1,0 +1,59 @@
+"""The process the crash scenario kills: one chunked upload with a checkpoint file.
+
+``python -m bench.reliability_crash_runner --base-url URL --api-key KEY --checkpoint C PATH``
+prints ``READY`` once its imports are done and the upload starts, and a JSON line describing
+the :class:`~airflow_provider_files.uploads.UploadResult` when it finishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+READY_LINE = "READY"
+RESULT_PREFIX = "RESULT "
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.reliability_crash_runner")
+    parser.add_argument("path")
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--part-size", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--filename", default=None)
+    args = parser.parse_args(argv)
+
+    from airflow_provider_files.api import ClientSettings, FilesClient
+    from airflow_provider_files.uploads import ChunkedUploader, JsonFileCheckpointStore
+
+    settings = ClientSettings(api_key=args.api_key, base_url=args.base_url, timeout_s=60.0)
+    with FilesClient(settings) as client:
+        uploader = ChunkedUploader(
+            client,
+            part_size_bytes=args.part_size,
+            concurrency=args.concurrency,
+            checkpoint=JsonFileCheckpointStore(args.checkpoint),
+        )
+        print(READY_LINE, flush=True)
+        result = uploader.upload(args.path, purpose="batch", filename=args.filename)
+    summary = {
+        "file_id": result.file.id,
+        "bytes": result.file.bytes,
+        "upload_id": result.upload_id,
+        "md5": result.md5,
+        "parts_total": result.parts_total,
+        "parts_sent": result.parts_sent,
+        "parts_reused": result.parts_reused,
+        "bytes_sent": result.bytes_sent,
+        "resumed": result.resumed,
+        "reused_file": result.reused_file,
+    }
+    print(RESULT_PREFIX + json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

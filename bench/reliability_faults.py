@@ -1,0 +1,329 @@
+"""Faults scenario: many uploads of mixed sizes while the emulator fails, drops and delays requests.
+
+Two rows:
+
+``faults``
+    429 (with ``retry-after``), 500/502/503, connections dropped before the request has any
+    effect, each at >= 10 % of requests, plus added latency on every request. Most uploads go
+    through the chunked engine (the operators' path), some through ``POST /files``.
+``lost responses``
+    ``drop_after``: the server does the work and then closes the connection, so the client sees
+    an error for a request that succeeded. This is what could create duplicates; the client's
+    recovery (``create_file`` looks for the stored file, the engine recovers a completed upload)
+    must prevent them.
+
+Definitions (all from the emulator's own bookkeeping, not from the client's word):
+
+* *completed*: the upload call returned a file object whose id exists on the server with the
+  source's size.
+* *md5 mismatches*: files whose stored bytes' md5 differs from the source's.
+* *duplicate files*: files on the server beyond one per upload call (counted per filename;
+  every upload call uses a distinct filename).
+* *orphaned uploads*: uploads still ``pending`` at the end that received at least one part
+  request, i.e. the client knew their id and neither completed nor cancelled them.
+* *unknown pending uploads*: pending uploads that received no part request: the response to
+  ``POST /uploads`` was lost, so the client never learnt the id. No client can cancel these
+  (there is no endpoint to list uploads); they expire after an hour and hold no file.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.reliability_common import (
+    MIB,
+    Metric,
+    ScenarioResult,
+    emulator_client,
+    md5_of,
+    write_random_file,
+)
+
+PART_SIZE_BYTES = 1 * MIB
+UPLOADER_CONCURRENCY = 3
+PARALLEL_UPLOADS = 4
+# retry-after announced by injected 429s (the client honours retry-after-ms, then retry-after).
+RETRY_AFTER_S = 0.2
+LATENCY_MS = 15
+FAULT_SPEC = (
+    f"429=0.10,500=0.04,502=0.03,503=0.04,drop=0.10,latency_ms={LATENCY_MS},retry_after={RETRY_AFTER_S}"
+)
+LOST_RESPONSE_SPEC = f"drop_after=0.12,500=0.04,drop=0.04,latency_ms={LATENCY_MS}"
+
+
+def upload_sizes(part_size: int) -> list[int]:
+    """One cycle of sizes: tiny, around one part, several parts."""
+    return [
+        1,
+        17,
+        1000,
+        64 * 1024,
+        part_size - 1,
+        part_size,
+        part_size + 1,
+        2 * part_size,
+        3 * part_size + 12_345,
+        5 * part_size,
+    ]
+
+
+@dataclass
+class UploadJob:
+    """One upload call of the scenario."""
+
+    index: int
+    path: Path
+    size: int
+    md5: str
+    filename: str
+    method: str  # "engine" or "single"
+    file_id: str | None = None
+    error: str | None = None
+    upload_id: str | None = None
+
+
+@dataclass
+class Tally:
+    """The figures of one row."""
+
+    completed: int = 0
+    failed: int = 0
+    md5_mismatches: int = 0
+    size_mismatches: int = 0
+    duplicate_files: int = 0
+    orphaned_uploads: int = 0
+    unknown_pending_uploads: int = 0
+    cancelled_uploads: int = 0
+    faults_injected: dict[str, int] | None = None
+    requests: int = 0
+    fault_rate: float = 0.0
+
+
+def prepare_sources(directory: Path, count: int, part_size: int, seed: int) -> list[tuple[Path, int, str]]:
+    """Source files cycling through :func:`upload_sizes`; distinct sizes share one file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sizes = upload_sizes(part_size)
+    by_size: dict[int, tuple[Path, int, str]] = {}
+    sources = []
+    for index in range(count):
+        size = sizes[index % len(sizes)]
+        if size not in by_size:
+            path = write_random_file(directory / f"source-{size}.bin", size, seed + size)
+            by_size[size] = (path, size, md5_of(path))
+        sources.append(by_size[size])
+    return sources
+
+
+def run_uploads(
+    emulator: Any,
+    jobs: list[UploadJob],
+    *,
+    part_size: int,
+    parallel_uploads: int = PARALLEL_UPLOADS,
+    concurrency: int = UPLOADER_CONCURRENCY,
+) -> None:
+    """Run every job (in a small thread pool), recording the file id or the error on the job."""
+    local = threading.local()
+    clients: list[Any] = []
+    clients_lock = threading.Lock()
+
+    def client() -> Any:
+        if not hasattr(local, "client"):
+            local.client = emulator_client(emulator.base_url, emulator.api_key)
+            with clients_lock:
+                clients.append(local.client)
+        return local.client
+
+    def run(job: UploadJob) -> None:
+        try:
+            if job.method == "engine":
+                from airflow_provider_files.uploads import ChunkedUploader
+
+                uploader = ChunkedUploader(client(), part_size_bytes=part_size, concurrency=concurrency)
+                result = uploader.upload(job.path, purpose="batch", filename=job.filename)
+                job.file_id = result.file.id
+                job.upload_id = result.upload_id
+            else:
+                job.file_id = client().create_file(job.path, "batch", filename=job.filename).id
+        except Exception as exc:
+            job.error = f"{type(exc).__name__}: {exc}"
+
+    try:
+        with ThreadPoolExecutor(parallel_uploads) as pool:
+            list(pool.map(run, jobs))
+    finally:
+        for item in clients:
+            item.close()
+
+
+def tally(emulator: Any, jobs: list[UploadJob], faults_injected: dict[str, int]) -> Tally:
+    """Compare what the server holds with what was uploaded."""
+    stats = emulator.stats()
+    result = Tally(faults_injected=faults_injected)
+    files: dict[str, dict[str, Any]] = stats["files"]
+    per_filename = collections.Counter(info["filename"] for info in files.values())
+    for job in jobs:
+        stored = files.get(job.file_id or "")
+        if job.error is not None or stored is None:
+            result.failed += 1
+            continue
+        result.completed += 1
+        if stored["bytes"] != job.size:
+            result.size_mismatches += 1
+        if emulator.file_md5(job.file_id) != job.md5:
+            result.md5_mismatches += 1
+    ours = {job.filename for job in jobs}
+    result.duplicate_files = sum(count - 1 for name, count in per_filename.items() if name in ours)
+    result.duplicate_files += sum(count for name, count in per_filename.items() if name not in ours)
+    log = emulator.request_log()
+    uploads_with_parts = {
+        entry["path"].split("/")[-2]
+        for entry in log
+        if entry.get("route") == "add_part" and entry.get("path")
+    }
+    for upload_id, info in stats["uploads"].items():
+        if info["status"] == "pending":
+            if upload_id in uploads_with_parts or info["part_count"]:
+                result.orphaned_uploads += 1
+            else:
+                result.unknown_pending_uploads += 1
+        elif info["status"] == "cancelled":
+            result.cancelled_uploads += 1
+    result.requests = len([entry for entry in log if entry.get("route")])
+    faulted = sum(1 for entry in log if entry.get("fault"))
+    result.fault_rate = faulted / result.requests if result.requests else 0.0
+    return result
+
+
+def make_jobs(sources: list[tuple[Path, int, str]], prefix: str, single_every: int) -> list[UploadJob]:
+    jobs = []
+    for index, (path, size, md5) in enumerate(sources):
+        method = "single" if single_every and index % single_every == single_every - 1 else "engine"
+        jobs.append(UploadJob(index, path, size, md5, f"{prefix}-{index:04d}-{size}.bin", method))
+    return jobs
+
+
+def _row_metrics(row: str, jobs: list[UploadJob], figures: Tally, *, lost_responses: bool) -> list[Metric]:
+    engine = sum(1 for job in jobs if job.method == "engine")
+    metrics = [
+        Metric.info(
+            f"{row}: uploads (engine + single request)", f"{len(jobs)} ({engine} + {len(jobs) - engine})"
+        ),
+        Metric.equals(f"{row}: completed", figures.completed, len(jobs)),
+        Metric.zero(f"{row}: md5 mismatches", figures.md5_mismatches + figures.size_mismatches),
+        Metric.zero(f"{row}: duplicate files", figures.duplicate_files),
+        Metric.zero(
+            f"{row}: orphaned uploads (id known to the client, left pending)", figures.orphaned_uploads
+        ),
+    ]
+    if lost_responses:
+        metrics.append(
+            Metric.info(
+                f"{row}: pending uploads whose create response was lost (unknowable, expire in 1 h)",
+                figures.unknown_pending_uploads,
+            )
+        )
+    else:
+        metrics.append(
+            Metric.zero(f"{row}: pending uploads never seen by the client", figures.unknown_pending_uploads)
+        )
+    injected = figures.faults_injected or {}
+    metrics.append(
+        Metric.info(
+            f"{row}: requests / faulted",
+            f"{figures.requests} / {sum(injected.values())} ({figures.fault_rate:.0%}): "
+            + ", ".join(f"{name} {count}" for name, count in sorted(injected.items())),
+        )
+    )
+    return metrics
+
+
+def run_row(
+    emulator: Any,
+    *,
+    row: str,
+    spec: str,
+    sources: list[tuple[Path, int, str]],
+    part_size: int,
+    seed: int,
+    single_every: int,
+    lost_responses: bool,
+    log: Callable[[str], None],
+) -> tuple[list[Metric], list[str]]:
+    emulator.reset()
+    emulator.set_faults(spec, seed=seed)
+    jobs = make_jobs(sources, row.replace(" ", "-"), single_every)
+    started = time.monotonic()
+    run_uploads(emulator, jobs, part_size=part_size)
+    injected = dict(emulator.faults().get("injected") or {})
+    emulator.clear_faults()
+    figures = tally(emulator, jobs, injected)
+    log(f"  {row}: {figures.completed}/{len(jobs)} completed in {time.monotonic() - started:.1f}s")
+    failures = [f"{row}: {job.filename} ({job.method}) failed: {job.error}" for job in jobs if job.error]
+    return _row_metrics(row, jobs, figures, lost_responses=lost_responses), failures
+
+
+def run_faults_scenario(
+    workdir: Path,
+    *,
+    uploads: int = 120,
+    lost_response_uploads: int = 50,
+    part_size: int = PART_SIZE_BYTES,
+    seed: int = 20261122,
+    log: Callable[[str], None] = print,
+) -> ScenarioResult:
+    """Run both rows against one emulator process and return their figures."""
+    from airflow_provider_files.emulator.testing import run_emulator
+
+    started = time.monotonic()
+    result = ScenarioResult(
+        "faults",
+        f"{uploads} uploads under 429/5xx/drops/latency; {lost_response_uploads} uploads with lost responses",
+    )
+    sources = prepare_sources(workdir / "sources", max(uploads, lost_response_uploads), part_size, seed)
+    with run_emulator() as emulator:
+        metrics, failures = run_row(
+            emulator,
+            row="faults",
+            spec=FAULT_SPEC,
+            sources=sources[:uploads],
+            part_size=part_size,
+            seed=seed,
+            single_every=6,
+            lost_responses=False,
+            log=log,
+        )
+        result.metrics += metrics
+        result.failures += failures
+        metrics, failures = run_row(
+            emulator,
+            row="lost responses",
+            spec=LOST_RESPONSE_SPEC,
+            sources=sources[:lost_response_uploads],
+            part_size=part_size,
+            seed=seed + 1,
+            single_every=3,
+            lost_responses=True,
+            log=log,
+        )
+        result.metrics += metrics
+        result.failures += failures
+    result.notes += [
+        f"Fault spec (row `faults`): `{FAULT_SPEC}` (emulator syntax; latency is added to every request).",
+        f"Fault spec (row `lost responses`): `{LOST_RESPONSE_SPEC}`; `drop_after` = the server completes the "
+        "request, then closes the connection without answering.",
+        f"Sizes cycle through {', '.join(str(s) for s in upload_sizes(part_size))} bytes "
+        f"(part size {part_size} bytes); {PARALLEL_UPLOADS} uploads at a time, "
+        f"{UPLOADER_CONCURRENCY} parts in parallel per upload.",
+        "Client retry policy: the production rules (same transient errors, retry-after honoured) "
+        "with 10 attempts and backoff 0.05 s doubling to 1 s, so the run stays short.",
+    ]
+    result.elapsed_s = time.monotonic() - started
+    return result
