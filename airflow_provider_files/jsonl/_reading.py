@@ -93,15 +93,13 @@ class LineChunks:
 
     :param stream: the binary stream to read.
     :param max_line_bytes: the longest line kept in full.
-    :param chunk_bytes: how much to read per call.
+    :param chunk_bytes: how much to read per call; default :data:`READ_CHUNK_BYTES`.
     """
 
-    def __init__(
-        self, stream: BinaryReadable, max_line_bytes: int, chunk_bytes: int = READ_CHUNK_BYTES
-    ) -> None:
+    def __init__(self, stream: BinaryReadable, max_line_bytes: int, chunk_bytes: int | None = None) -> None:
         self._stream = stream
         self._max_line_bytes = max_line_bytes
-        self._chunk_bytes = chunk_bytes
+        self._chunk_bytes = chunk_bytes if chunk_bytes is not None else READ_CHUNK_BYTES
         self.bytes_read = 0
         self.ends_with_newline = True
         self.saw_carriage_return = False
