@@ -1,0 +1,115 @@
+"""UploadCompleteTrigger against the emulator over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from airflow_provider_files.emulator.testing import EmulatorHandle
+from airflow_provider_files.hooks.files import FilesHook
+from airflow_provider_files.triggers.files import UploadCompleteTrigger
+
+CONN_ID = "files_trigger_emulator"
+GOOD_LINES = [
+    {
+        "custom_id": f"r{i}",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o-mini", "messages": []},
+    }
+    for i in range(3)
+]
+
+
+@pytest.fixture
+def conn_id(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> str:
+    connection = {"conn_type": "openai_files", "host": emulator.base_url, "password": emulator.api_key}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
+    return CONN_ID
+
+
+def upload(conn_id: str, content: bytes) -> str:
+    hook = FilesHook(conn_id)
+    try:
+        return hook.upload_file(content, "batch", filename="requests.jsonl").id
+    finally:
+        hook.close()
+
+
+def jsonl(lines: list[dict[str, object]]) -> bytes:
+    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+
+@pytest.mark.asyncio
+async def test_uploaded_then_processed(emulator: EmulatorHandle, conn_id: str) -> None:
+    emulator.set_processing_delay(0.6)
+    content = jsonl(GOOD_LINES)
+    file_id = upload(conn_id, content)
+    trigger = UploadCompleteTrigger(
+        [file_id],
+        conn_id,
+        deadline=time.time() + 15,
+        poll_interval_s=0.2,
+        max_poll_interval_s=0.3,
+        expected_bytes={file_id: len(content)},
+    )
+    event = await anext(trigger.run())
+    assert event.payload["status"] == "success"
+    (ready,) = event.payload["files"]
+    assert ready["id"] == file_id
+    assert ready["status"] == "processed"
+    assert ready["bytes"] == len(content)
+    polls = [r for r in emulator.request_log() if r["method"] == "GET" and file_id in r["path"]]
+    assert len(polls) >= 2  # it was seen "uploaded" before "processed"
+
+
+@pytest.mark.asyncio
+async def test_invalid_batch_file_marked_error(emulator: EmulatorHandle, conn_id: str) -> None:
+    emulator.configure(validate_batch=True)
+    duplicate = [GOOD_LINES[0], GOOD_LINES[0]]
+    file_id = upload(conn_id, jsonl(duplicate))
+    trigger = UploadCompleteTrigger(
+        [file_id], conn_id, deadline=time.time() + 15, poll_interval_s=0.1, max_poll_interval_s=0.2
+    )
+    event = await anext(trigger.run())
+    assert event.payload["status"] == "error"
+    assert event.payload["file_id"] == file_id
+    assert event.payload["reason"] == "file_failed"
+    assert "r0" in event.payload["message"]  # the emulator's status_details name the duplicate id
+
+
+@pytest.mark.asyncio
+async def test_deleted_file_fails_after_grace(emulator: EmulatorHandle, conn_id: str) -> None:
+    file_id = upload(conn_id, jsonl(GOOD_LINES))
+    FilesHook(conn_id).delete_file(file_id)
+    trigger = UploadCompleteTrigger(
+        [file_id],
+        conn_id,
+        deadline=time.time() + 15,
+        poll_interval_s=0.1,
+        max_poll_interval_s=0.2,
+        not_found_grace_s=0.3,
+    )
+    event = await anext(trigger.run())
+    assert event.payload["status"] == "error"
+    assert "not found" in event.payload["message"]
+
+
+@pytest.mark.asyncio
+async def test_rides_out_injected_server_errors(emulator: EmulatorHandle, conn_id: str) -> None:
+    file_id = upload(conn_id, jsonl(GOOD_LINES))
+    emulator.set_processing_delay(0)
+    emulator.set_faults("retrieve_file:503=x4,retrieve_file:drop=x2")
+    trigger = UploadCompleteTrigger(
+        [file_id],
+        conn_id,
+        deadline=time.time() + 20,
+        poll_interval_s=0.1,
+        max_poll_interval_s=0.2,
+        max_consecutive_errors=3,
+    )
+    event = await anext(trigger.run())
+    assert event.payload["status"] == "success"
+    assert emulator.faults()["injected"] == {"503": 4, "drop": 2}
