@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -110,6 +111,14 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
+class _Stopped(BaseException):
+    """Raised by the signal handlers once uvicorn has shut down."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the emulator until SIGINT/SIGTERM; returns the process exit code."""
     try:
@@ -125,10 +134,17 @@ def run(args: argparse.Namespace) -> int:
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         runner = asyncio.Runner()
+    # uvicorn handles SIGINT/SIGTERM (graceful shutdown), then re-raises the signal with the
+    # previous handlers in place; these turn that into a normal exit.
+    previous = {signum: signal.signal(signum, _raise_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         with runner:
             return runner.run(serve(config, args.host, args.port, args.port_file))
+    except _Stopped:
+        return 0
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if temporary_data_dir:
             shutil.rmtree(config.data_dir, ignore_errors=True)
 
@@ -165,11 +181,11 @@ async def serve(config: EmulatorConfig, host: str, port: int, port_file: Path | 
             await task
             return 1
         await asyncio.sleep(STARTUP_POLL_S)
-    url_host = f"[{host}]" if family == socket.AF_INET6 else host
-    print(f"Files API emulator listening on http://{url_host}:{bound_port}/v1", flush=True)
     if port_file is not None:
         temporary = port_file.with_name(port_file.name + ".tmp")
         temporary.write_text(str(bound_port))
         temporary.replace(port_file)
+    url_host = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"Files API emulator listening on http://{url_host}:{bound_port}/v1", flush=True)
     await task
     return 0

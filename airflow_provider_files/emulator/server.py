@@ -245,6 +245,7 @@ class EmulatorApp:
             if fault == "drop":
                 await self._drop(context, mid_body=True)
                 entry["status"] = "dropped"
+                entry["bytes_received"] = context.bytes_received
                 return
             if fault is not None and fault != "drop_after":
                 response = self._fault_response(fault, flavour)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -76,7 +76,7 @@ def test_any_key_accepted_when_none_configured(emulator: EmulatorHandle) -> None
     assert response.status_code == 200
 
 
-def test_wrong_key_is_401_and_never_echoed(emulator_factory) -> None:
+def test_wrong_key_is_401_and_never_echoed(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory(api_key="sk-right-key")
     wrong = httpx.get(f"{handle.base_url}/files", headers={"Authorization": "Bearer sk-wrong-secret"})
     error = assert_error(wrong, 401, text="Incorrect API key")
@@ -308,7 +308,7 @@ def test_expired_upload_is_400(api: httpx.Client, small_limits: EmulatorHandle) 
     assert small_limits.stats()["uploads"][upload_id]["status"] == "expired"
 
 
-def test_upload_expiry_is_configurable(emulator_factory) -> None:
+def test_upload_expiry_is_configurable(emulator_factory: Callable[..., EmulatorHandle]) -> None:
     handle = emulator_factory(upload_expiry_s=0.3)
     with httpx.Client(base_url=handle.base_url, headers={"Authorization": "Bearer k"}) as api:
         upload = api.post(
