@@ -1,0 +1,86 @@
+"""Turn an operator's ``source`` (a local path or any ObjectStoragePath) into an engine source."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any, cast
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_files.operators._checkpoint import as_storage_path, is_local
+from airflow_provider_files.uploads import LocalFileSource, OpenFileSource, UploadSource
+
+SourceLike = str | os.PathLike[str] | ObjectStoragePath
+
+# stat keys that change when an object's content changes, across fsspec backends
+# (s3fs: ETag/LastModified, gcsfs: md5Hash/generation/updated, adlfs: etag/last_modified).
+_VERSION_KEYS = (
+    "ETag",
+    "etag",
+    "md5Hash",
+    "crc32c",
+    "generation",
+    "version_id",
+    "VersionId",
+    "LastModified",
+    "last_modified",
+    "updated",
+    "mtime",
+    "modified",
+)
+
+
+def describe(source: SourceLike) -> str:
+    """The source as text for log lines and errors (a ``conn@`` userinfo is not part of it)."""
+    return str(source) if isinstance(source, ObjectStoragePath) else os.fspath(source)
+
+
+def object_fingerprint(info: Mapping[str, Any]) -> str:
+    """A text that changes when the object behind an fsspec ``info()``/``stat()`` changes."""
+    parts = [f"size={info.get('size')}"]
+    parts += [f"{key}={info[key]}" for key in _VERSION_KEYS if info.get(key) not in (None, "")]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def open_upload_source(source: SourceLike) -> UploadSource:
+    """An engine source reading ``source``: local files by byte range, object storage as a stream.
+
+    :param source: a local path, a ``file://``/``s3://``/``gs://``... URL or an ObjectStoragePath.
+    :raises FileNotFoundError: when there is nothing at ``source``.
+    :raises IsADirectoryError: when ``source`` is a folder.
+    """
+    path = as_storage_path(source)
+    if is_local(path):
+        local = Path(path.path)
+        if not local.exists():
+            raise FileNotFoundError(f"source file not found: {local}")
+        if local.is_dir():
+            raise IsADirectoryError(f"source is a directory, not a file: {local}")
+        return cast(UploadSource, LocalFileSource(local))
+    try:
+        info = dict(path.stat())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"source object not found: {describe(path)}") from None
+    if info.get("type") == "directory":
+        raise IsADirectoryError(f"source is a folder, not an object: {describe(path)}")
+    size = info.get("size")
+    if not isinstance(size, int):
+        size = int(path.size())
+
+    def opener() -> IO[bytes]:
+        return cast(IO[bytes], path.open("rb"))
+
+    return cast(
+        UploadSource,
+        OpenFileSource(opener=opener, size=size, name=path.name, fingerprint=object_fingerprint(info)),
+    )
+
+
+def readable(source: SourceLike) -> Path | ObjectStoragePath:
+    """``source`` as something with ``open("rb")``: a plain local path when it is local (the
+    fastest reader), else the ObjectStoragePath."""
+    path = as_storage_path(source)
+    return Path(path.path) if is_local(path) else path

@@ -1,0 +1,784 @@
+"""Operators that upload files to an OpenAI-compatible Files API.
+
+* :class:`UploadJsonlOperator` validates a Batch JSONL file (nothing is sent when a line is
+  bad), then uploads it with ``POST /files`` or, above a size threshold, the Uploads API in
+  parallel parts; ``split=True`` shards it first and uploads every shard.
+* :class:`ChunkedUploadOperator` uploads any file through the Uploads API, logging progress.
+
+Both read from a local path or any ``ObjectStoragePath`` as a stream, resume across task
+retries from a checkpoint kept outside XCom, reuse the file a successful earlier try uploaded,
+and can wait (blocking or deferred) until the API has processed what they uploaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
+from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_files.api import FileObject, FilesApiError, NotFoundError
+from airflow_provider_files.api.client import EXPIRES_AFTER_MAX_S, EXPIRES_AFTER_MIN_S, FileMatch
+from airflow_provider_files.hooks.files import FilesHook
+from airflow_provider_files.jsonl import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_LINES,
+    BatchLimits,
+    InvalidBatchFileError,
+    ValidationReport,
+    shard_batch_file,
+    validate_batch_file,
+)
+from airflow_provider_files.operators._checkpoint import (
+    ObjectStorageCheckpointStore,
+    as_storage_path,
+    checkpoint_name_from_context,
+    default_checkpoint_folder,
+    is_local,
+)
+from airflow_provider_files.operators._source import (
+    SourceLike,
+    describe,
+    open_upload_source,
+    readable,
+)
+from airflow_provider_files.sensors.files import (
+    DEFER_TIMEOUT_SLACK_S,
+    FileProcessingFailedError,
+    FileWaitError,
+    FileWaitTimeoutError,
+    wait_for_files,
+)
+from airflow_provider_files.triggers.files import (
+    MAX_POLL_INTERVAL_S,
+    REASON_FILE_FAILED,
+    UploadCompleteTrigger,
+)
+from airflow_provider_files.uploads import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PART_SIZE_BYTES,
+    MAX_CONCURRENCY,
+    ChunkedUploader,
+    UploadProgress,
+    UploadSource,
+    validate_part_size,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+PROGRESS_LOG_INTERVAL_S = 5.0
+# OpenAI takes up to 512 MB in one POST /files, but Azure users report failures from about
+# 100-150 MB; above this threshold the Uploads API is used instead.
+SINGLE_REQUEST_MAX_BYTES = 100 * 1024 * 1024
+SINGLE_REQUEST_LIMIT_BYTES = 512 * 1024 * 1024
+POLL_INTERVAL_S = 10.0
+WAIT_TIMEOUT_S = 3600.0
+SINGLE_CHECKPOINT_KIND = "airflow-provider-files/single-request-checkpoint"
+SPLIT_CHECKPOINT_KIND = "airflow-provider-files/split-checkpoint"
+
+
+class InvalidBatchFileException(AirflowFailException):
+    """The Batch JSONL file broke the rules; nothing was uploaded. Retrying cannot help.
+
+    :param report: the validation report (line numbers and causes of the first errors).
+    """
+
+    def __init__(self, message: str, report: ValidationReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def _default_deferrable() -> bool:
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def _require_positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+class _FilesUploadOperator(BaseOperator):
+    """What both upload operators share: source, checkpoints, the engine, waiting, XCom."""
+
+    template_fields: Sequence[str] = (
+        "source",
+        "purpose",
+        "filename",
+        "files_conn_id",
+        "checkpoint_folder",
+    )
+    ui_color = "#d8f3e4"
+
+    def __init__(
+        self,
+        *,
+        source: SourceLike | XComArg,
+        purpose: str,
+        files_conn_id: str = FilesHook.default_conn_name,
+        filename: str | None = None,
+        mime_type: str | None = None,
+        part_size_bytes: int = DEFAULT_PART_SIZE_BYTES,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        expires_after_s: int | None = None,
+        resume: bool = True,
+        checkpoint_folder: str | ObjectStoragePath | None = None,
+        wait_for_completion: bool = False,
+        deferrable: bool | None = None,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        timeout_s: float = WAIT_TIMEOUT_S,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        # An XComArg or a template is checked again once rendered (in execute).
+        if (
+            source is None
+            or isinstance(source, (bytes, int, float))
+            or (isinstance(source, str) and not source.strip())
+        ):
+            raise TypeError(f"source must be a local path, a URL or an ObjectStoragePath, got {source!r}")
+        if purpose is None or (isinstance(purpose, str) and not purpose.strip()):
+            raise ValueError(f"purpose must be a non-empty string (e.g. 'batch'), got {purpose!r}")
+        validate_part_size(part_size_bytes)
+        if (
+            isinstance(concurrency, bool)
+            or not isinstance(concurrency, int)
+            or not 1 <= concurrency <= MAX_CONCURRENCY
+        ):
+            raise ValueError(f"concurrency must be an int from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+        if expires_after_s is not None and not EXPIRES_AFTER_MIN_S <= expires_after_s <= EXPIRES_AFTER_MAX_S:
+            raise ValueError(
+                f"expires_after_s must be between {EXPIRES_AFTER_MIN_S} (1 hour) and "
+                f"{EXPIRES_AFTER_MAX_S} (30 days), got {expires_after_s}"
+            )
+        _require_positive("poll_interval_s", poll_interval_s)
+        _require_positive("timeout_s", timeout_s)
+        self.source = source
+        self.purpose = purpose
+        self.files_conn_id = files_conn_id
+        self.filename = filename
+        self.mime_type = mime_type
+        self.part_size_bytes = part_size_bytes
+        self.concurrency = concurrency
+        self.expires_after_s = expires_after_s
+        self.resume = resume
+        self.checkpoint_folder = checkpoint_folder
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.poll_interval_s = poll_interval_s
+        self.timeout_s = timeout_s
+        self._uploader: ChunkedUploader | None = None
+
+    @property
+    def source_path(self) -> SourceLike:
+        """``source`` once rendered: a local path, a URL or an ObjectStoragePath."""
+        source = self.source
+        if not isinstance(source, (str, os.PathLike, ObjectStoragePath)) or (
+            isinstance(source, str) and not source.strip()
+        ):
+            raise TypeError(
+                f"source must be a local path, a URL or an ObjectStoragePath, got "
+                f"{type(source).__name__} {source!r}"
+            )
+        return source
+
+    def _check_rendered(self) -> None:
+        """Argument checks that must wait for templates and XComArgs to be resolved."""
+        _ = self.source_path
+        if not isinstance(self.purpose, str) or not self.purpose.strip():
+            raise ValueError(f"purpose must be a non-empty string (e.g. 'batch'), got {self.purpose!r}")
+        if self.filename is not None and (not isinstance(self.filename, str) or not self.filename.strip()):
+            raise ValueError(f"filename must be a non-empty string or None, got {self.filename!r}")
+
+    @cached_property
+    def hook(self) -> FilesHook:
+        return FilesHook(files_conn_id=self.files_conn_id, max_connections=max(16, self.concurrency + 2))
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def checkpoint_store(self, context: Context) -> ObjectStorageCheckpointStore:
+        """The store of this task instance (keyed by dag, task, run and map index)."""
+        folder = self.checkpoint_folder or default_checkpoint_folder()
+        return ObjectStorageCheckpointStore.for_task(folder, checkpoint_name_from_context(context))
+
+    def _reusable_file(
+        self, store: ObjectStorageCheckpointStore, source: UploadSource, filename: str
+    ) -> FileObject | None:
+        """The file a finished earlier try of this task uploaded from the same content, if it
+        still exists on the server and did not fail processing."""
+        state = store.load()
+        if (
+            not state
+            or not isinstance(state.get("file"), Mapping)
+            or state.get("fingerprint") != source.fingerprint()
+            or state.get("filename") != filename
+            or state.get("purpose") != self.purpose
+        ):
+            return None
+        file_id = str(state["file"].get("id") or "")
+        if not file_id:
+            return None
+        try:
+            current = self.hook.get_file(file_id)
+        except NotFoundError:
+            self.log.warning("File %s of an earlier try no longer exists; uploading again", file_id)
+            store.clear()
+            return None
+        if current.status == "error":
+            self.log.warning(
+                "File %s of an earlier try failed processing (%s); uploading again",
+                file_id,
+                current.status_details or "no details",
+            )
+            store.clear()
+            return None
+        self.log.info("Reusing file %s uploaded by an earlier try of this task", file_id)
+        return current
+
+    # -- uploading -----------------------------------------------------------------------------
+
+    def _upload_chunked(
+        self, source: UploadSource, store: ObjectStorageCheckpointStore, filename: str
+    ) -> FileObject:
+        def log_progress(progress: UploadProgress) -> None:
+            self.log.info("%s: %s", filename, progress.describe())
+
+        self._uploader = ChunkedUploader(
+            self.hook.get_conn(),
+            part_size_bytes=self.part_size_bytes,
+            concurrency=self.concurrency,
+            expires_after_s=self.expires_after_s,
+            progress=log_progress,
+            progress_interval_s=PROGRESS_LOG_INTERVAL_S,
+            checkpoint=store if self.resume else None,
+            cancel_on_failure=not self.resume,
+        )
+        try:
+            result = self._uploader.upload(
+                source, purpose=self.purpose, filename=filename, mime_type=self.mime_type
+            )
+        finally:
+            self._uploader = None
+        how = "resumed upload" if result.resumed else "upload"
+        self.log.info(
+            "Uploaded %s as file %s through the Uploads API (%s %s, %d parts, %d sent, %d reused, md5 %s, %.1f s)",
+            filename,
+            result.file.id,
+            how,
+            result.upload_id,
+            result.parts_total,
+            result.parts_sent,
+            result.parts_reused,
+            result.md5,
+            result.elapsed_s,
+        )
+        return result.file
+
+    def _upload_single(
+        self, source: UploadSource, store: ObjectStorageCheckpointStore, filename: str
+    ) -> FileObject:
+        """``POST /files`` made retry-safe: the attempt is recorded before it is sent, so a
+        retry after a crash finds the file the lost attempt stored instead of duplicating it."""
+        single = store.sibling(".single")
+        fingerprint = source.fingerprint()
+        state = single.load() if self.resume else None
+        if state and state.get("fingerprint") == fingerprint and state.get("started_at"):
+            match = FileMatch(filename, source.size, self.purpose, float(state["started_at"]))
+            try:
+                found = match.find(
+                    self.hook.get_conn().list_files(purpose=self.purpose, order="desc", limit=100)
+                )
+            except FilesApiError as exc:
+                self.log.warning("Could not look for a file stored by an earlier try: %s", exc)
+                found = None
+            if found is not None:
+                self.log.info(
+                    "Found file %s stored by an interrupted earlier try; not uploading again", found.id
+                )
+                single.save({**state, "file": found.to_dict()})
+                return found
+        record: dict[str, Any] = {
+            "kind": SINGLE_CHECKPOINT_KIND,
+            "fingerprint": fingerprint,
+            "filename": filename,
+            "purpose": self.purpose,
+            "bytes": source.size,
+            "started_at": time.time(),
+            "file": None,
+        }
+        if self.resume:
+            single.save(record)
+        started = time.monotonic()
+        file = self.hook.get_conn().create_file(
+            source.range(0, source.size),
+            self.purpose,
+            filename=filename,
+            expires_after_s=self.expires_after_s,
+            content_type=self.mime_type or "application/octet-stream",
+        )
+        if self.resume:
+            single.save({**record, "file": file.to_dict()})
+        self.log.info(
+            "Uploaded %s as file %s with one request (%d bytes, %.1f s)",
+            filename,
+            file.id,
+            source.size,
+            time.monotonic() - started,
+        )
+        return file
+
+    def _reuse(
+        self,
+        source: UploadSource,
+        store: ObjectStorageCheckpointStore,
+        filename: str,
+        *,
+        single_request: bool,
+    ) -> FileObject | None:
+        if not self.resume:
+            return None
+        checkpoint = store.sibling(".single") if single_request else store
+        return self._reusable_file(checkpoint, source, filename)
+
+    def _upload(
+        self,
+        source: UploadSource,
+        store: ObjectStorageCheckpointStore,
+        filename: str,
+        *,
+        single_request: bool,
+    ) -> FileObject:
+        if single_request:
+            return self._upload_single(source, store, filename)
+        return self._upload_chunked(source, store, filename)
+
+    def _reuse_or_upload(
+        self,
+        source: UploadSource,
+        store: ObjectStorageCheckpointStore,
+        filename: str,
+        *,
+        single_request: bool,
+    ) -> FileObject:
+        reused = self._reuse(source, store, filename, single_request=single_request)
+        if reused is not None:
+            return reused
+        return self._upload(source, store, filename, single_request=single_request)
+
+    # -- waiting and results -------------------------------------------------------------------
+
+    def _finish(self, files: list[FileObject], *, many: bool) -> dict[str, Any] | list[dict[str, Any]]:
+        """The XCom value; with ``wait_for_completion``, only once the API has processed the files."""
+        if not self.wait_for_completion:
+            return self._as_xcom([f.to_dict() for f in files], many=many)
+        ids = [f.id for f in files]
+        expected = {f.id: f.bytes for f in files if f.bytes is not None}
+        deadline = time.time() + self.timeout_s
+        if self.deferrable:
+            try:
+                # One check first: a file that is ready already needs no trip through the triggerer.
+                ready = wait_for_files(self.hook, ids, timeout_s=0, expected_bytes=expected)
+            except FileWaitTimeoutError:
+                pass
+            else:
+                return self._as_xcom([f.to_dict() for f in ready], many=many)
+            self.log.info("Deferring until file(s) %s are processed", ", ".join(ids))
+            self.defer(
+                trigger=UploadCompleteTrigger(
+                    file_ids=ids,
+                    files_conn_id=self.files_conn_id,
+                    deadline=deadline,
+                    poll_interval_s=self.poll_interval_s,
+                    max_poll_interval_s=max(MAX_POLL_INTERVAL_S, self.poll_interval_s),
+                    expected_bytes=expected,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout_s + DEFER_TIMEOUT_SLACK_S),
+            )
+        self.log.info("Waiting until file(s) %s are processed", ", ".join(ids))
+        ready = wait_for_files(
+            self.hook,
+            ids,
+            timeout_s=max(0.0, deadline - time.time()),
+            poll_interval_s=self.poll_interval_s,
+            expected_bytes=expected,
+        )
+        return self._as_xcom([f.to_dict() for f in ready], many=many)
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """Resume after the trigger: return the ready file(s), or fail with the trigger's reason."""
+        if not isinstance(event, Mapping) or "status" not in event:
+            raise FileWaitError(f"{self.task_id} resumed without a valid trigger event: {event!r}")
+        status = event["status"]
+        message = str(event.get("message") or "no message")
+        if status == "timeout":
+            raise FileWaitTimeoutError(message)
+        if status == "error":
+            if event.get("reason") == REASON_FILE_FAILED:
+                raise FileProcessingFailedError(message)
+            raise FileWaitError(message)
+        if status != "success":
+            raise FileWaitError(f"{self.task_id}: unknown trigger event status {status!r}: {message}")
+        files = event.get("files")
+        if (
+            not isinstance(files, list)
+            or not files
+            or not all(isinstance(f, Mapping) and "id" in f for f in files)
+        ):
+            raise FileWaitError(f"{self.task_id}: success event without a list of files: {event!r}")
+        self.log.info("%d file(s) ready: %s", len(files), ", ".join(str(f["id"]) for f in files))
+        return self._as_xcom([dict(f) for f in files], many=self._returns_list)
+
+    @property
+    def _returns_list(self) -> bool:
+        return False
+
+    @staticmethod
+    def _as_xcom(files: list[dict[str, Any]], *, many: bool) -> dict[str, Any] | list[dict[str, Any]]:
+        return files if many else files[0]
+
+    def on_kill(self) -> None:
+        uploader = self._uploader
+        if uploader is None:
+            return
+        uploader.request_cancel()
+        if self.resume:
+            self.log.info("Upload stopped; it is left pending so that a retry of this task resumes it")
+        else:
+            self.log.info("Upload stopped and cancelled (resume=False)")
+
+    def _filename_for(self, source: UploadSource) -> str:
+        return self.filename or source.name
+
+
+class ChunkedUploadOperator(_FilesUploadOperator):
+    """Upload any file through the Uploads API in parallel parts, with progress in the task log.
+
+    Parts are read from the source as byte ranges (never the whole file in memory), sent
+    ``concurrency`` at a time, and the upload is completed with the md5 of the whole file.
+    With ``resume`` (the default) the upload's state is checkpointed after every part, so a
+    retry of the task sends only the parts that are missing, and a retry after success reuses
+    the file. Without it, a failed or killed upload is cancelled.
+
+    Returns (XCom) the file object as a dict: ``id``, ``bytes``, ``filename``, ``purpose``,
+    ``status`` ...
+
+    :param source: a local path, a URL (``file://``, ``s3://conn@bucket/key``, ``gs://`` ...) or an
+        ``ObjectStoragePath``. Templated.
+    :param purpose: ``batch``, ``fine-tune``, ``assistants``, ``vision``, ``user_data``, ``evals`` ...
+        Templated.
+    :param files_conn_id: an ``openai_files`` connection. Templated.
+    :param filename: name given to the API (default: the source's name). Templated.
+    :param mime_type: MIME type announced to the API (default: guessed from the file name).
+    :param part_size_bytes: bytes per part (at most 64 MiB).
+    :param concurrency: parts in flight at once.
+    :param expires_after_s: the file expires this long after creation (3600 to 2592000).
+    :param resume: checkpoint the upload so a retry resumes it; if False, cancel it on failure.
+    :param checkpoint_folder: where checkpoints live (any ObjectStoragePath; default
+        ``[openai_files] checkpoint_folder`` or ``$AIRFLOW_HOME/upload_checkpoints``). Use shared
+        storage when retries may run on another worker. Templated.
+    :param wait_for_completion: after uploading, wait until the API has processed the file.
+    :param deferrable: wait in the triggerer instead of a worker slot (default
+        ``[operators] default_deferrable``).
+    :param poll_interval_s: seconds between two status checks while waiting.
+    :param timeout_s: how long to wait for processing before failing.
+    """
+
+    def __init__(self, *, source: SourceLike | XComArg, purpose: str, **kwargs: Any) -> None:
+        super().__init__(source=source, purpose=purpose, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._check_rendered()
+        source = open_upload_source(self.source_path)
+        filename = self._filename_for(source)
+        self.log.info(
+            "Uploading %s (%d bytes) as %s, purpose %s, in parts of %d bytes, %d at a time",
+            describe(self.source_path),
+            source.size,
+            filename,
+            self.purpose,
+            self.part_size_bytes,
+            self.concurrency,
+        )
+        try:
+            file = self._reuse_or_upload(
+                source, self.checkpoint_store(context), filename, single_request=False
+            )
+            return cast(dict[str, Any], self._finish([file], many=False))
+        finally:
+            self.hook.close()
+
+
+class UploadJsonlOperator(_FilesUploadOperator):
+    """Validate a Batch JSONL file, then upload it; optionally split it into shards first.
+
+    Every line is checked (JSON object, ``custom_id`` unique, ``method`` POST, a known ``url``,
+    one endpoint and one model per file, size and line limits) before the first byte is sent;
+    an invalid file fails the task with the line numbers of the first errors and nothing is
+    uploaded. Files up to ``single_request_max_bytes`` go through ``POST /files``, larger ones
+    through the Uploads API in parallel parts. Both paths are retry-safe (see
+    :class:`ChunkedUploadOperator`).
+
+    Returns (XCom) the file object as a dict, or with ``split=True`` a list of them in shard
+    order, ready for ``.expand()``.
+
+    :param source: a local path, a URL (``file://``, ``s3://conn@bucket/key`` ...) or an
+        ``ObjectStoragePath``. Templated.
+    :param files_conn_id: an ``openai_files`` connection. Templated.
+    :param purpose: file purpose (default ``batch``). Templated.
+    :param filename: name given to the API (default: the source's name; with ``split``, each
+        shard's name). Templated.
+    :param max_errors: stop validating after this many errors (all are reported in the log).
+    :param limits: validation limits (default: the Batch API's, 50,000 lines and 200 MB).
+    :param split: shard the file into pieces within ``max_lines``/``max_bytes`` and upload each.
+    :param max_lines: most lines per shard (default: the limits' line limit).
+    :param max_bytes: most bytes per shard (default: the limits' byte limit).
+    :param shard_destination: folder for the shards (local path or ObjectStoragePath); default a
+        temporary folder removed after the task.
+    :param single_request_max_bytes: above this size use the Uploads API (default 100 MiB).
+    :param part_size_bytes: bytes per part of a chunked upload (at most 64 MiB).
+    :param concurrency: parts in flight at once.
+    :param expires_after_s: files expire this long after creation (3600 to 2592000).
+    :param resume: checkpoint uploads so a retry resumes them or reuses finished files.
+    :param checkpoint_folder: where checkpoints live (see :class:`ChunkedUploadOperator`). Templated.
+    :param wait_for_completion: after uploading, wait until the API has processed the file(s).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval_s: seconds between two status checks while waiting.
+    :param timeout_s: how long to wait for processing before failing.
+    """
+
+    template_fields: Sequence[str] = (*_FilesUploadOperator.template_fields, "shard_destination")
+
+    def __init__(
+        self,
+        *,
+        source: SourceLike | XComArg,
+        purpose: str = "batch",
+        max_errors: int = 20,
+        limits: BatchLimits | None = None,
+        split: bool = False,
+        max_lines: int | None = None,
+        max_bytes: int | None = None,
+        shard_destination: str | ObjectStoragePath | None = None,
+        single_request_max_bytes: int = SINGLE_REQUEST_MAX_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("mime_type", "application/jsonl")
+        super().__init__(source=source, purpose=purpose, **kwargs)
+        if isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 1:
+            raise ValueError(f"max_errors must be an int >= 1, got {max_errors!r}")
+        if limits is not None and not isinstance(limits, BatchLimits):
+            raise TypeError(f"limits must be a BatchLimits, got {type(limits).__name__}")
+        for name, value in (("max_lines", max_lines), ("max_bytes", max_bytes)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if (max_lines is not None or max_bytes is not None or shard_destination is not None) and not split:
+            raise ValueError("max_lines, max_bytes and shard_destination only apply with split=True")
+        if (
+            isinstance(single_request_max_bytes, bool)
+            or not isinstance(single_request_max_bytes, int)
+            or not 0 <= single_request_max_bytes <= SINGLE_REQUEST_LIMIT_BYTES
+        ):
+            raise ValueError(
+                f"single_request_max_bytes must be an int between 0 and {SINGLE_REQUEST_LIMIT_BYTES} "
+                f"(512 MB, the POST /files limit), got {single_request_max_bytes!r}"
+            )
+        self.max_errors = max_errors
+        self.limits = limits
+        self.split = split
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.shard_destination = shard_destination
+        self.single_request_max_bytes = single_request_max_bytes
+
+    @property
+    def _returns_list(self) -> bool:
+        return self.split
+
+    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
+        self._check_rendered()
+        try:
+            if self.split:
+                return self._finish(self._upload_split(context), many=True)
+            return self._finish([self._upload_whole(context)], many=False)
+        finally:
+            self.hook.close()
+
+    def _invalid(self, report: ValidationReport) -> InvalidBatchFileException:
+        for error in report.errors:
+            self.log.error("%s", error)
+        return InvalidBatchFileException(
+            f"nothing was uploaded: {report.summary()}",
+            report,
+        )
+
+    def _upload_whole(self, context: Context) -> FileObject:
+        source = open_upload_source(self.source_path)
+        filename = self._filename_for(source)
+        store = self.checkpoint_store(context)
+        single_request = source.size <= self.single_request_max_bytes
+        reused = self._reuse(source, store, filename, single_request=single_request)
+        if reused is not None:
+            return reused
+        started = time.monotonic()
+        report = validate_batch_file(
+            readable(self.source_path), limits=self.limits or DEFAULT_LIMITS, max_errors=self.max_errors
+        )
+        if not report.valid:
+            raise self._invalid(report)
+        self.log.info(
+            "Validated %s: %d requests to %s, model %s, %d bytes (%.2f s)",
+            describe(self.source_path),
+            report.lines,
+            report.endpoint,
+            report.model,
+            report.bytes,
+            time.monotonic() - started,
+        )
+        for warning in report.warnings:
+            self.log.warning("%s", warning)
+        return self._upload(source, store, filename, single_request=single_request)
+
+    def _upload_split(self, context: Context) -> list[FileObject]:
+        source = open_upload_source(self.source_path)
+        store = self.checkpoint_store(context)
+        manifest_store = store.sibling(".split")
+        fingerprint = source.fingerprint()
+        limits = self.limits or DEFAULT_LIMITS
+        max_lines = self.max_lines or limits.max_lines or DEFAULT_MAX_LINES
+        max_bytes = self.max_bytes or limits.max_bytes or DEFAULT_MAX_BYTES
+        if self.resume:
+            reused = self._reuse_split(manifest_store, f"{fingerprint}:{max_lines}:{max_bytes}")
+            if reused is not None:
+                return reused
+        destination, temporary = self._shard_folder()
+        try:
+            started = time.monotonic()
+            # Validates every line (endpoint, model and custom_id across the whole source) while
+            # writing; an invalid source leaves no shard behind and nothing is uploaded.
+            try:
+                shards = shard_batch_file(
+                    readable(self.source_path),
+                    destination,
+                    max_lines=max_lines,
+                    max_bytes=max_bytes,
+                    prefix=Path(self._filename_for(source)).stem,
+                    endpoints=limits.endpoints,
+                    max_errors=self.max_errors,
+                )
+            except InvalidBatchFileError as exc:
+                raise self._invalid(exc.report) from None
+            self.log.info(
+                "Validated and split %s into %d shard(s) of at most %d requests and %d bytes (%.2f s)",
+                describe(self.source_path),
+                len(shards),
+                max_lines,
+                max_bytes,
+                time.monotonic() - started,
+            )
+            files: list[FileObject] = []
+            for index, shard in enumerate(shards):
+                shard_source = _StableFingerprint(
+                    open_upload_source(shard.path),
+                    f"{fingerprint}:{max_lines}:{max_bytes}:{index}:{shard.bytes}",
+                )
+                files.append(
+                    self._reuse_or_upload(
+                        shard_source,
+                        store.sibling(f".shard{index:05d}"),
+                        shard_source.name,
+                        single_request=shard_source.size <= self.single_request_max_bytes,
+                    )
+                )
+        finally:
+            if temporary:
+                shutil.rmtree(temporary, ignore_errors=True)
+        if self.resume:
+            manifest_store.save(
+                {
+                    "kind": SPLIT_CHECKPOINT_KIND,
+                    "fingerprint": f"{fingerprint}:{max_lines}:{max_bytes}",
+                    "purpose": self.purpose,
+                    "files": [f.to_dict() for f in files],
+                }
+            )
+        return files
+
+    def _reuse_split(
+        self, manifest_store: ObjectStorageCheckpointStore, fingerprint: str
+    ) -> list[FileObject] | None:
+        """The shard files a finished earlier try uploaded, if all of them are still usable."""
+        manifest = manifest_store.load()
+        if (
+            not manifest
+            or manifest.get("fingerprint") != fingerprint
+            or manifest.get("purpose") != self.purpose
+        ):
+            return None
+        recorded = manifest.get("files")
+        if not isinstance(recorded, list) or not recorded:
+            return None
+        files: list[FileObject] = []
+        for item in recorded:
+            file_id = str(item.get("id") or "") if isinstance(item, Mapping) else ""
+            try:
+                current = self.hook.get_file(file_id) if file_id else None
+            except NotFoundError:
+                current = None
+            if current is None or current.status == "error":
+                self.log.info("Shard file %s of an earlier try is gone or failed; splitting again", file_id)
+                return None
+            files.append(current)
+        self.log.info("Reusing the %d shard files uploaded by an earlier try of this task", len(files))
+        return files
+
+    def _shard_folder(self) -> tuple[ObjectStoragePath | str, str | None]:
+        """Where shards go, and the temporary folder to remove afterwards (if one was made)."""
+        if self.shard_destination:
+            path = as_storage_path(self.shard_destination)
+            return (path.path if is_local(path) else path), None
+        temporary = tempfile.mkdtemp(prefix="airflow-files-shards-")
+        return temporary, temporary
+
+
+class _StableFingerprint:
+    """An upload source whose fingerprint is derived from the content it was made from.
+
+    Shards are rewritten on every try (new mtime and inode), but the same source content and
+    split settings produce the same shards, so their checkpoints stay valid across retries.
+    """
+
+    def __init__(self, inner: UploadSource, fingerprint: str) -> None:
+        self._inner = inner
+        self._fingerprint = fingerprint
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def size(self) -> int:
+        return self._inner.size
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def range(self, offset: int, length: int) -> Any:
+        return self._inner.range(offset, length)
+
+    def open(self) -> Any:
+        return self._inner.open()
