@@ -169,7 +169,7 @@ async def serve(config: EmulatorConfig, host: str, port: int, port_file: Path | 
             EmulatorApp(config),
             log_level="warning",
             access_log=False,
-            http="httptools",
+            http="auto",  # httptools when installed (fastest), else h11
             lifespan="on",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             server_header=False,
