@@ -53,9 +53,14 @@ PARALLEL_UPLOADS = 4
 RETRY_AFTER_S = 0.2
 LATENCY_MS = 15
 FAULT_SPEC = (
-    f"429=0.10,500=0.04,502=0.03,503=0.04,drop=0.10,latency_ms={LATENCY_MS},retry_after={RETRY_AFTER_S}"
+    f"429=0.12,500=0.04,502=0.04,503=0.04,drop=0.12,latency_ms={LATENCY_MS},retry_after={RETRY_AFTER_S}"
 )
-LOST_RESPONSE_SPEC = f"drop_after=0.12,500=0.04,drop=0.04,latency_ms={LATENCY_MS}"
+# Lost responses where they matter most first (a stored file, a completed upload), then anywhere.
+LOST_RESPONSE_SPEC = (
+    "create_file:drop_after=0.3,complete:drop_after=0.3,drop_after=0.15,500=0.04,drop=0.04,"
+    f"latency_ms={LATENCY_MS}"
+)
+MIN_FAULT_RATE = 0.10
 
 
 def upload_sizes(part_size: int) -> list[int]:
@@ -235,6 +240,21 @@ def _row_metrics(row: str, jobs: list[UploadJob], figures: Tally, *, lost_respon
             Metric.zero(f"{row}: pending uploads never seen by the client", figures.unknown_pending_uploads)
         )
     injected = figures.faults_injected or {}
+    if not lost_responses:
+        requests = max(figures.requests, 1)
+        rates = {
+            "429": injected.get("429", 0) / requests,
+            "5xx": sum(injected.get(code, 0) for code in ("500", "502", "503")) / requests,
+            "drop": injected.get("drop", 0) / requests,
+        }
+        metrics.append(
+            Metric(
+                f"{row}: share of requests per fault type",
+                ", ".join(f"{name} {rate:.1%}" for name, rate in rates.items()) + ", latency 100%",
+                f">= {MIN_FAULT_RATE:.0%} each",
+                all(rate >= MIN_FAULT_RATE for rate in rates.values()),
+            )
+        )
     metrics.append(
         Metric.info(
             f"{row}: requests / faulted",
@@ -273,8 +293,8 @@ def run_row(
 def run_faults_scenario(
     workdir: Path,
     *,
-    uploads: int = 120,
-    lost_response_uploads: int = 50,
+    uploads: int = 150,
+    lost_response_uploads: int = 60,
     part_size: int = PART_SIZE_BYTES,
     seed: int = 20261122,
     log: Callable[[str], None] = print,
