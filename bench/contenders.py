@@ -1,0 +1,183 @@
+"""One upload per process, so that its peak RSS is its own: ``python -m bench.contenders NAME ...``.
+
+Prints one JSON object on stdout: ``elapsed_s`` (the upload call only, not interpreter start or
+imports), ``file_id``, ``bytes`` and what the contender reported. The parent measures peak RSS
+with ``os.wait4``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PURPOSE_BINARY = "assistants"
+MIME_BINARY = "application/octet-stream"
+MIME_JSONL = "application/jsonl"
+
+
+def _ours_settings(args: argparse.Namespace) -> Any:
+    from airflow_provider_files.api import ClientSettings
+
+    return ClientSettings(api_key=args.api_key, base_url=args.base_url, context="bench")
+
+
+def ours_chunked(args: argparse.Namespace) -> dict[str, Any]:
+    """The upload engine with its defaults, as ``ChunkedUploadOperator`` uses it."""
+    from airflow_provider_files.api import FilesClient
+    from airflow_provider_files.uploads import ChunkedUploader
+
+    with FilesClient(_ours_settings(args)) as client:
+        uploader = ChunkedUploader(client)
+        started = time.perf_counter()
+        result = uploader.upload(args.file, purpose=args.purpose, mime_type=args.mime_type)
+        elapsed = time.perf_counter() - started
+    return {
+        "elapsed_s": elapsed,
+        "file_id": result.file.id,
+        "bytes": result.file.bytes,
+        "parts": result.parts_total,
+        "md5_sent": result.md5,
+    }
+
+
+def ours_validate_upload(args: argparse.Namespace) -> dict[str, Any]:
+    """Validate the Batch JSONL file (all rules), then upload it with the engine, as the JSONL
+    operator does; limits are widened so that a file above the API's 200 MB batch limit passes."""
+    from airflow_provider_files.api import FilesClient
+    from airflow_provider_files.jsonl import BatchLimits, ensure_valid_batch_file
+    from airflow_provider_files.uploads import ChunkedUploader
+
+    limits = BatchLimits(max_bytes=None, max_lines=None)
+    with FilesClient(_ours_settings(args)) as client:
+        uploader = ChunkedUploader(client)
+        started = time.perf_counter()
+        report = ensure_valid_batch_file(args.file, limits=limits)
+        validated = time.perf_counter()
+        result = uploader.upload(args.file, purpose=args.purpose, mime_type=args.mime_type)
+        elapsed = time.perf_counter() - started
+    return {
+        "elapsed_s": elapsed,
+        "validate_s": validated - started,
+        "lines": report.lines,
+        "file_id": result.file.id,
+        "bytes": result.file.bytes,
+    }
+
+
+def sdk_chunked(args: argparse.Namespace) -> dict[str, Any]:
+    """openai SDK ``uploads.upload_file_chunked``: sequential 64 MiB parts, each read into memory."""
+    import openai
+
+    client = openai.OpenAI(base_url=args.base_url, api_key=args.api_key)
+    started = time.perf_counter()
+    upload = client.uploads.upload_file_chunked(
+        file=Path(args.file), mime_type=args.mime_type, purpose=args.purpose
+    )
+    elapsed = time.perf_counter() - started
+    client.close()
+    assert upload.file is not None, f"upload {upload.id} ended {upload.status} without a file"
+    return {"elapsed_s": elapsed, "file_id": upload.file.id, "bytes": upload.file.bytes}
+
+
+def sdk_single(args: argparse.Namespace) -> dict[str, Any]:
+    """openai SDK ``files.create`` with an open file handle (streamed by its multipart encoder)."""
+    import openai
+
+    client = openai.OpenAI(base_url=args.base_url, api_key=args.api_key)
+    started = time.perf_counter()
+    with open(args.file, "rb") as handle:
+        file = client.files.create(file=handle, purpose=args.purpose)
+    elapsed = time.perf_counter() - started
+    client.close()
+    return {"elapsed_s": elapsed, "file_id": file.id, "bytes": file.bytes}
+
+
+def _airflow_environment(conn_id: str, connection: dict[str, Any]) -> None:
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-home-"))
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
+
+
+def ours_hook_single(args: argparse.Namespace) -> dict[str, Any]:
+    """``FilesHook.upload_file`` (one ``POST /files`` request) through an Airflow connection."""
+    _airflow_environment(
+        "bench_files",
+        {
+            "conn_type": "openai_files",
+            "host": args.base_url,
+            "password": args.api_key,
+            "extra": {"gateway": "openai"},
+        },
+    )
+    from airflow_provider_files.hooks.files import FilesHook
+
+    hook = FilesHook(files_conn_id="bench_files")
+    hook.client  # noqa: B018 - connection lookup is not part of the upload
+    started = time.perf_counter()
+    file = hook.upload_file(args.file, args.purpose)
+    elapsed = time.perf_counter() - started
+    return {"elapsed_s": elapsed, "file_id": file.id, "bytes": file.bytes}
+
+
+def airflow_openai_hook_single(args: argparse.Namespace) -> dict[str, Any]:
+    """``apache-airflow-providers-openai``'s ``OpenAIHook.upload_file``."""
+    _airflow_environment(
+        "bench_openai", {"conn_type": "openai", "host": args.base_url, "password": args.api_key}
+    )
+    from airflow.providers.openai.hooks.openai import OpenAIHook
+
+    hook = OpenAIHook(conn_id="bench_openai")
+    hook.conn  # noqa: B018 - connection lookup is not part of the upload
+    started = time.perf_counter()
+    file = hook.upload_file(args.file, args.purpose)
+    elapsed = time.perf_counter() - started
+    return {"elapsed_s": elapsed, "file_id": file.id, "bytes": file.bytes}
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident set size (Linux ``VmHWM``), a cross-check of the outside figure."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "ours-chunked": ours_chunked,
+    "ours-validate-upload": ours_validate_upload,
+    "sdk-chunked": sdk_chunked,
+    "sdk-single": sdk_single,
+    "ours-hook-single": ours_hook_single,
+    "airflow-openai-hook-single": airflow_openai_hook_single,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.contenders")
+    parser.add_argument("contender", choices=sorted(CONTENDERS))
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--file", required=True)
+    parser.add_argument("--purpose", default=PURPOSE_BINARY)
+    parser.add_argument("--mime-type", default=MIME_BINARY)
+    args = parser.parse_args(argv)
+    outcome = CONTENDERS[args.contender](args)
+    outcome["vm_hwm_bytes"] = peak_rss_bytes()
+    sys.stdout.write(json.dumps(outcome) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
