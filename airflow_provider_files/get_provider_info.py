@@ -52,13 +52,22 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "custom-llm-provider header for a LiteLLM proxy (default openai).",
         {"type": ["string", "null"]},
     ),
+    "api_key_header": _field(
+        "API key header",
+        "Header that carries the API key instead of the gateway's default, e.g. x-litellm-api-key "
+        "(Authorization sends 'Bearer <key>').",
+        {"type": ["string", "null"]},
+    ),
     "headers": _field(
         "Extra headers",
-        "JSON object of extra headers sent on every request. Values are masked in logs.",
+        "JSON object of extra headers sent on every request. Values of headers whose names look secret "
+        "(authorization, api-key, token, secret, ...) are masked in logs.",
         {"type": ["object", "null"], "format": "json"},
     ),
     "timeout_s": _field(
-        "Timeout (s)", "Read/write timeout of one request, in seconds.", {"type": ["number", "null"], "default": 600}
+        "Timeout (s)",
+        "Read/write timeout of one request, in seconds.",
+        {"type": ["number", "null"], "default": 600},
     ),
     "max_retries": _field(
         "Max retries",

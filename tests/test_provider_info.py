@@ -1,0 +1,121 @@
+"""Packaging: Airflow finds the provider, its connection type, the form fields and the hook."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_files import __version__
+from airflow_provider_files.get_provider_info import CONN_FIELDS, GATEWAYS, get_provider_info
+from airflow_provider_files.hooks.files import FilesHook
+
+AIRFLOW = Path(sys.executable).with_name("airflow")
+SENSITIVE_FIELDS = {"portkey_virtual_key", "portkey_config"}
+
+
+def test_airflow_providers_list_shows_the_provider() -> None:
+    result = subprocess.run(
+        [str(AIRFLOW), "providers", "list", "--output", "json"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (table,) = [line for line in result.stdout.splitlines() if line.startswith("[{")]  # log lines precede it
+    providers = {p["package_name"]: p for p in json.loads(table)}
+    assert "airflow-provider-files" in providers
+    assert providers["airflow-provider-files"]["version"] == __version__
+
+
+def test_provider_info_declares_the_connection_type() -> None:
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-provider-files"
+    (conn_type,) = info["connection-types"]
+    assert conn_type["connection-type"] == "openai_files"
+    assert conn_type["hook-class-name"] == "airflow_provider_files.hooks.files.FilesHook"
+    assert conn_type["hook-name"] == FilesHook.hook_name
+    assert FilesHook.conn_type == "openai_files"
+    assert FilesHook.conn_name_attr == "files_conn_id"
+    behaviour = conn_type["ui-field-behaviour"]
+    assert behaviour["relabeling"] == {"host": "Base URL", "password": "API key"}
+    assert "password" not in behaviour["hidden-fields"] and "host" not in behaviour["hidden-fields"]
+    assert (
+        CONN_FIELDS["gateway"]["schema"]["enum"][:-1]
+        == GATEWAYS
+        == [
+            "openai",
+            "azure",
+            "portkey",
+            "respan",
+            "litellm",
+            "custom",
+        ]
+    )
+
+
+def test_every_extra_the_hook_reads_is_on_the_form() -> None:
+    read_by_hook = {
+        "gateway",
+        "organization",
+        "project",
+        "api_version",
+        "portkey_provider",
+        "portkey_virtual_key",
+        "portkey_config",
+        "litellm_provider",
+        "api_key_header",
+        "headers",
+        "timeout_s",
+        "max_retries",
+        "verify_ssl",
+        "allow_insecure_http",
+    }
+    assert set(CONN_FIELDS) == read_by_hook
+    for name, spec in CONN_FIELDS.items():
+        assert spec["label"] and spec["description"], name
+        assert "type" in spec["schema"], name
+
+
+@pytest.fixture(scope="module")
+def providers_manager():  # type: ignore[no-untyped-def]
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    manager.initialize_providers_hooks()
+    return manager
+
+
+def test_providers_manager_exposes_hook_and_form(providers_manager) -> None:  # type: ignore[no-untyped-def]
+    metadata = {m.connection_type: m for m in providers_manager.iter_connection_type_hook_ui_metadata()}
+    ours = metadata["openai_files"]
+    assert ours.hook_name == "OpenAI-compatible Files"
+    assert ours.hook_class_name == "airflow_provider_files.hooks.files.FilesHook"
+    assert ours.field_behaviour["relabeling"]["password"] == "API key"
+    widgets = {
+        info.field_name: info
+        for key, info in providers_manager._connection_form_widgets_from_metadata.items()
+        if key.startswith("extra__openai_files__")
+    }
+    assert set(widgets) == set(CONN_FIELDS)
+    assert {name for name, info in widgets.items() if info.is_sensitive} == SENSITIVE_FIELDS
+    assert widgets["gateway"].field["value"] == "openai"
+    assert widgets["gateway"].field["schema"]["title"] == "Gateway"
+    assert widgets["allow_insecure_http"].field["value"] is False
+
+
+def test_base_hook_get_hook_builds_a_files_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import BaseHook
+
+    value = {"conn_type": "openai_files", "host": "http://127.0.0.1:9/v1", "password": "sk-get-hook-123456"}
+    monkeypatch.setenv("AIRFLOW_CONN_FILES_VIA_GET_HOOK", json.dumps(value))
+    hook = BaseHook.get_hook("files_via_get_hook")
+    assert isinstance(hook, FilesHook)
+    assert hook.files_conn_id == "files_via_get_hook"
+    assert hook.settings.resolved_base_url() == "http://127.0.0.1:9/v1"
