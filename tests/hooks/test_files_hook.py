@@ -222,3 +222,40 @@ def test_hook_retries_rate_limits_and_does_not_duplicate_a_lost_create(
     assert statuses.count(("retrieve_file", 429)) == 2
     assert [r for r, _ in statuses].count("create_file") == 1
     hook.close()
+
+
+@pytest.mark.parametrize(
+    ("gateway", "host_of"),
+    [
+        ("azure", lambda e: e.azure_endpoint),
+        ("respan", lambda e: e.respan_base_url),
+        ("portkey", lambda e: e.base_url),
+        ("litellm", lambda e: e.base_url),
+    ],
+)
+def test_gateway_flavours_round_trip(
+    gateway: str, host_of: Any, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    extra: dict[str, Any] = {"gateway": gateway}
+    if gateway == "portkey":
+        extra["portkey_provider"] = "openai"
+    define_connection(monkeypatch, f"files_{gateway}", host_of(emulator), emulator.api_key, **extra)
+    hook = FilesHook(f"files_{gateway}")
+    file = hook.upload_file(LINES, "batch", filename=f"{gateway}.jsonl")
+    assert file.bytes == len(LINES)
+    assert hook.get_file(file.id).filename == f"{gateway}.jsonl"
+    assert [f.id for f in hook.list_files("batch")] == [file.id]
+    target = tmp_path / "copy.jsonl"
+    hook.download_file(file.id, target)
+    assert target.read_bytes() == LINES
+    ok, message = hook.test_connection()
+    assert ok, message
+    log = emulator.request_log()
+    assert log and all(entry["status"] < 400 for entry in log)
+    if gateway == "azure":
+        assert all(entry["query"].get("api-version") == "2024-10-21" for entry in log)
+        assert [e["status"] for e in log if e["route"] == "create_file"] == [201]
+        assert all(entry["path"].startswith("/openai/") for entry in log)
+    if gateway == "respan":
+        assert all(entry["path"].endswith("/") for entry in log)
+    hook.close()
