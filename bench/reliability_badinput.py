@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from bench.reliability_common import Metric, ScenarioResult, connection_json, env_vars
 from tests.reliability.cases import (
@@ -139,7 +139,7 @@ def run_case(case: BadInputCase, emulator: Any, workdir: Path) -> CaseOutcome:
             task_id=task_id, source=source, files_conn_id=CONN_IDS[case.connection], **kwargs
         )
         stage = "execute"
-        operator.execute(_context(task_id))
+        operator.execute(cast(Any, _context(task_id)))
     except Exception as exc:
         failed = True
         message = _exception_text(exc)

@@ -48,7 +48,7 @@ def run_trigger(file_ids: list[str], *, deadline_in_s: float, **options: Any) ->
         file_ids=file_ids, files_conn_id=CONN_ID, deadline=time.time() + deadline_in_s, **options
     )
     # what the triggerer does: rebuild it from its serialized form
-    classpath, kwargs = trigger.serialize()
+    _classpath, kwargs = trigger.serialize()
     trigger = UploadCompleteTrigger(**kwargs)
 
     async def first_event() -> dict[str, Any]:
@@ -83,86 +83,86 @@ def run_sensor_scenario(
     started = time.monotonic()
     result = ScenarioResult("sensor", "UploadCompleteTrigger against transient errors and 404s")
     checks: list[tuple[str, bool, str]] = []
-    with run_emulator(processing_delay_s=PROCESSING_DELAY_S) as emulator:
-        with env_vars(
-            **{f"AIRFLOW_CONN_{CONN_ID.upper()}": connection_json(emulator.base_url, emulator.api_key)}
-        ):
-            # 1. ready under faults
-            uploaded = upload_files(emulator, files, "ready")
-            emulator.set_faults(GET_FAULTS, seed=11)
-            outcome = run_trigger(
-                [file_id for file_id, _ in uploaded],
-                deadline_in_s=60,
-                expected_bytes=dict(uploaded),
-                max_consecutive_errors=8,
+    with (
+        run_emulator(processing_delay_s=PROCESSING_DELAY_S) as emulator,
+        env_vars(**{f"AIRFLOW_CONN_{CONN_ID.upper()}": connection_json(emulator.base_url, emulator.api_key)}),
+    ):
+        # 1. ready under faults
+        uploaded = upload_files(emulator, files, "ready")
+        emulator.set_faults(GET_FAULTS, seed=11)
+        outcome = run_trigger(
+            [file_id for file_id, _ in uploaded],
+            deadline_in_s=60,
+            expected_bytes=dict(uploaded),
+            max_consecutive_errors=8,
+        )
+        injected = emulator.faults().get("injected") or {}
+        emulator.clear_faults()
+        got = {f["id"]: f for f in outcome.event.get("files") or []}
+        ok = outcome.event.get("status") == "success" and all(
+            got.get(file_id, {}).get("status") == "processed" and got[file_id].get("bytes") == size
+            for file_id, size in uploaded
+        )
+        checks.append(
+            (
+                f"{files} files ready under faults -> success",
+                ok,
+                f"{outcome.event.get('status')} after {outcome.elapsed_s:.1f}s; faults on GET: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())),
             )
-            injected = emulator.faults().get("injected") or {}
-            emulator.clear_faults()
-            got = {f["id"]: f for f in outcome.event.get("files") or []}
-            ok = outcome.event.get("status") == "success" and all(
-                got.get(file_id, {}).get("status") == "processed" and got[file_id].get("bytes") == size
-                for file_id, size in uploaded
-            )
-            checks.append(
-                (
-                    f"{files} files ready under faults -> success",
-                    ok,
-                    f"{outcome.event.get('status')} after {outcome.elapsed_s:.1f}s; faults on GET: "
-                    + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())),
-                )
-            )
-            log(f"  sensor: ready under faults: {checks[-1][2]}")
+        )
+        log(f"  sensor: ready under faults: {checks[-1][2]}")
 
-            # 2. missing file, deadline first
-            missing = "file-reliability-never-existed"
-            emulator.set_faults(GET_FAULTS, seed=12)
-            outcome = run_trigger(
-                [missing], deadline_in_s=deadline_s, not_found_grace_s=600, max_consecutive_errors=50
+        # 2. missing file, deadline first
+        missing = "file-reliability-never-existed"
+        emulator.set_faults(GET_FAULTS, seed=12)
+        outcome = run_trigger(
+            [missing], deadline_in_s=deadline_s, not_found_grace_s=600, max_consecutive_errors=50
+        )
+        emulator.clear_faults()
+        message = str(outcome.event.get("message", ""))
+        ok = (
+            outcome.event.get("status") == "timeout"
+            and missing in message
+            and "deadline" in message
+            and deadline_s - 0.5 <= outcome.elapsed_s <= deadline_s + DEADLINE_SLACK_S
+        )
+        checks.append(
+            (
+                f"missing file, {deadline_s:.0f}s deadline -> timeout at the deadline",
+                ok,
+                f"{outcome.event.get('status')} after {outcome.elapsed_s:.1f}s: {message[:200]}",
             )
-            emulator.clear_faults()
-            message = str(outcome.event.get("message", ""))
-            ok = (
-                outcome.event.get("status") == "timeout"
-                and missing in message
-                and "deadline" in message
-                and deadline_s - 0.5 <= outcome.elapsed_s <= deadline_s + DEADLINE_SLACK_S
-            )
-            checks.append(
-                (
-                    f"missing file, {deadline_s:.0f}s deadline -> timeout at the deadline",
-                    ok,
-                    f"{outcome.event.get('status')} after {outcome.elapsed_s:.1f}s: {message[:200]}",
-                )
-            )
+        )
 
-            # 3. missing file, short 404 grace
-            outcome = run_trigger([missing], deadline_in_s=60, not_found_grace_s=1.0)
-            message = str(outcome.event.get("message", ""))
-            ok = outcome.event.get("status") == "error" and missing in message and outcome.elapsed_s < 10
-            checks.append(
-                (
-                    "missing file, 1s grace for 404s -> error naming the file",
-                    ok,
-                    f"{outcome.event.get('status')} after {outcome.elapsed_s:.1f}s: {message[:200]}",
-                )
+        # 3. missing file, short 404 grace
+        outcome = run_trigger([missing], deadline_in_s=60, not_found_grace_s=1.0)
+        message = str(outcome.event.get("message", ""))
+        ok = outcome.event.get("status") == "error" and missing in message and outcome.elapsed_s < 10
+        checks.append(
+            (
+                "missing file, 1s grace for 404s -> error naming the file",
+                ok,
+                f"{outcome.event.get('status')} after {outcome.elapsed_s:.1f}s: {message[:200]}",
             )
+        )
 
-            # 4. deleted while waiting
-            ((victim, size),) = upload_files(emulator, 1, "deleted")
-            with emulator_client(emulator.base_url, emulator.api_key) as client:
-                client.delete_file(victim)
-            outcome = run_trigger(
-                [victim], deadline_in_s=30, not_found_grace_s=1.0, expected_bytes={victim: size}
+        # 4. deleted while waiting
+        ((victim, size),) = upload_files(emulator, 1, "deleted")
+        with emulator_client(emulator.base_url, emulator.api_key) as client:
+            client.delete_file(victim)
+        outcome = run_trigger(
+            [victim], deadline_in_s=30, not_found_grace_s=1.0, expected_bytes={victim: size}
+        )
+        message = str(outcome.event.get("message", ""))
+        ok = outcome.event.get("status") == "error" and victim in message
+        checks.append(
+            (
+                "file deleted while waiting -> error naming the file",
+                ok,
+                f"{outcome.event.get('status')} after {outcome.elapsed_s:.1f}s: {message[:200]}",
             )
-            message = str(outcome.event.get("message", ""))
-            ok = outcome.event.get("status") == "error" and victim in message
-            checks.append(
-                (
-                    "file deleted while waiting -> error naming the file",
-                    ok,
-                    f"{outcome.event.get('status')} after {outcome.elapsed_s:.1f}s: {message[:200]}",
-                )
-            )
+        )
     for name, ok, detail in checks:
         result.metrics.append(Metric(name, "ok" if ok else "FAILED", "ok", ok))
         result.notes.append(f"- {name}: {detail}")

@@ -1,0 +1,30 @@
+"""Fast subset of the faults scenario (the full one is `make reliability`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.reliability_faults import run_faults_scenario
+
+pytestmark = pytest.mark.timeout(120)
+
+MUST_BE_MET = (
+    "completed",
+    "md5 mismatches",
+    "duplicate files",
+    "orphaned uploads (id known to the client, left pending)",
+)
+
+
+def test_uploads_under_faults_and_lost_responses_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    result = run_faults_scenario(
+        tmp_path, uploads=12, lost_response_uploads=10, part_size=64 * 1024, log=lambda _: None
+    )
+
+    assert not result.failures
+    for row in ("faults", "lost responses"):
+        for name in MUST_BE_MET:
+            metric = result.metric(f"{row}: {name}")
+            assert metric.ok, f"{metric.name}: {metric.value} (target {metric.target})"
