@@ -93,7 +93,7 @@ with DAG(
         print(f"READY_FILE_IDS {' '.join(file_ids)}")
         return file_ids
 
-    use_file_ids(wait_until_ready.output)
+    use_file_ids(wait_until_ready.output)  # type: ignore[arg-type]  # an XComArg, resolved at run time
 
 
 if __name__ == "__main__":

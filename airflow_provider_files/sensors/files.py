@@ -134,6 +134,37 @@ def wait_for_files(
         interval_s = min(interval_s * POLL_BACKOFF_FACTOR, max_poll_interval_s)
 
 
+def files_from_trigger_event(event: Any, *, task_id: str) -> list[dict[str, Any]]:
+    """The ready file dicts of an :class:`UploadCompleteTrigger` event, or the matching exception.
+
+    :param event: what the task resumed with (may be ``None`` or malformed after a DB round trip).
+    :param task_id: named in the error messages.
+    :raises FileProcessingFailedError: the server said a file is ``error``, deleted or expired.
+    :raises FileWaitError: an API failure, or an event that is not a valid trigger event.
+    :raises FileWaitTimeoutError: the trigger reached its deadline.
+    """
+    if not isinstance(event, Mapping) or "status" not in event:
+        raise FileWaitError(f"{task_id} resumed without a valid trigger event: {event!r}")
+    status = event["status"]
+    message = str(event.get("message") or "no message")
+    if status == "timeout":
+        raise FileWaitTimeoutError(message)
+    if status == "error":
+        if event.get("reason") == REASON_FILE_FAILED:
+            raise FileProcessingFailedError(message)
+        raise FileWaitError(message)
+    if status != "success":
+        raise FileWaitError(f"{task_id}: unknown trigger event status {status!r}: {message}")
+    files = event.get("files")
+    if (
+        not isinstance(files, list)
+        or not files
+        or not all(isinstance(f, Mapping) and "id" in f for f in files)
+    ):
+        raise FileWaitError(f"{task_id}: success event without a list of files: {event!r}")
+    return [dict(f) for f in files]
+
+
 class UploadCompleteSensor(BaseSensorOperator):
     """Waits until uploaded files are ready to feed a Batch job, and returns their file objects.
 
@@ -267,20 +298,6 @@ class UploadCompleteSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the XCom value, or into the matching exception."""
-        if not isinstance(event, dict) or "status" not in event:
-            raise FileWaitError(f"{self.task_id} resumed without a valid trigger event: {event!r}")
-        status = event["status"]
-        message = str(event.get("message") or "no message")
-        if status == "success":
-            files = event.get("files")
-            if not isinstance(files, list) or not all(isinstance(f, dict) and "id" in f for f in files):
-                raise FileWaitError(f"{self.task_id}: success event without a list of files: {event!r}")
-            self.log.info("%d file(s) ready: %s", len(files), ", ".join(str(f["id"]) for f in files))
-            return self._xcom_value(files)
-        if status == "timeout":
-            raise FileWaitTimeoutError(message)
-        if status == "error":
-            if event.get("reason") == REASON_FILE_FAILED:
-                raise FileProcessingFailedError(message)
-            raise FileWaitError(message)
-        raise FileWaitError(f"{self.task_id}: unknown trigger event status {status!r}: {message}")
+        files = files_from_trigger_event(event, task_id=self.task_id)
+        self.log.info("%d file(s) ready: %s", len(files), ", ".join(str(f["id"]) for f in files))
+        return self._xcom_value(files)

@@ -62,8 +62,9 @@ def test_poke_processed_returns_file_dict(files_conn: str, api: respx.MockRouter
     result = sensor(files_conn).poke({})
     assert isinstance(result, PokeReturnValue)
     assert result.is_done
-    assert result.xcom_value["id"] == "file-1"
-    assert result.xcom_value["status"] == "processed"
+    value: Any = result.xcom_value
+    assert value["id"] == "file-1"
+    assert value["status"] == "processed"
 
 
 def test_poke_uploaded_is_not_done(files_conn: str, api: respx.MockRouter) -> None:
@@ -120,7 +121,8 @@ def test_poke_gateway_without_status(files_conn: str, api: respx.MockRouter) -> 
     api.get("/files/file-1").mock(return_value=httpx.Response(200, json={"id": "file-1", "bytes": 120}))
     result = sensor(files_conn, file_id={"id": "file-1", "bytes": 120}).poke({})
     assert result.is_done
-    assert result.xcom_value["id"] == "file-1"
+    value: Any = result.xcom_value
+    assert value["id"] == "file-1"
 
 
 def test_poke_gateway_without_status_waits_for_expected_size(files_conn: str, api: respx.MockRouter) -> None:
@@ -135,7 +137,8 @@ def test_poke_list_returns_list_in_order(files_conn: str, api: respx.MockRouter)
     assert not task.poke({}).is_done
     result = task.poke({})
     assert result.is_done
-    assert [f["id"] for f in result.xcom_value] == ["file-b", "file-a"]
+    value: Any = result.xcom_value
+    assert [f["id"] for f in value] == ["file-b", "file-a"]
 
 
 def test_poke_transient_error_tolerated_then_raises(files_conn: str, api: respx.MockRouter) -> None:

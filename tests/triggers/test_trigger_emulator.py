@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.triggers.files import UploadCompleteTrigger
 
 CONN_ID = "files_trigger_emulator"
-GOOD_LINES = [
+GOOD_LINES: list[dict[str, Any]] = [
     {
         "custom_id": f"r{i}",
         "method": "POST",
@@ -38,7 +39,7 @@ def upload(conn_id: str, content: bytes) -> str:
         hook.close()
 
 
-def jsonl(lines: list[dict[str, object]]) -> bytes:
+def jsonl(lines: list[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
 
 

@@ -262,7 +262,9 @@ def test_serialize_round_trip(files_conn: str) -> None:
     assert classpath == "airflow_provider_files.triggers.files.UploadCompleteTrigger"
     assert json.loads(json.dumps(kwargs)) == kwargs  # plain data only
     serde.serialize(kwargs)  # what the task runner does when deferring (Airflow 3.2+)
-    rebuilt = UploadCompleteTrigger(**serde.deserialize(serde.serialize(kwargs)))
+    restored = serde.deserialize(serde.serialize(kwargs))
+    assert isinstance(restored, dict)
+    rebuilt = UploadCompleteTrigger(**restored)
     assert rebuilt.serialize() == (classpath, kwargs)
 
 
