@@ -354,3 +354,23 @@ def test_wait_for_files_rides_out_transient_errors(files_conn: str, api: respx.M
     clock = FakeClock()
     files = wait_for_files(FilesHook(files_conn), "file-1", timeout_s=60, sleep=clock.sleep, clock=clock.time)
     assert files[0].status == "processed"
+
+
+class RescheduledTaskInstance:
+    """Stands in for the task instance of a sensor in reschedule mode that first poked 2 min ago."""
+
+    def get_first_reschedule_date(self, context: Any) -> Any:
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(time.time() - 120, tz=timezone.utc)
+
+
+def test_reschedule_mode_counts_grace_from_first_poke(files_conn: str, api: respx.MockRouter) -> None:
+    """Each reschedule builds a new sensor object; a 404 must still run out of grace."""
+    api.get("/files/file-1").mock(
+        return_value=httpx.Response(404, json={"error": {"message": "No such File"}})
+    )
+    context: Any = {"ti": RescheduledTaskInstance()}
+    assert not sensor(files_conn, mode="reschedule", not_found_grace_s=300).poke(context).is_done
+    with pytest.raises(FileProcessingFailedError, match="not found"):
+        sensor(files_conn, mode="reschedule", not_found_grace_s=60).poke(context)
