@@ -143,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
     output = args.output or (REPO_ROOT / "RELIABILITY.md" if not args.quick and not args.only else None)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="airflow-files-reliability-"))
+    # Operators run in this process: give Airflow a private home before it is first imported.
+    home = workdir / "airflow-home"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
     runners = _runners(args.quick)
     results: list[ScenarioResult] = []
     started = time.monotonic()

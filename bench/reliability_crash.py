@@ -46,6 +46,7 @@ class CrashRun:
     index: int
     size: int
     kill_after_s: float
+    via_cli: bool = False
     killed: bool = False
     checkpoint_upload_id: str | None = None
     checkpointed_parts: int = 0
@@ -65,9 +66,33 @@ def _part_length(index: int, size: int, part_size: int) -> int:
     return max(0, min(part_size, size - index * part_size))
 
 
+API_KEY_ENV = "RELIABILITY_CRASH_API_KEY"
+
+
 def _runner_command(
-    emulator: Any, path: Path, checkpoint: Path, part_size: int, concurrency: int
+    emulator: Any, path: Path, checkpoint: Path, part_size: int, concurrency: int, *, via_cli: bool = False
 ) -> list[str]:
+    if via_cli:
+        return [
+            sys.executable,
+            "-m",
+            "airflow_provider_files.cli",
+            "upload",
+            str(path),
+            "--purpose",
+            "batch",
+            "--base-url",
+            emulator.base_url,
+            "--api-key-env",
+            API_KEY_ENV,
+            "--checkpoint",
+            str(checkpoint),
+            "--part-size",
+            str(part_size),
+            "--concurrency",
+            str(concurrency),
+            "--quiet",
+        ]
     return [
         sys.executable,
         "-m",
@@ -86,15 +111,19 @@ def _runner_command(
     ]
 
 
-def _start(command: list[str]) -> subprocess.Popen[str]:
+def _start(command: list[str], api_key: str = "") -> subprocess.Popen[str]:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    env[API_KEY_ENV] = api_key
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
     )
 
 
-def _wait_ready(process: subprocess.Popen[str]) -> None:
+def _wait_ready(process: subprocess.Popen[str], via_cli: bool = False) -> None:
+    """Return once the upload starts (the CLI gives no sign: it is killed counting from its start)."""
+    if via_cli:
+        return
     assert process.stdout is not None
     line = process.stdout.readline()
     if line.strip() != READY_LINE:
@@ -102,8 +131,12 @@ def _wait_ready(process: subprocess.Popen[str]) -> None:
         raise RuntimeError(f"runner did not start: {line}{rest[0]}{rest[1][-2000:]}")
 
 
-def _finish(process: subprocess.Popen[str]) -> dict[str, Any]:
+def _finish(process: subprocess.Popen[str], via_cli: bool = False) -> dict[str, Any]:
     out, err = process.communicate(timeout=RUN_TIMEOUT_S)
+    if via_cli:
+        if process.returncode != 0:
+            raise RuntimeError(f"airflow-files upload exited {process.returncode}: {err[-3000:]}")
+        return {"file_id": json.loads(out)["id"]}
     for line in out.splitlines():
         if line.startswith(RESULT_PREFIX):
             return dict(json.loads(line[len(RESULT_PREFIX) :]))
@@ -137,10 +170,22 @@ def calibrate(emulator: Any, workdir: Path, size: int, part_size: int, concurren
     emulator.reset()
     path = write_random_file(workdir / "calibrate.bin", size, 1)
     checkpoint = workdir / "calibrate.checkpoint.json"
-    process = _start(_runner_command(emulator, path, checkpoint, part_size, concurrency))
+    process = _start(_runner_command(emulator, path, checkpoint, part_size, concurrency), emulator.api_key)
     _wait_ready(process)
     started = time.monotonic()
     _finish(process)
+    return time.monotonic() - started
+
+
+def measure_cli_startup() -> float:
+    """Seconds until ``airflow-files upload`` has imported what it needs (its ``--help`` run)."""
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "airflow_provider_files.cli", "upload", "--help"],
+        capture_output=True,
+        check=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     return time.monotonic() - started
 
 
@@ -156,10 +201,10 @@ def crash_once(
     path = write_random_file(workdir / f"crash-{run.index}.bin", run.size, 1000 + run.index)
     source_md5 = md5_of(path)
     checkpoint = workdir / f"crash-{run.index}.checkpoint.json"
-    command = _runner_command(emulator, path, checkpoint, part_size, concurrency)
+    command = _runner_command(emulator, path, checkpoint, part_size, concurrency, via_cli=run.via_cli)
 
-    first = _start(command)
-    _wait_ready(first)
+    first = _start(command, emulator.api_key)
+    _wait_ready(first, run.via_cli)
     time.sleep(run.kill_after_s)
     if first.poll() is None:
         os.killpg(first.pid, signal.SIGKILL)
@@ -194,10 +239,15 @@ def crash_once(
     run.in_flight_parts = cut_requests + -(-max(0, stored_not_checkpointed) // part_size)
 
     # Resume to the end.
-    second = _start(command)
-    _wait_ready(second)
-    run.result = _finish(second)
+    second = _start(command, emulator.api_key)
+    _wait_ready(second, run.via_cli)
+    run.result = _finish(second, run.via_cli)
     after = emulator.stats()
+    # the upload the file came from, by the server's records
+    run.result["upload_id"] = next(
+        (uid for uid, info in after["uploads"].items() if info.get("file_id") == run.result["file_id"]),
+        run.result.get("upload_id"),
+    )
     stored_after = _upload_bytes(after)
     completed_upload_bytes = run.size if run.result.get("upload_id") in stored_after else 0
     run.resent_bytes = sum(stored_after.values()) - completed_upload_bytes
@@ -233,14 +283,26 @@ def run_crash_scenario(
     with run_emulator(bandwidth_per_connection=bandwidth_mbps) as emulator:
         typical_size = parts_per_file[1] * part_size
         duration_s = calibrate(emulator, workdir, typical_size, part_size, concurrency)
-        log(f"  crashes: an uninterrupted {typical_size} byte upload takes {duration_s:.2f}s")
+        cli_startup_s = measure_cli_startup()
+        log(
+            f"  crashes: an uninterrupted {typical_size} byte upload takes {duration_s:.2f}s; "
+            f"the CLI starts in {cli_startup_s:.2f}s"
+        )
         attempts = 0
         while len(done) < runs and attempts < runs * 2:
             attempts += 1
             size = rng.randint(parts_per_file[0] * part_size, parts_per_file[1] * part_size) + rng.randint(
                 0, 1
             )
-            run = CrashRun(len(done), size, kill_after_s=rng.uniform(0.0, duration_s * size / typical_size))
+            via_cli = len(done) % 2 == 1
+            # the CLI is killed counting from its start, so its start-up time is added
+            startup_s = cli_startup_s if via_cli else 0.0
+            run = CrashRun(
+                len(done),
+                size,
+                kill_after_s=startup_s + rng.uniform(0.0, duration_s * size / typical_size),
+                via_cli=via_cli,
+            )
             try:
                 crash_once(emulator, workdir, run, part_size=part_size, concurrency=concurrency)
             except Exception as exc:
@@ -282,7 +344,12 @@ def run_crash_scenario(
         f"Files of {parts_per_file[0]}-{parts_per_file[1]} parts of {part_size} bytes, {concurrency} parts in "
         f"parallel, emulator capped at {bandwidth_mbps} MB/s per connection; an uninterrupted upload took "
         f"{duration_s:.2f}s; kill times uniform over that duration.",
-        "Each process is `python -m bench.reliability_crash_runner` (ChunkedUploader + JsonFileCheckpointStore).",
+        "Even runs use `python -m bench.reliability_crash_runner` (ChunkedUploader + JsonFileCheckpointStore, "
+        "killed counting from when the upload starts); odd runs use the real command "
+        "`airflow-files upload PATH --checkpoint C --part-size N --concurrency K --base-url URL` "
+        f"(killed counting from its start; it takes about {cli_startup_s:.2f}s to start).",
+        f"Counts: {sum(1 for r in killed if r.via_cli)} runs through the CLI; "
+        f"{sum(1 for r in killed if r.checkpointed_parts == 0)} killed before any part was checkpointed.",
     ]
     result.elapsed_s = time.monotonic() - started
     return result

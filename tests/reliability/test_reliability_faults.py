@@ -20,11 +20,16 @@ MUST_BE_MET = (
 
 def test_uploads_under_faults_and_lost_responses_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     result = run_faults_scenario(
-        tmp_path, uploads=12, lost_response_uploads=10, part_size=64 * 1024, log=lambda _: None
+        tmp_path,
+        uploads=12,
+        lost_response_uploads=10,
+        operator_runs=6,
+        part_size=64 * 1024,
+        log=lambda _: None,
     )
 
     assert not result.failures
-    for row in ("faults", "lost responses"):
+    for row in ("faults", "lost responses", "operators"):
         for name in MUST_BE_MET:
             metric = result.metric(f"{row}: {name}")
             assert metric.ok, f"{metric.name}: {metric.value} (target {metric.target})"
