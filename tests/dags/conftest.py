@@ -51,7 +51,11 @@ def use_emulator(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..
     checkpoints go to the test's tmp_path so runs do not see each other's."""
 
     def use(emulator: EmulatorHandle, conn_id: str = CONN_ID, **extra: Any) -> None:
-        connection = {"conn_type": "openai_files", "host": emulator.base_url, "password": "sk-dag-tests"}
+        connection: dict[str, Any] = {
+            "conn_type": "openai_files",
+            "host": emulator.base_url,
+            "password": "sk-dag-tests",
+        }
         if extra:
             connection["extra"] = extra
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))

@@ -1,0 +1,47 @@
+"""Helpers of the operator tests (imported by the tests; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
+
+from airflow_provider_files.emulator.testing import EmulatorHandle
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator, Context
+
+CONN_ID = "openai_files_default"
+
+
+def connection_json(base_url: str, **extra: Any) -> str:
+    return json.dumps(
+        {"conn_type": "openai_files", "host": base_url, "password": "sk-operator-tests", "extra": extra}
+    )
+
+
+def task_context(
+    task_id: str = "upload", *, dag_id: str = "dag", run_id: str = "manual__1", map_index: int = -1
+) -> Context:
+    """The part of an Airflow task context the operators read (the task instance's key)."""
+    ti = SimpleNamespace(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, try_number=1)
+    return cast("Context", {"ti": ti, "run_id": run_id})
+
+
+def run_task(operator: BaseOperator, context: Context | None = None) -> Any:
+    """``operator.execute`` with a task context (default: ``task_context(operator.task_id)``)."""
+    return operator.execute(context if context is not None else task_context())
+
+
+def md5_of(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def upload_requests(emulator: EmulatorHandle) -> list[dict[str, Any]]:
+    """API requests that send data to /files or /uploads (the introspection routes excluded)."""
+    return [
+        entry
+        for entry in emulator.request_log()
+        if entry["method"] == "POST" and ("/files" in entry["path"] or "/uploads" in entry["path"])
+    ]
