@@ -295,6 +295,57 @@ def run_row(
 
 
 OPERATOR_MAX_RETRIES = 8
+COLLISION_SPEC = "create_file:drop_after=0.5,complete:drop_after=0.5,latency_ms=30"
+COLLISION_FILENAME = "requests.jsonl"
+
+
+def run_collision_row(
+    emulator: Any,
+    workdir: Path,
+    *,
+    uploads: int,
+    seed: int,
+    log: Callable[[str], None],
+) -> tuple[list[Metric], list[str]]:
+    """Concurrent uploads of different content under one filename and one size, with lost responses.
+
+    This is what backfills of a daily file with fixed-width records look like. Recovering from a
+    lost response by looking for "a file of this name and size" can pick another upload's file;
+    the figure that matters is how many upload calls returned a file whose content is not theirs.
+    """
+    emulator.reset()
+    folder = workdir / "collision-sources"
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for index in range(uploads):
+        path = write_random_file(folder / f"collision-{index:03d}.bin", 200_000, seed + index)
+        method = "single" if index % 2 else "engine"
+        jobs.append(UploadJob(index, path, 200_000, md5_of(path), COLLISION_FILENAME, method))
+    emulator.set_faults(COLLISION_SPEC, seed=seed)
+    run_uploads(emulator, jobs, part_size=64 * 1024, parallel_uploads=8, concurrency=2)
+    injected = dict(emulator.faults().get("injected") or {})
+    emulator.clear_faults()
+    stats = emulator.stats()
+    completed = [job for job in jobs if job.error is None and job.file_id in stats["files"]]
+    wrong = [job for job in completed if emulator.file_md5(str(job.file_id)) != job.md5]
+    shared = len(completed) - len({job.file_id for job in completed})
+    log(f"  same-name collisions: {len(wrong)} of {len(completed)} got another upload's file")
+    row = "same-name collisions"
+    metrics = [
+        Metric.info(
+            f"{row}: concurrent uploads, one filename and size, lost responses",
+            f"{len(jobs)} ({sum(injected.values())} responses lost)",
+        ),
+        Metric.equals(f"{row}: completed", len(completed), len(jobs)),
+        Metric.zero(f"{row}: results holding another upload's content", len(wrong)),
+        Metric.zero(f"{row}: results sharing one file id", shared),
+    ]
+    failures = [f"{row}: {job.path.name} ({job.method}) failed: {job.error}" for job in jobs if job.error]
+    failures += [
+        f"{row}: {job.path.name} ({job.method}) returned file {job.file_id}, which holds another upload's bytes"
+        for job in wrong
+    ]
+    return metrics, failures
 
 
 def run_operator_row(
@@ -387,6 +438,7 @@ def run_faults_scenario(
     lost_response_uploads: int = 60,
     part_size: int = PART_SIZE_BYTES,
     operator_runs: int = 24,
+    collision_uploads: int = 16,
     seed: int = 20261122,
     log: Callable[[str], None] = print,
 ) -> ScenarioResult:
@@ -400,32 +452,32 @@ def run_faults_scenario(
     )
     sources = prepare_sources(workdir / "sources", max(uploads, lost_response_uploads), part_size, seed)
     with run_emulator() as emulator:
-        metrics, failures = run_row(
-            emulator,
-            row="faults",
-            spec=FAULT_SPEC,
-            sources=sources[:uploads],
-            part_size=part_size,
-            seed=seed,
-            single_every=6,
-            lost_responses=False,
-            log=log,
+        rows = (
+            ("faults", FAULT_SPEC, uploads, 6, False),
+            ("lost responses", LOST_RESPONSE_SPEC, lost_response_uploads, 3, True),
         )
-        result.metrics += metrics
-        result.failures += failures
-        metrics, failures = run_row(
-            emulator,
-            row="lost responses",
-            spec=LOST_RESPONSE_SPEC,
-            sources=sources[:lost_response_uploads],
-            part_size=part_size,
-            seed=seed + 1,
-            single_every=3,
-            lost_responses=True,
-            log=log,
-        )
-        result.metrics += metrics
-        result.failures += failures
+        for offset, (row, spec, count, single_every, lost) in enumerate(rows):
+            if not count:
+                continue
+            metrics, failures = run_row(
+                emulator,
+                row=row,
+                spec=spec,
+                sources=sources[:count],
+                part_size=part_size,
+                seed=seed + offset,
+                single_every=single_every,
+                lost_responses=lost,
+                log=log,
+            )
+            result.metrics += metrics
+            result.failures += failures
+        if collision_uploads:
+            metrics, failures = run_collision_row(
+                emulator, workdir, uploads=collision_uploads, seed=seed + 3, log=log
+            )
+            result.metrics += metrics
+            result.failures += failures
         if operator_runs:
             metrics, failures = run_operator_row(
                 emulator, workdir, runs=operator_runs, part_size=part_size, seed=seed + 2, log=log
@@ -444,6 +496,9 @@ def run_faults_scenario(
         "the run stays short. Row `operators`: the operators' own `execute()` (validation, checkpoints, "
         f"the hook's client with the production backoff) with `max_retries={OPERATOR_MAX_RETRIES}` in the "
         "connection extras, under the `faults` spec.",
+        f"Row `same-name collisions`: {collision_uploads} uploads of different random bytes, all named "
+        f"`{COLLISION_FILENAME}` and 200,000 bytes long, 8 at a time, half through the engine and half "
+        f"through `POST /files`, under `{COLLISION_SPEC}`.",
     ]
     result.elapsed_s = time.monotonic() - started
     return result

@@ -24,6 +24,7 @@ def test_uploads_under_faults_and_lost_responses_lose_and_duplicate_nothing(tmp_
         uploads=12,
         lost_response_uploads=10,
         operator_runs=6,
+        collision_uploads=0,
         part_size=64 * 1024,
         log=lambda _: None,
     )
@@ -33,3 +34,23 @@ def test_uploads_under_faults_and_lost_responses_lose_and_duplicate_nothing(tmp_
         for name in MUST_BE_MET:
             metric = result.metric(f"{row}: {name}")
             assert metric.ok, f"{metric.name}: {metric.value} (target {metric.target})"
+
+
+# Not strict: whether a collision happens depends on thread timing (it does in nearly every run).
+@pytest.mark.xfail(
+    strict=False,
+    reason="defect: after a lost response, create_file (FileMatch) and the engine's complete recovery take "
+    "any file of the same name and size created meanwhile, which can be another concurrent upload's file",
+)
+def test_lost_response_recovery_never_returns_another_uploads_file(tmp_path: Path) -> None:
+    result = run_faults_scenario(
+        tmp_path,
+        uploads=0,
+        lost_response_uploads=0,
+        operator_runs=0,
+        collision_uploads=12,
+        log=lambda _: None,
+    )
+
+    assert result.metric("same-name collisions: results holding another upload's content").value == 0
+    assert result.metric("same-name collisions: results sharing one file id").value == 0
