@@ -22,6 +22,10 @@ EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 CONN_ID = "openai_files_default"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: runs whole Airflow processes (tens of seconds)")
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """A fresh metadata DB (SQLite in the session's AIRFLOW_HOME), created once per session."""
