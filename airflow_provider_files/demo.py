@@ -213,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
         dags_folder = find_dags_folder(args.dags_folder)
         home = workdir / "airflow"
         # A fresh home each time: the demo must not depend on what an earlier run left behind.
-        shutil.rmtree(home, ignore_errors=True)
+        for leftover in (home, workdir / "emulator-data"):
+            shutil.rmtree(leftover, ignore_errors=True)
         home.mkdir(parents=True)
         source = write_sample_requests(workdir / "requests.jsonl", args.requests)
         print(f"--> wrote {args.requests} sample requests to {source} ({source.stat().st_size:,} bytes)")

@@ -164,3 +164,17 @@ def test_demo_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[s
     port = int((tmp_path / "demo" / "emulator.port").read_text())
     with pytest.raises(OSError):  # the demo stopped the emulator it started
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_demo_without_the_example_dags_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    demo.configure_parser(parser)
+    args = parser.parse_args(["--dir", str(tmp_path), "--dags-folder", str(tmp_path / "nowhere")])
+
+    assert demo.run(args) == 1
+
+    err = capsys.readouterr().err
+    assert "demo failed: cannot find example_upload_jsonl.py" in err
+    assert not (tmp_path / "emulator.port").exists()  # nothing was started

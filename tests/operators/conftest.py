@@ -10,7 +10,8 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from airflow_provider_files.demo import write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
-from tests.operators.helpers import CONN_ID, connection_json
+
+from .helpers import CONN_ID, connection_json
 
 
 @pytest.fixture

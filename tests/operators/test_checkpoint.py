@@ -15,7 +15,8 @@ from airflow_provider_files.operators._checkpoint import (
     checkpoint_name_from_context,
 )
 from airflow_provider_files.uploads import CheckpointStore
-from tests.operators.helpers import task_context
+
+from .helpers import task_context
 
 
 def test_name_is_readable_and_stable() -> None:

@@ -32,7 +32,8 @@ from airflow_provider_files.sensors.files import (
 )
 from airflow_provider_files.triggers.files import UploadCompleteTrigger
 from airflow_provider_files.uploads import UploadCancelledError
-from tests.operators.helpers import md5_of, run_task, task_context, upload_requests
+
+from .helpers import md5_of, run_task, task_context, upload_requests
 
 PART_BYTES = 64 * 1024
 FILE_KEYS = {"id", "bytes", "filename", "purpose", "status"}
@@ -251,7 +252,7 @@ def test_retry_finds_the_file_a_lost_response_created(
 ) -> None:
     """The response to POST /files is lost and the client gives up; the retry of the task finds
     the stored file instead of uploading a duplicate."""
-    from tests.operators.helpers import connection_json
+    from .helpers import connection_json
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_OPENAI_FILES_DEFAULT", connection_json(files_conn.base_url, max_retries=0)
