@@ -295,6 +295,57 @@ def run_row(
 
 
 OPERATOR_MAX_RETRIES = 8
+# Parts fail more often than the production 6 attempts can absorb; cancelling fails at the
+# same rates as every request of the `faults` row.
+FAILING_SPEC = "parts:500=0.6,parts:drop=0.3,cancel:503=0.15,cancel:drop=0.15,latency_ms=5"
+FAILING_ATTEMPTS = 6
+
+
+def run_failing_row(
+    emulator: Any,
+    sources: list[tuple[Path, int, str]],
+    *,
+    seed: int,
+    log: Callable[[str], None],
+) -> tuple[list[Metric], list[str]]:
+    """Uploads that give up (6 attempts per request against 90% part failures): each must be
+    cancelled on the server, not left pending, even when the cancel request itself fails at first."""
+    from airflow_provider_files.uploads import ChunkedUploader
+    from bench.reliability_common import fast_retry_policy
+
+    emulator.reset()
+    emulator.set_faults(FAILING_SPEC, seed=seed)
+    outcomes: list[str | None] = []
+    with emulator_client(
+        emulator.base_url, emulator.api_key, retry_policy=fast_retry_policy(FAILING_ATTEMPTS)
+    ) as client:
+        for index, (path, _size, _md5) in enumerate(sources):
+            try:
+                ChunkedUploader(client, part_size_bytes=64 * 1024, concurrency=3).upload(
+                    path, purpose="batch", filename=f"failing-{index:03d}.bin"
+                )
+                outcomes.append(None)
+            except Exception as exc:
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+    emulator.clear_faults()
+    stats = emulator.stats()
+    statuses = collections.Counter(info["status"] for info in stats["uploads"].values())
+    failed = sum(1 for outcome in outcomes if outcome is not None)
+    pending = statuses.get("pending", 0)
+    log(f"  failing uploads: {failed} failed, uploads on the server {dict(statuses)}")
+    row = "giving up"
+    metrics = [
+        Metric.info(
+            f"{row}: uploads that failed after {FAILING_ATTEMPTS} attempts per request",
+            f"{failed} of {len(sources)}",
+        ),
+        Metric.info(f"{row}: of them cancelled on the server", statuses.get("cancelled", 0)),
+        Metric.zero(f"{row}: cancelled-but-orphaned (left pending)", pending),
+    ]
+    failures = [] if failed else [f"{row}: no upload failed, so cancellation was not exercised"]
+    return metrics, failures
+
+
 COLLISION_SPEC = "create_file:drop_after=0.5,complete:drop_after=0.5,latency_ms=30"
 COLLISION_FILENAME = "requests.jsonl"
 
@@ -439,6 +490,7 @@ def run_faults_scenario(
     part_size: int = PART_SIZE_BYTES,
     operator_runs: int = 24,
     collision_uploads: int = 16,
+    failing_uploads: int = 20,
     seed: int = 20261122,
     log: Callable[[str], None] = print,
 ) -> ScenarioResult:
@@ -472,6 +524,13 @@ def run_faults_scenario(
             )
             result.metrics += metrics
             result.failures += failures
+        if failing_uploads:
+            failing_sources = [src for src in sources if src[1] >= 2 * part_size][
+                :failing_uploads
+            ] or sources[:1]
+            metrics, failures = run_failing_row(emulator, failing_sources, seed=seed + 4, log=log)
+            result.metrics += metrics
+            result.failures += failures
         if collision_uploads:
             metrics, failures = run_collision_row(
                 emulator, workdir, uploads=collision_uploads, seed=seed + 3, log=log
@@ -496,6 +555,8 @@ def run_faults_scenario(
         "the run stays short. Row `operators`: the operators' own `execute()` (validation, checkpoints, "
         f"the hook's client with the production backoff) with `max_retries={OPERATOR_MAX_RETRIES}` in the "
         "connection extras, under the `faults` spec.",
+        f"Row `giving up`: multi-part uploads under `{FAILING_SPEC}` with {FAILING_ATTEMPTS} attempts per "
+        "request, so most fail; the engine must cancel each (retrying the cancel) rather than leave it pending.",
         f"Row `same-name collisions`: {collision_uploads} uploads of different random bytes, all named "
         f"`{COLLISION_FILENAME}` and 200,000 bytes long, 8 at a time, half through the engine and half "
         f"through `POST /files`, under `{COLLISION_SPEC}`.",

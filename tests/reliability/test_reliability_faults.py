@@ -25,6 +25,7 @@ def test_uploads_under_faults_and_lost_responses_lose_and_duplicate_nothing(tmp_
         lost_response_uploads=10,
         operator_runs=6,
         collision_uploads=0,
+        failing_uploads=3,
         part_size=64 * 1024,
         log=lambda _: None,
     )
@@ -34,6 +35,7 @@ def test_uploads_under_faults_and_lost_responses_lose_and_duplicate_nothing(tmp_
         for name in MUST_BE_MET:
             metric = result.metric(f"{row}: {name}")
             assert metric.ok, f"{metric.name}: {metric.value} (target {metric.target})"
+    assert result.metric("giving up: cancelled-but-orphaned (left pending)").ok
 
 
 # Not strict: whether a collision happens depends on thread timing (it does in nearly every run).
