@@ -12,6 +12,8 @@ and can wait (blocking or deferred) until the API has processed what they upload
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -20,13 +22,13 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_files.api import FileObject, FilesApiError, NotFoundError
+from airflow_provider_files.api import FileList, FileObject, FilesApiError, NotFoundError
 from airflow_provider_files.api.client import EXPIRES_AFTER_MAX_S, EXPIRES_AFTER_MIN_S, FileMatch
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.jsonl import (
@@ -73,6 +75,7 @@ from airflow_provider_files.uploads import (
     UploadSource,
     validate_part_size,
 )
+from airflow_provider_files.uploads.sources import md5_of
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -293,18 +296,8 @@ class _FilesUploadOperator(BaseOperator):
         fingerprint = source.fingerprint()
         state = single.load() if self.resume else None
         if state and state.get("fingerprint") == fingerprint and state.get("started_at"):
-            match = FileMatch(filename, source.size, self.purpose, float(state["started_at"]))
-            try:
-                found = match.find(
-                    self.hook.get_conn().list_files(purpose=self.purpose, order="desc", limit=100)
-                )
-            except FilesApiError as exc:
-                self.log.warning("Could not look for a file stored by an earlier try: %s", exc)
-                found = None
+            found = self._find_lost_file(source, filename, float(state["started_at"]))
             if found is not None:
-                self.log.info(
-                    "Found file %s stored by an interrupted earlier try; not uploading again", found.id
-                )
                 single.save({**state, "file": found.to_dict()})
                 return found
         record: dict[str, Any] = {
@@ -336,6 +329,39 @@ class _FilesUploadOperator(BaseOperator):
             time.monotonic() - started,
         )
         return file
+
+    def _find_lost_file(self, source: UploadSource, filename: str, started_at: float) -> FileObject | None:
+        """The file an interrupted earlier try stored before its response was lost.
+
+        A file counts only if it is the one candidate (same name, size and purpose, created since
+        that try began) and its content has the source's md5: another task may upload a file of
+        the same name and size at the same time, and reusing it would hand on the wrong data.
+        """
+        match = FileMatch(filename, source.size, self.purpose, started_at)
+        client = self.hook.get_conn()
+        try:
+            page = client.list_files(purpose=self.purpose, order="desc", limit=100)
+            candidates = [f for f in page.data if match.find(FileList(data=[f])) is not None]
+            if len(candidates) != 1:
+                if candidates:
+                    self.log.info(
+                        "%d files could be the one an earlier try stored; uploading again", len(candidates)
+                    )
+                return None
+            digest = _Md5Writer()
+            client.download_file(candidates[0].id, cast(IO[bytes], digest))
+        except FilesApiError as exc:
+            self.log.warning("Could not look for a file stored by an earlier try: %s", exc)
+            return None
+        if digest.hexdigest() != md5_of(source):
+            self.log.info(
+                "File %s has the same name and size but other content; uploading again", candidates[0].id
+            )
+            return None
+        self.log.info(
+            "Found file %s stored by an interrupted earlier try; not uploading again", candidates[0].id
+        )
+        return candidates[0]
 
     def _reuse(
         self,
@@ -751,6 +777,45 @@ class UploadJsonlOperator(_FilesUploadOperator):
             return (path.path if is_local(path) else path), None
         temporary = tempfile.mkdtemp(prefix="airflow-files-shards-")
         return temporary, temporary
+
+
+class _Md5Writer(io.RawIOBase):
+    """A write-only sink that keeps the md5 of what is written; rewinding to 0 starts over
+    (the client rewinds its destination when a download is retried)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._digest = hashlib.md5(usedforsecurity=False)
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) != (0, io.SEEK_SET):
+            raise io.UnsupportedOperation("an md5 sink can only be rewound to its start")
+        self._digest = hashlib.md5(usedforsecurity=False)
+        self._position = 0
+        return 0
+
+    def truncate(self, size: int | None = None) -> int:
+        if size not in (None, self._position):
+            raise io.UnsupportedOperation("an md5 sink can only be truncated where it stands")
+        return self._position
+
+    def write(self, data: Any) -> int:
+        self._digest.update(data)
+        self._position += len(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 class _StableFingerprint:

@@ -18,6 +18,7 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from airflow_provider_files.demo import write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.operators.files import (
@@ -272,6 +273,38 @@ def test_retry_finds_the_file_a_lost_response_created(
 
     assert files_conn.stats()["file_count"] == 1
     assert result["id"] in files_conn.stats()["files"]
+
+
+def test_retry_does_not_take_another_tasks_file_of_the_same_name_and_size(
+    files_conn: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .helpers import connection_json
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OPENAI_FILES_DEFAULT", connection_json(files_conn.base_url, max_retries=0)
+    )
+    source = tmp_path / "a" / "requests.jsonl"
+    other = tmp_path / "b" / "requests.jsonl"
+    write_sample_requests(source, 40)
+    write_sample_requests(other, 40, model="gpt-4o-nano")  # same name and size, other content
+    assert source.stat().st_size == other.stat().st_size
+    arguments: dict[str, Any] = {
+        "task_id": "upload",
+        "source": str(source),
+        "checkpoint_folder": str(tmp_path),
+    }
+    files_conn.set_faults("create_file:drop_after=x1")
+    with pytest.raises(Exception, match=r"(?i)connect|disconnect|closed|protocol"):
+        run_task(UploadJsonlOperator(**arguments), task_context())
+    files_conn.clear_faults()
+    for stored_id in list(files_conn.stats()["files"]):
+        FilesHook().delete_file(stored_id)  # the lost file is gone ...
+    FilesHook().upload_file(other, "batch")  # ... and another task stored a look-alike
+
+    result = run_task(UploadJsonlOperator(**arguments), task_context())
+
+    assert files_conn.file_md5(result["id"]) == md5_of(source.read_bytes())
+    assert files_conn.stats()["file_count"] == 2
 
 
 def test_split_uploads_every_shard(
