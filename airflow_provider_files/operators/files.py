@@ -71,6 +71,7 @@ from airflow_provider_files.uploads import (
     DEFAULT_PART_SIZE_BYTES,
     MAX_CONCURRENCY,
     ChunkedUploader,
+    UploadCancelledError,
     UploadProgress,
     UploadSource,
     validate_part_size,
@@ -181,6 +182,7 @@ class _FilesUploadOperator(BaseOperator):
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self._uploader: ChunkedUploader | None = None
+        self._final_try = False
 
     @property
     def source_path(self) -> SourceLike:
@@ -195,8 +197,11 @@ class _FilesUploadOperator(BaseOperator):
             )
         return source
 
-    def _check_rendered(self) -> None:
-        """Argument checks that must wait for templates and XComArgs to be resolved."""
+    def _start(self, context: Context) -> None:
+        """Checks that must wait for templates and XComArgs to be resolved; notes whether a retry
+        may follow this try (if not, a failed upload is cancelled rather than left to resume)."""
+        try_number = getattr(context["ti"], "try_number", None)
+        self._final_try = isinstance(try_number, int) and try_number > (self.retries or 0)
         _ = self.source_path
         if not isinstance(self.purpose, str) or not self.purpose.strip():
             raise ValueError(f"purpose must be a non-empty string (e.g. 'batch'), got {self.purpose!r}")
@@ -270,6 +275,12 @@ class _FilesUploadOperator(BaseOperator):
             result = self._uploader.upload(
                 source, purpose=self.purpose, filename=filename, mime_type=self.mime_type
             )
+        except UploadCancelledError:
+            raise  # killed: on_kill decided what happens to the upload
+        except Exception:
+            if self.resume and self._final_try:
+                self._cancel_pending(store)
+            raise
         finally:
             self._uploader = None
         how = "resumed upload" if result.resumed else "upload"
@@ -362,6 +373,22 @@ class _FilesUploadOperator(BaseOperator):
             "Found file %s stored by an interrupted earlier try; not uploading again", candidates[0].id
         )
         return candidates[0]
+
+    def _cancel_pending(self, store: ObjectStorageCheckpointStore) -> None:
+        """No retry will resume the upload this final try leaves behind: cancel it and forget it."""
+        state = store.load() or {}
+        upload_id = state.get("upload_id")
+        if not upload_id or state.get("file"):
+            return
+        try:
+            self.hook.cancel_upload(str(upload_id))
+        except FilesApiError as exc:
+            self.log.warning("This was the last try; cancelling upload %s failed: %s", upload_id, exc)
+        else:
+            self.log.info(
+                "This was the last try: cancelled upload %s instead of leaving it pending", upload_id
+            )
+        store.clear()
 
     def _reuse(
         self,
@@ -511,7 +538,8 @@ class ChunkedUploadOperator(_FilesUploadOperator):
     :param part_size_bytes: bytes per part (at most 64 MiB).
     :param concurrency: parts in flight at once.
     :param expires_after_s: the file expires this long after creation (3600 to 2592000).
-    :param resume: checkpoint the upload so a retry resumes it; if False, cancel it on failure.
+    :param resume: checkpoint the upload so a retry resumes it (a failure on the last try cancels
+        it, as no retry will come); if False, cancel it on any failure.
     :param checkpoint_folder: where checkpoints live (any ObjectStoragePath; default
         ``[openai_files] checkpoint_folder`` or ``$AIRFLOW_HOME/upload_checkpoints``). Use shared
         storage when retries may run on another worker. Templated.
@@ -526,7 +554,7 @@ class ChunkedUploadOperator(_FilesUploadOperator):
         super().__init__(source=source, purpose=purpose, **kwargs)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        self._check_rendered()
+        self._start(context)
         source = open_upload_source(self.source_path)
         filename = self._filename_for(source)
         self.log.info(
@@ -634,7 +662,7 @@ class UploadJsonlOperator(_FilesUploadOperator):
         return self.split
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
-        self._check_rendered()
+        self._start(context)
         try:
             if self.split:
                 return self._finish(self._upload_split(context), many=True)

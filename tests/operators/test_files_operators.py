@@ -491,6 +491,38 @@ def test_retry_resumes_the_same_upload(files_conn: EmulatorHandle, tmp_path: Pat
     assert files_conn.stats()["file_count"] == 1
 
 
+@pytest.mark.parametrize(("retries", "expected_status"), [(1, "pending"), (0, "cancelled")])
+def test_failed_upload_is_left_for_a_retry_or_cancelled_on_the_last_try(
+    files_conn: EmulatorHandle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    retries: int,
+    expected_status: str,
+) -> None:
+    from .helpers import connection_json
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OPENAI_FILES_DEFAULT", connection_json(files_conn.base_url, max_retries=0)
+    )
+    source = tmp_path / "data.bin"
+    source.write_bytes(b"z" * (4 * PART_BYTES))
+    operator = ChunkedUploadOperator(
+        task_id="upload",
+        source=str(source),
+        purpose="user_data",
+        part_size_bytes=PART_BYTES,
+        concurrency=1,
+        retries=retries,
+        checkpoint_folder=str(tmp_path / "ck"),
+    )
+    files_conn.set_faults("add_part:500=x2")
+    with pytest.raises(Exception, match="500"):
+        run_task(operator, task_context())  # try 1
+
+    uploads = list(files_conn.stats()["uploads"].values())
+    assert [u["status"] for u in uploads] == [expected_status]
+
+
 @pytest.mark.parametrize("resume", [True, False])
 def test_on_kill_stops_the_upload(files_conn: EmulatorHandle, tmp_path: Path, resume: bool) -> None:
     source = tmp_path / "data.bin"
