@@ -84,7 +84,7 @@ def test_every_extra_the_hook_reads_is_on_the_form() -> None:
 
 
 @pytest.fixture(scope="module")
-def providers_manager():  # type: ignore[no-untyped-def]
+def providers_manager():
     from airflow.providers_manager import ProvidersManager
 
     manager = ProvidersManager()
@@ -92,7 +92,7 @@ def providers_manager():  # type: ignore[no-untyped-def]
     return manager
 
 
-def test_providers_manager_exposes_hook_and_form(providers_manager) -> None:  # type: ignore[no-untyped-def]
+def test_providers_manager_exposes_hook_and_form(providers_manager) -> None:
     metadata = {m.connection_type: m for m in providers_manager.iter_connection_type_hook_ui_metadata()}
     ours = metadata["openai_files"]
     assert ours.hook_name == "OpenAI-compatible Files"
