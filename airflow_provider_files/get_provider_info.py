@@ -91,6 +91,54 @@ def get_provider_info() -> dict[str, Any]:
         "name": "OpenAI-compatible Files",
         "description": "Upload files, above all Batch JSONL files, to OpenAI-compatible Files and Uploads APIs.",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "OpenAI-compatible Files",
+                "external-doc-url": "https://platform.openai.com/docs/api-reference/files",
+                "tags": ["software"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "OpenAI-compatible Files",
+                "python-modules": ["airflow_provider_files.operators.files"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "OpenAI-compatible Files",
+                "python-modules": ["airflow_provider_files.sensors.files"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "OpenAI-compatible Files",
+                "python-modules": ["airflow_provider_files.hooks.files"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "OpenAI-compatible Files",
+                "python-modules": ["airflow_provider_files.triggers.files"],
+            }
+        ],
+        "config": {
+            "openai_files": {
+                "description": "Settings of the OpenAI-compatible Files provider.",
+                "options": {
+                    "checkpoint_folder": {
+                        "description": "Folder (local path or object storage URL such as s3://bucket/prefix) "
+                        "where upload checkpoints are kept so a task retry resumes its upload. Use shared "
+                        "storage when retries may run on another worker. Default: "
+                        "$AIRFLOW_HOME/upload_checkpoints.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://my-bucket/airflow/upload-checkpoints",
+                        "default": None,
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "openai_files",
