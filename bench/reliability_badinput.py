@@ -8,6 +8,7 @@ file content for it (no ``POST /files`` or part body bytes, no file or upload cr
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -17,14 +18,18 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from bench.reliability_common import Metric, ScenarioResult, connection_json, env_vars
-from tests.reliability.cases import (
-    BAD_INPUTS_DIR,
-    CASES,
-    DIRECTORY,
-    MISSING,
-    BadInputCase,
-    _line_of_byte_limit,
-)
+
+# The corpus lives with the tests (tests/reliability/cases.py); it is imported by name at run time
+# so that type checkers, which map tests/ as its own tree, see one module per file.
+CASES_MODULE = "tests.reliability.cases"
+
+
+def corpus() -> Any:
+    """The module holding the bad-input corpus (``CASES``, ``BadInputCase`` ...)."""
+    return importlib.import_module(CASES_MODULE)
+
+
+BadInputCase = Any
 
 GOOD_KEY = "sk-reliability-bad-input-good-key"
 CONTENT_ROUTES = frozenset({"create_file", "add_part"})
@@ -77,9 +82,10 @@ def connection_env(root_url: str, base_url: str) -> dict[str, str | None]:
 
 
 def _source_for(case: BadInputCase, workdir: Path) -> str:
-    if case.source == MISSING:
+    cases = corpus()
+    if case.source == cases.MISSING:
         return str(workdir / "no-such-file.jsonl")
-    if case.source == DIRECTORY:
+    if case.source == cases.DIRECTORY:
         folder = workdir / "a-folder.jsonl"
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder)
@@ -90,7 +96,7 @@ def _source_for(case: BadInputCase, workdir: Path) -> str:
         if not path.exists():
             case.generate(path)
         return str(path)
-    return str(BAD_INPUTS_DIR / case.source)
+    return str(cases.BAD_INPUTS_DIR / case.source)
 
 
 def _operator_kwargs(case: BadInputCase, workdir: Path) -> dict[str, Any]:
@@ -113,7 +119,7 @@ def _context(task_id: str) -> dict[str, Any]:
 def _expected_line(case: BadInputCase, source: str) -> int | None:
     if case.line == -1:
         limits = case.kwargs.get("limits") or {}
-        return _line_of_byte_limit(Path(source), int(limits.get("max_bytes", 200_000_000)))
+        return int(corpus()._line_of_byte_limit(Path(source), int(limits.get("max_bytes", 200_000_000))))
     return case.line
 
 
@@ -182,7 +188,7 @@ def run_badinput_scenario(
     from airflow_provider_files.emulator.testing import run_emulator
 
     started = time.monotonic()
-    cases = [case for case in CASES if case.quick or not quick_only]
+    cases = [case for case in corpus().CASES if case.quick or not quick_only]
     result = ScenarioResult("bad input", f"{len(cases)} bad-input cases through the operators")
     with run_emulator(api_key=GOOD_KEY) as emulator:
         outcomes = run_cases(cases, emulator, workdir, log)

@@ -30,6 +30,9 @@ from bench.reliability_common import Metric, ScenarioResult, write_batch_file, w
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = REPO_ROOT / "tests" / "reliability" / "dags"
 DAG_ID = "reliability_secrets"
+# the connection ids the DAG file uses (tests/reliability/dags/reliability_secrets_dag.py)
+SECRET_CONN_ID = "reliability_secret_conn"
+WRONG_KEY_CONN_ID = "reliability_secret_wrong_key"
 SECRETS = {
     "api key": "sk-reliability-7f3a9c1e5b2d4f6a8c0e",
     "portkey virtual key": "vk-reliability-2b4d6f8a0c1e3a5b",

@@ -32,7 +32,7 @@ def main() -> int:
     from airflow_provider_files.hooks.files import AsyncFilesHook, FilesHook
     from airflow_provider_files.operators.files import ChunkedUploadOperator, UploadJsonlOperator
     from airflow_provider_files.triggers.files import UploadCompleteTrigger
-    from tests.reliability.dags.reliability_secrets_dag import SECRET_CONN_ID, WRONG_KEY_CONN_ID
+    from bench.reliability_secrets import SECRET_CONN_ID, WRONG_KEY_CONN_ID
 
     source = os.environ["RELIABILITY_JSONL"]
     hook = FilesHook(SECRET_CONN_ID)

@@ -11,7 +11,8 @@ import pytest
 
 from airflow_provider_files.emulator.testing import EmulatorHandle, run_emulator
 from bench.reliability_badinput import GOOD_KEY, connection_env, run_case
-from tests.reliability.cases import CASES, BadInputCase
+
+from .cases import CASES, BadInputCase
 
 pytestmark = pytest.mark.timeout(60)
 
