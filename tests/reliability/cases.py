@@ -11,7 +11,7 @@ Fields:
     ``jsonl`` (UploadJsonlOperator) or ``chunked`` (ChunkedUploadOperator).
 ``stage``
     ``init``: the operator's constructor must refuse the arguments (DAG parse time);
-    ``execute``: ``execute()`` must fail.
+    ``execute``: ``execute()`` must fail; ``any``: either.
 ``connection``
     which connection the task uses (see ``CONNECTIONS`` in the runner): ``good``, ``missing``,
     ``wrong_key``, ``http_remote``, ``unknown_gateway``, ``bad_headers``, ``credentials_in_url``,
@@ -341,9 +341,10 @@ CASES: list[BadInputCase] = [
     # -- purposes and settings -----------------------------------------------------------------------
     BadInputCase(
         "wrong_purpose",
-        "purpose not known to the API",
+        "purpose not known to the API (may be refused when the DAG is parsed or when the task runs)",
         "valid_small.jsonl",
         ("purpose", "batches"),
+        stage="any",
         kwargs={"purpose": "batches"},
     ),
     BadInputCase(
