@@ -12,13 +12,16 @@ which keeps the process small.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from airflow_provider_files.api import ClientSettings, FilesApiError, FilesClient
 from airflow_provider_files.uploads import (
@@ -159,18 +162,28 @@ def _print_progress(progress: UploadProgress) -> None:
     )
 
 
-def _setup_logging(quiet: bool) -> None:
+@contextlib.contextmanager
+def _logging_to_stderr(quiet: bool) -> Iterator[None]:
+    """The package's log lines on stderr for the duration of the command (undone afterwards, so
+    running the command inside another program leaves its logging as it was)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     package = logging.getLogger("airflow_provider_files")
+    httpx_logger = logging.getLogger("httpx")
+    saved = (package.level, package.propagate, httpx_logger.level)
     package.addHandler(handler)
     package.setLevel(logging.WARNING if quiet else logging.INFO)
     package.propagate = False
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    httpx_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.level, package.propagate = saved[0], saved[1]
+        httpx_logger.setLevel(saved[2])
 
 
 def run(args: argparse.Namespace) -> int:
-    _setup_logging(args.quiet)
     path: Path = args.path
     if not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
@@ -178,8 +191,16 @@ def run(args: argparse.Namespace) -> int:
     if args.single_request and args.checkpoint:
         print("error: --checkpoint works with the Uploads API, not with --single-request", file=sys.stderr)
         return EXIT_USAGE
+    # stdout carries only the JSON result: whatever Airflow prints while it loads goes to stderr.
+    result_stream = sys.stdout
+    with _logging_to_stderr(args.quiet), contextlib.redirect_stdout(sys.stderr):
+        return _run(args, result_stream)
+
+
+def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
+    path: Path = args.path
     try:
-        client = _client_from_args(args, max_connections=max(args.concurrency, 4))
+        client = _client_from_args(args, max_connections=args.concurrency + 2)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -192,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     except (FilesApiError, UploadError, OSError) as exc:
         print(f"error: upload of {path} failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(json.dumps(file_dict, indent=2, sort_keys=True))
+    print(json.dumps(file_dict, indent=2, sort_keys=True), file=result_stream, flush=True)
     return EXIT_OK
 
 
@@ -210,13 +231,17 @@ def _upload(client: FilesClient, args: argparse.Namespace) -> dict[str, Any]:
         progress=None if args.quiet else _print_progress,
         checkpoint=JsonFileCheckpointStore(args.checkpoint) if args.checkpoint else None,
     )
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: uploader.request_cancel())
+    # SIGTERM stops the parts at once; with --checkpoint the upload stays pending for a rerun.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: uploader.request_cancel())
     try:
         result = uploader.upload(
             args.path, purpose=args.purpose, filename=args.filename, mime_type=args.mime_type
         )
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     log.info(
         "uploaded %s as %s: %d parts sent, %d reused%s in %.1fs, md5 %s",
         args.path,

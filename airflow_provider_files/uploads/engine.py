@@ -59,6 +59,8 @@ RESUME_EXPIRY_MARGIN_S = 120.0
 # OpenAI's lifetime of a pending upload, used when the server does not say.
 UPLOAD_LIFETIME_S = 3600.0
 PROGRESS_INTERVAL_S = 2.0
+# How often the driving thread looks for a cancel request while parts are in flight.
+CANCEL_POLL_S = 0.1
 
 ProgressCallback = Callable[[UploadProgress], None]
 
@@ -143,7 +145,8 @@ class _WatchedBody:
 
     @property
     def replayable(self) -> bool:
-        return self._inner.replayable
+        # Once stopping, the client must not retry (nor sleep before retrying) this part.
+        return self._inner.replayable and not self._should_stop()
 
     def chunks(self) -> Iterator[bytes]:
         for chunk in self._inner.chunks():
@@ -215,7 +218,7 @@ class ChunkedUploader:
     Reusable for several uploads one after another (not at the same time).
 
     :param client: a :class:`~airflow_provider_files.api.FilesClient`; give it a connection pool
-        at least as large as ``concurrency``.
+        larger than ``concurrency`` (a cancel must find a free connection).
     :param part_size_bytes: bytes per part, 64 KiB to 64 MiB.
     :param concurrency: parts in flight at once.
     :param expires_after_s: lifetime of the created file (3600 to 2592000 s); ``None``: the server's default.
@@ -640,15 +643,25 @@ class _UploadRun:
                         in_flight.add(pool.submit(self.send_part, state, index))
                         if len(in_flight) >= concurrency:
                             break
+                elif not self.wait_for_parts_in_flight(failure):
+                    break
                 self.report()
         finally:
             if failure is not None or self.should_stop():
                 self.abort.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=self.wait_for_parts_in_flight(failure), cancel_futures=True)
         if failure is not None:
             raise failure
         if self.uploader.cancel_requested:
             raise UploadCancelledError(f"the upload of {self.filename} was cancelled")
+
+    def wait_for_parts_in_flight(self, failure: BaseException | None) -> bool:
+        """A part whose body already sits in socket buffers cannot be interrupted: on a cancel
+        request, or a failure that cancels the upload, do not wait for it. After a failure with
+        a checkpoint, wait, so that the parts in flight are recorded for the retry."""
+        if self.uploader.cancel_requested:
+            return False
+        return failure is None or self.store is not None
 
     def send_part(self, state: CheckpointState, index: int) -> None:
         if self.should_stop():
@@ -658,7 +671,7 @@ class _UploadRun:
         body = _WatchedBody(self.source.range(offset, length), self.should_stop)
         part = self.client.add_upload_part(state.upload_id, body)
         with self.lock:
-            if self.state is not state:
+            if self.state is not state or self.done.is_set():
                 return
             state.parts[index] = part.id
             self.parts_sent += 1
@@ -706,11 +719,13 @@ class _UploadRun:
 
     # -- progress -----------------------------------------------------------------------------
 
-    def report_wait_s(self) -> float | None:
-        if self.uploader.progress is None:
-            return None
+    def report_wait_s(self) -> float:
+        """How long the driving thread may sleep: until the next progress report, and never long
+        enough to notice a cancel request late."""
         interval = self.uploader.progress_interval_s
-        return max(0.05, interval - (time.monotonic() - self.last_report)) if interval else None
+        if self.uploader.progress is None or not interval:
+            return CANCEL_POLL_S
+        return min(CANCEL_POLL_S, max(0.0, interval - (time.monotonic() - self.last_report)))
 
     def report(self, *, force: bool = False) -> None:
         callback = self.uploader.progress

@@ -1,0 +1,195 @@
+"""``airflow-files upload`` in a subprocess, against the emulator."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_files.cli import main
+from airflow_provider_files.emulator.testing import EmulatorHandle
+
+pytestmark = pytest.mark.timeout(60)
+
+CLI = [sys.executable, "-m", "airflow_provider_files.cli", "upload"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=90
+    )
+
+
+def connection_env(emulator: EmulatorHandle, conn_id: str = "openai_files_default") -> dict[str, str]:
+    conn = {
+        "conn_type": "openai_files",
+        "host": emulator.base_url,
+        "password": emulator.api_key,
+        "extra": {"gateway": "openai"},
+    }
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn)}
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    return path
+
+
+def test_upload_through_a_connection_prints_the_file_object(
+    emulator: EmulatorHandle, source: Path, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "ckpt.json"
+    args: tuple[str, ...] = (
+        str(source),
+        "--purpose",
+        "batch",
+        "--files-conn-id",
+        "files_test",
+        "--part-size",
+        "1MiB",
+    )
+    args += ("--concurrency", "3", "--checkpoint", str(checkpoint))
+
+    result = run_cli(*args, env=connection_env(emulator, "files_test"))
+
+    assert result.returncode == 0, result.stderr
+    file_object = json.loads(result.stdout)
+    assert file_object["id"].startswith("file-") and file_object["bytes"] == source.stat().st_size
+    assert file_object["filename"] == "requests.jsonl" and file_object["purpose"] == "batch"
+    assert emulator.file_md5(file_object["id"]) == hashlib.md5(source.read_bytes()).hexdigest()
+    assert "100% " in result.stderr  # progress goes to stderr
+    assert emulator.api_key not in result.stderr + result.stdout
+    assert json.loads(checkpoint.read_text())["file"]["id"] == file_object["id"]
+
+
+def test_upload_without_airflow_and_reuse_from_checkpoint(
+    emulator: EmulatorHandle, source: Path, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "ckpt.json"
+    env = {"FILES_KEY": emulator.api_key}
+    args: tuple[str, ...] = (
+        str(source),
+        "--purpose",
+        "batch",
+        "--base-url",
+        emulator.base_url,
+        "--api-key-env",
+        "FILES_KEY",
+    )
+    args += ("--part-size", "1048576", "--checkpoint", str(checkpoint), "--filename", "named.jsonl")
+
+    first = run_cli(*args, env=env)
+    second = run_cli(*args, env=env)
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert json.loads(first.stdout)["id"] == json.loads(second.stdout)["id"]
+    assert json.loads(first.stdout)["filename"] == "named.jsonl"
+    assert "not uploading again" in second.stderr
+    assert emulator.stats()["file_count"] == 1
+
+
+def run_in_process(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str, api_key: str = "sk-test"
+) -> tuple[int, str, str]:
+    """The command in this process (quicker than a subprocess): exit status, stdout, stderr."""
+    monkeypatch.setenv("OPENAI_API_KEY", api_key)
+    try:
+        status = main(["upload", *args])
+    except SystemExit as exit_:  # argparse usage errors
+        status = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_single_request_upload(
+    emulator: EmulatorHandle,
+    source: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    status, out, err = run_in_process(
+        capsys, monkeypatch, str(source), "--purpose", "batch", "--single-request",
+        "--base-url", emulator.base_url, api_key=emulator.api_key,
+    )  # fmt: skip
+
+    assert status == 0, err
+    file_id = json.loads(out)["id"]
+    assert [e["route"] for e in emulator.request_log()] == ["create_file"]
+    assert emulator.file_md5(file_id) == hashlib.md5(source.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("extra_args", "message"),
+    [
+        (("--part-size", "100MiB"), "64 MiB"),
+        (("--part-size", "lots"), "not a size"),
+        (("--concurrency", "0"), "must be from 1"),
+    ],
+)
+def test_bad_options_exit_2_before_anything_is_sent(
+    emulator: EmulatorHandle,
+    source: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra_args: tuple[str, ...],
+    message: str,
+) -> None:
+    status, out, err = run_in_process(
+        capsys, monkeypatch, str(source), "--purpose", "batch", "--base-url", emulator.base_url, *extra_args
+    )
+
+    assert status == 2
+    assert message in err and out == ""
+    assert emulator.request_log() == []
+
+
+def test_missing_connection_is_named(
+    source: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, _, err = run_in_process(
+        capsys, monkeypatch, str(source), "--purpose", "batch", "--files-conn-id", "no_such_conn"
+    )
+
+    assert status == 2
+    assert "no_such_conn" in err and "AIRFLOW_CONN_NO_SUCH_CONN" in err
+
+
+def test_api_failure_exits_1_with_the_cause(
+    emulator: EmulatorHandle,
+    source: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emulator.set_faults("create_upload:quota=x1")
+
+    status, out, err = run_in_process(
+        capsys, monkeypatch, str(source), "--purpose", "batch", "--base-url", emulator.base_url,
+        api_key=emulator.api_key,
+    )  # fmt: skip
+
+    assert status == 1
+    assert "insufficient_quota" in err and "failed" in err
+    assert out == ""
+
+
+def test_missing_source_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, _, err = run_in_process(
+        capsys,
+        monkeypatch,
+        str(tmp_path / "absent.jsonl"),
+        "--purpose",
+        "batch",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    )
+
+    assert status == 2 and "absent.jsonl is not a file" in err

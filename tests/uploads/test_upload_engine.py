@@ -1,0 +1,257 @@
+"""The chunked upload engine against the emulator over real HTTP: parts, md5, progress, faults, cancel."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import pytest
+from uploads_support import MIB, client_for, md5_file, requests_to
+
+from airflow_provider_files.api import FilesClient, QuotaExceededError
+from airflow_provider_files.emulator.testing import EmulatorHandle
+from airflow_provider_files.uploads import (
+    MAX_PART_SIZE_BYTES,
+    MIN_PART_SIZE_BYTES,
+    ChunkedUploader,
+    JsonFileCheckpointStore,
+    OpenFileSource,
+    UploadCancelledError,
+    UploadProgress,
+    parse_size_bytes,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+PART = 256 * 1024
+
+
+def test_parallel_upload_sends_parts_in_order_and_md5(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(10 * MIB + 123)
+    uploader = ChunkedUploader(client, part_size_bytes=MIB, concurrency=4)
+
+    result = uploader.upload(path, purpose="batch")
+
+    assert emulator.file_md5(result.file.id) == md5_file(path)
+    assert result.md5 == md5_file(path)
+    stored = emulator.stats()["files"][result.file.id]
+    assert stored["md5"] == md5_file(path)  # the server checked the md5 we sent
+    assert stored["bytes"] == path.stat().st_size
+    assert (result.parts_total, result.parts_sent, result.parts_reused) == (11, 11, 0)
+    assert result.bytes_sent == path.stat().st_size
+    assert len(requests_to(emulator, "add_part")) == 11
+    assert [e["route"] for e in emulator.request_log()].count("create_upload") == 1
+    assert result.file.filename == "requests.jsonl" and result.file.purpose == "batch"
+    assert not result.resumed and not result.reused_file
+
+
+@pytest.mark.parametrize(
+    ("size", "parts"),
+    [(PART, 1), (PART + 1, 2), (1, 1), (3 * PART, 3)],
+    ids=["exactly-one-part", "one-byte-over", "one-byte", "three-full-parts"],
+)
+def test_part_boundaries(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path], size: int, parts: int
+) -> None:
+    path = make_file(size)
+
+    result = ChunkedUploader(client, part_size_bytes=PART, concurrency=3).upload(path, purpose="batch")
+
+    assert result.parts_total == parts
+    assert len(requests_to(emulator, "add_part")) == parts
+    assert emulator.file_md5(result.file.id) == md5_file(path)
+    assert result.file.bytes == size
+
+
+def test_create_upload_carries_name_mime_type_and_expiry(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(1000, name="data.bin")
+    uploader = ChunkedUploader(client, part_size_bytes=PART, expires_after_s=7200)
+
+    result = uploader.upload(path, purpose="user_data", filename="renamed.jsonl")
+
+    assert result.file.filename == "renamed.jsonl"
+    assert result.file.expires_at is not None and result.file.created_at is not None
+    assert result.file.expires_at - result.file.created_at == 7200
+
+
+def test_progress_is_monotone_and_ends_at_total(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(3 * MIB + 7)
+    reports: list[UploadProgress] = []
+    uploader = ChunkedUploader(
+        client, part_size_bytes=PART, concurrency=4, progress=reports.append, progress_interval_s=0
+    )
+
+    uploader.upload(path, purpose="batch")
+
+    done = [report.bytes_done for report in reports]
+    assert done == sorted(done) and len(set(done)) == len(done)
+    assert done[-1] == reports[-1].total_bytes == path.stat().st_size
+    assert reports[-1].parts_done == reports[-1].parts_total == 13
+    assert reports[-1].describe().startswith("100% ")
+    assert all(report.rate_bytes_per_s >= 0 for report in reports)
+
+
+def test_open_file_source_reads_each_part_through_its_own_handle(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(2 * MIB + 5)
+    opened: list[int] = []
+
+    def opener() -> IO[bytes]:
+        opened.append(1)
+        return open(path, "rb")
+
+    source = OpenFileSource(opener, size=path.stat().st_size, name="remote.jsonl", fingerprint="etag-1")
+
+    result = ChunkedUploader(client, part_size_bytes=PART, concurrency=4).upload(source, purpose="batch")
+
+    assert emulator.file_md5(result.file.id) == md5_file(path)
+    assert result.file.filename == "remote.jsonl"
+    assert len(opened) == result.parts_total + 1  # one handle per part, one for the md5
+
+
+def test_upload_survives_injected_faults(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(4 * MIB + 99)
+    emulator.set_faults("parts:429=0.15,parts:500=0.1,parts:503=0.1,parts:drop=0.1,uploads:502=0.05", seed=3)
+
+    result = ChunkedUploader(client, part_size_bytes=PART, concurrency=4).upload(path, purpose="batch")
+
+    assert emulator.file_md5(result.file.id) == md5_file(path)
+    assert emulator.stats()["file_count"] == 1
+    faulty = [e for e in requests_to(emulator, "add_part") if e["fault"]]
+    assert faulty, "the fault plan should have hit some parts"
+
+
+def test_lost_complete_response_finds_the_file_instead_of_failing(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(MIB)
+    emulator.set_faults("complete:drop_after=x1")
+
+    result = ChunkedUploader(client, part_size_bytes=PART).upload(path, purpose="batch")
+
+    assert emulator.stats()["file_count"] == 1
+    assert result.file.id in emulator.stats()["files"]
+    assert emulator.file_md5(result.file.id) == md5_file(path)
+    statuses = [e["status"] for e in requests_to(emulator, "complete_upload")]
+    assert statuses == ["dropped_after", 400]
+
+
+def test_non_retryable_failure_cancels_the_upload(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(2 * MIB)
+    emulator.set_faults("parts:quota=x1")
+
+    with pytest.raises(QuotaExceededError):
+        ChunkedUploader(client, part_size_bytes=PART, concurrency=2).upload(path, purpose="batch")
+
+    uploads = emulator.stats()["uploads"]
+    assert [u["status"] for u in uploads.values()] == ["cancelled"]
+    assert emulator.stats()["file_count"] == 0
+
+
+def test_failure_with_checkpoint_leaves_upload_pending(
+    emulator: EmulatorHandle,
+    client: FilesClient,
+    make_file: Callable[..., Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = make_file(2 * MIB)
+    emulator.set_faults("parts:quota=x1")
+    store = JsonFileCheckpointStore(tmp_path / "ckpt.json")
+
+    with pytest.raises(QuotaExceededError):
+        ChunkedUploader(client, part_size_bytes=PART, concurrency=2, checkpoint=store).upload(
+            path, purpose="batch"
+        )
+
+    uploads = emulator.stats()["uploads"]
+    assert [u["status"] for u in uploads.values()] == ["pending"]
+    assert "left pending" in caplog.text
+
+
+def test_request_cancel_stops_a_slow_upload_promptly(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    emulator.set_bandwidth(1.0)  # 1 MB/s per connection: the whole file would take ~4 s
+    path = make_file(8 * MIB)
+    uploader = ChunkedUploader(client, part_size_bytes=4 * MIB, concurrency=2)
+    timer = threading.Timer(0.5, uploader.request_cancel)
+    timer.start()
+    started = time.monotonic()
+
+    with pytest.raises(UploadCancelledError):
+        uploader.upload(path, purpose="batch")
+
+    assert time.monotonic() - started < 3.0
+    assert [u["status"] for u in emulator.stats()["uploads"].values()] == ["cancelled"]
+    assert emulator.stats()["file_count"] == 0
+
+
+@pytest.mark.parametrize("part_size", [0, 1000, MIN_PART_SIZE_BYTES - 1, MAX_PART_SIZE_BYTES + 1])
+def test_bad_part_size_is_refused_before_any_request(
+    emulator: EmulatorHandle, client: FilesClient, part_size: int
+) -> None:
+    with pytest.raises(ValueError, match="part_size_bytes must be between"):
+        ChunkedUploader(client, part_size_bytes=part_size)
+    assert emulator.request_log() == []
+
+
+@pytest.mark.parametrize("concurrency", [0, -1, 1000])
+def test_bad_concurrency_is_refused(client: FilesClient, concurrency: int) -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        ChunkedUploader(client, concurrency=concurrency)
+
+
+def test_empty_file_is_refused_with_a_clear_error(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(0)
+    with pytest.raises(ValueError, match="is empty"):
+        ChunkedUploader(client).upload(path, purpose="batch")
+    assert emulator.request_log() == []
+
+
+def test_missing_file_is_refused(emulator: EmulatorHandle, client: FilesClient, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ChunkedUploader(client).upload(tmp_path / "nope.jsonl", purpose="batch")
+    assert emulator.request_log() == []
+
+
+def test_too_many_parts_is_refused(emulator: EmulatorHandle, client: FilesClient, tmp_path: Path) -> None:
+    path = tmp_path / "sparse.bin"
+    with open(path, "wb") as handle:
+        handle.truncate(10_001 * MIN_PART_SIZE_BYTES)
+    with pytest.raises(ValueError, match="at most 10000"):
+        ChunkedUploader(client, part_size_bytes=MIN_PART_SIZE_BYTES).upload(path, purpose="batch")
+    assert emulator.request_log() == []
+
+
+def test_part_size_parsing() -> None:
+    assert parse_size_bytes("32MiB") == 32 * MIB
+    assert parse_size_bytes("64MB") == 64_000_000
+    assert parse_size_bytes("1048576") == MIB
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size_bytes("12 parsecs")
+
+
+def test_small_connection_pool_still_completes(
+    emulator: EmulatorHandle, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(2 * MIB)
+    with client_for(emulator, max_connections=2) as small:
+        result = ChunkedUploader(small, part_size_bytes=PART, concurrency=8).upload(path, purpose="batch")
+    assert emulator.file_md5(result.file.id) == md5_file(path)
