@@ -28,13 +28,13 @@ def _ours_settings(args: argparse.Namespace) -> Any:
     return ClientSettings(api_key=args.api_key, base_url=args.base_url, context="bench")
 
 
-def ours_chunked(args: argparse.Namespace) -> dict[str, Any]:
+def ours_chunked(args: argparse.Namespace, *, send_md5: bool = True) -> dict[str, Any]:
     """The upload engine with its defaults, as ``ChunkedUploadOperator`` uses it."""
     from airflow_provider_files.api import FilesClient
     from airflow_provider_files.uploads import ChunkedUploader
 
     with FilesClient(_ours_settings(args)) as client:
-        uploader = ChunkedUploader(client)
+        uploader = ChunkedUploader(client, send_md5=send_md5)
         started = time.perf_counter()
         result = uploader.upload(args.file, purpose=args.purpose, mime_type=args.mime_type)
         elapsed = time.perf_counter() - started
@@ -45,6 +45,11 @@ def ours_chunked(args: argparse.Namespace) -> dict[str, Any]:
         "parts": result.parts_total,
         "md5_sent": result.md5,
     }
+
+
+def ours_chunked_without_md5(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine without computing and sending the md5 (the SDK sends none either)."""
+    return ours_chunked(args, send_md5=False)
 
 
 def ours_validate_upload(args: argparse.Namespace) -> dict[str, Any]:
@@ -155,6 +160,7 @@ def peak_rss_bytes() -> int | None:
 
 CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "ours-chunked": ours_chunked,
+    "ours-chunked-no-md5": ours_chunked_without_md5,
     "ours-validate-upload": ours_validate_upload,
     "sdk-chunked": sdk_chunked,
     "sdk-single": sdk_single,

@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -188,6 +189,20 @@ class ContenderFailed(RuntimeError):
 TIME_COMMAND = "/usr/bin/time"
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux ``/proc``), 0 if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[dict[str, Any], int]:
     """Run ``command``, return its JSON output and its own peak RSS in bytes.
 
@@ -195,6 +210,7 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[di
     would count this (large) process's pages too, since Linux carries the pre-exec memory's high
     water mark into ``ru_maxrss``. Without GNU time, the child's own ``VmHWM`` is used.
     """
+    cpu_before = _children_cpu_s()
     with tempfile.TemporaryDirectory(prefix="bench-child-") as scratch:
         rss_file = Path(scratch) / "maxrss"
         stderr_path = Path(scratch) / "stderr"
@@ -220,6 +236,8 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[di
             raise ContenderFailed(f"{command[3]} exited {completed.returncode}:\n{tail}")
         outcome = json.loads(completed.stdout.decode().strip().splitlines()[-1])
         rss_text = rss_file.read_text().split() if rss_file.exists() else []
+    # CPU of the whole child process, interpreter start and imports included.
+    outcome["client_cpu_s"] = round(_children_cpu_s() - cpu_before, 3)
     if rss_text and rss_text[-1].isdigit():
         return outcome, int(rss_text[-1]) * 1024  # GNU time reports KiB
     return outcome, int(outcome.get("vm_hwm_bytes") or 0)
@@ -278,18 +296,21 @@ def run_upload_scenario(scenario: Scenario, data: DataFile, emulator: Any, runs:
                 "--base-url", emulator.base_url, "--api-key", emulator.api_key,
                 "--file", str(data.path), "--purpose", scenario.purpose, "--mime-type", scenario.mime_type,
             ]  # fmt: skip
+            server_cpu_before = process_cpu_s(emulator.pid)
             try:
                 outcome, rss = run_child(command, env)
             except (ContenderFailed, ValueError, IndexError) as error:
                 scenario.errors[name] = str(error)
                 log(f"{scenario.id}: {name} failed: {error}")
                 continue
+            outcome["server_cpu_s"] = round(process_cpu_s(emulator.pid) - server_cpu_before, 3)
             stored_md5 = emulator.file_md5(outcome["file_id"])
             md5_ok = stored_md5 == data.md5 and outcome.get("bytes") in (None, data.size)
             scenario.runs[name].append(Run(outcome["elapsed_s"], rss, md5_ok, outcome))
             log(
                 f"{scenario.id} run {round_index + 1}/{runs} {name}: {outcome['elapsed_s']:.2f} s, "
                 f"{data.size / outcome['elapsed_s'] / MB:.1f} MB/s, peak RSS {rss / MB:.0f} MB, "
+                f"CPU client {outcome['client_cpu_s']:.1f} s server {outcome['server_cpu_s']:.1f} s, "
                 f"md5 {'ok' if md5_ok else f'MISMATCH ({stored_md5} != {data.md5})'}"
             )
             emulator.reset()  # frees the stored bytes before the next run
@@ -452,6 +473,21 @@ def compute_figures(scenarios: dict[str, Scenario]) -> list[Figure]:
                 ours_value=ratio,
             )
         )
+        no_md5 = summary(scenario_id, "ours-chunked-no-md5")
+        if no_md5 and sdk:
+            no_md5_ratio = sdk.median_s / no_md5.median_s
+            figures.append(
+                Figure(
+                    what=label.format(size=size_label(scenario_id))
+                    + " vs openai SDK, ours without md5 (send_md5=False; the SDK sends none)",
+                    ours=_range(no_md5),
+                    peer=_range(sdk),
+                    ratio=f"{no_md5_ratio:.2f}x faster",
+                    target="(informative)",
+                    met="-" if _valid(no_md5, sdk) else _met(None, False),
+                    ours_value=no_md5_ratio,
+                )
+            )
 
     large_ours, large_sdk = (
         summary("chunked-large-loopback", "ours-chunked"),
@@ -665,8 +701,25 @@ def render_markdown(
     return "\n".join(out)
 
 
+CHART_COLOURS = {
+    "ours-validate-upload": "#9467bd",
+    "ours-chunked-no-md5": "#aec7e8",
+    "ours": "#1f77b4",
+    "sdk": "#ff7f0e",
+    "json-loads": "#ff7f0e",
+    "airflow-openai": "#2ca02c",
+}
+
+
+def _colour(name: str) -> str:
+    for prefix, value in CHART_COLOURS.items():
+        if name.startswith(prefix):
+            return value
+    return "#7f7f7f"
+
+
 def draw_chart(path: Path, scenarios: dict[str, Scenario]) -> bool:
-    """Bar chart of MB/s per scenario and contender; False when matplotlib is not available."""
+    """MB/s per scenario and contender, and peak RSS of the uploads; False without matplotlib."""
     try:
         import matplotlib
 
@@ -677,54 +730,57 @@ def draw_chart(path: Path, scenarios: dict[str, Scenario]) -> bool:
         return False
     groups = []
     for scenario in scenarios.values():
-        bars = []
-        for name, runs in scenario.runs.items():
-            summary = summarise(runs, scenario.size_bytes)
-            if summary is not None:
-                bars.append((name, summary))
+        bars = [
+            (name, summary)
+            for name, runs in scenario.runs.items()
+            for summary in [summarise(runs, scenario.size_bytes)]
+            if summary is not None
+        ]
         if bars:
-            groups.append((scenario.title, bars))
+            groups.append((scenario, bars))
     if not groups:
         return False
-    colours = {
-        "ours": "#1f77b4",
-        "sdk": "#ff7f0e",
-        "airflow-openai": "#2ca02c",
-        "json-loads": "#ff7f0e",
-    }
-
-    def colour(name: str) -> str:
-        for prefix, value in colours.items():
-            if name.startswith(prefix):
-                return "#9467bd" if name == "ours-validate-upload" else value
-        return "#7f7f7f"
-
-    figure, axis = plt.subplots(figsize=(max(8, 1.9 * len(groups) + 2), 5.5), dpi=110)
+    width = max(9.0, 1.25 * sum(len(bars) for _, bars in groups) + 2)
+    figure, (speed_axis, rss_axis) = plt.subplots(
+        2, 1, figsize=(width, 9), dpi=110, gridspec_kw={"height_ratios": [3, 2]}
+    )
+    positions: list[float] = []
+    names: list[str] = []
+    centres: list[tuple[float, str]] = []
     x = 0.0
-    ticks, labels = [], []
-    width = 0.8
-    for title, bars in groups:
+    for scenario, bars in groups:
         start = x
         for name, summary in bars:
-            axis.bar(x, summary.median_mbps, width, color=colour(name))
-            axis.errorbar(
-                x,
-                summary.median_mbps,
-                yerr=[[summary.median_mbps - summary.min_mbps], [summary.max_mbps - summary.median_mbps]],
-                color="black",
-                capsize=3,
-                linewidth=1,
+            low, high = summary.median_mbps - summary.min_mbps, summary.max_mbps - summary.median_mbps
+            speed_axis.bar(x, summary.median_mbps, 0.8, color=_colour(name), yerr=[[low], [high]], capsize=3)
+            speed_axis.text(
+                x, summary.max_mbps, f"{summary.median_mbps:.0f}", ha="center", va="bottom", fontsize=8
             )
-            axis.text(x, summary.max_mbps, f"{summary.median_mbps:.0f}", ha="center", va="bottom", fontsize=7)
-            axis.text(x, 0, name, rotation=90, ha="center", va="bottom", fontsize=7, color="white")
+            if summary.max_rss_mb:
+                rss_axis.bar(x, summary.median_rss_mb, 0.8, color=_colour(name))
+                rss_axis.text(
+                    x,
+                    summary.median_rss_mb,
+                    f"{summary.median_rss_mb:.0f}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
+            positions.append(x)
+            names.append(name)
             x += 1
-        ticks.append((start + x - 1) / 2)
-        labels.append(title)
+        centres.append(((start + x - 1) / 2, scenario.title))
         x += 0.8
-    axis.set_xticks(ticks, labels, fontsize=8)
-    axis.set_ylabel("MB/s (median, min-max bars; higher is better)")
-    axis.set_title("airflow-provider-files vs peers (blue: ours)")
-    axis.grid(axis="y", alpha=0.3)
+    speed_axis.set_ylabel("MB/s (median; bars: min-max)")
+    speed_axis.set_title("airflow-provider-files (blue) vs peers: throughput, higher is better")
+    speed_axis.set_xticks([centre for centre, _ in centres], [title for _, title in centres], fontsize=8)
+    speed_axis.grid(axis="y", alpha=0.3)
+    rss_axis.set_ylabel("peak RSS, MB (median)")
+    rss_axis.set_title("peak RSS of the uploading process, lower is better (target for ours: <= 150 MB)")
+    rss_axis.axhline(150, color="red", linestyle="--", linewidth=1)
+    rss_axis.set_xticks(positions, names, rotation=35, ha="right", fontsize=8)
+    rss_axis.grid(axis="y", alpha=0.3)
+    rss_axis.set_xlim(speed_axis.get_xlim())
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -742,7 +798,7 @@ def build_scenarios(sizes: dict[str, int], profiles: list[str], only: set[str] |
             f"chunked {_size_label(sizes['chunked'])} loopback",
             "loopback",
             "chunked",
-            ["ours-chunked", "sdk-chunked"],
+            ["ours-chunked", "sdk-chunked", "ours-chunked-no-md5"],
         ),
         Scenario(
             "chunked-large-loopback",
@@ -826,7 +882,9 @@ def plan_notes(sizes: dict[str, int], runs: int, scenarios: list[Scenario]) -> l
         "- Inputs are real files, written once per run (random 64 MiB block with a distinct header per "
         "block; JSONL lines of ~4 KB with unique custom_id values); they sit in the page cache.",
         "- ours-chunked: `ChunkedUploader(FilesClient(settings)).upload(path, ...)` with the engine's "
-        "defaults (part size, concurrency); sdk-chunked: `OpenAI(...).uploads.upload_file_chunked(file=Path)`.",
+        "defaults (part size, concurrency, md5 computed and sent on complete, so the emulator verifies "
+        "it); ours-chunked-no-md5: the same with `send_md5=False`; sdk-chunked: "
+        "`OpenAI(...).uploads.upload_file_chunked(file=Path)` (sequential 64 MiB parts, no md5).",
         "- Single request: `FilesHook.upload_file(path)` vs `OpenAI(...).files.create(file=open(path))` vs "
         "`OpenAIHook.upload_file(path)` (apache-airflow-providers-openai), each through an Airflow "
         "connection from an `AIRFLOW_CONN_*` variable where it is a hook.",
