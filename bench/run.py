@@ -697,6 +697,9 @@ def render_markdown(
             out.append(f"| {scenario.title} | {name} | 0 | failed: {error.splitlines()[0][:120]} | | | |")
     out += ["", "## What was run", ""]
     out += plan["notes"]
+    loads = [f"{scenario.id} {scenario.load_avg[0]}" for scenario in scenarios.values() if scenario.load_avg]
+    if loads:
+        out.append("- Load average (1 min) after each scenario: " + ", ".join(loads) + ".")
     out.append("")
     return "\n".join(out)
 
@@ -892,7 +895,9 @@ def plan_notes(sizes: dict[str, int], runs: int, scenarios: list[Scenario]) -> l
         "adding each custom_id to a set, both in the driver process, file in page cache.",
         "- Validate + upload: `ensure_valid_batch_file` (size/line limits lifted: the 1 GiB file is above "
         "the API's 200 MB batch limit on purpose) then the engine upload, vs the engine upload alone, same file.",
-        "- Sizes: " + ", ".join(f"{key}={_size_label(value)}" for key, value in sizes.items()) + ".",
+        "- Sizes: " + ", ".join(f"{key}={_size_label(value)}" for key, value in sizes.items()) + ". "
+        "The 4 GiB upload runs on loopback only (it is there for peak RSS; the SDK needs about 45 s per "
+        "GiB on the WAN profile), the WAN figures use the 1 GiB file.",
         "- Scenarios: " + ", ".join(scenario.id for scenario in scenarios) + ".",
     ]
     return notes
