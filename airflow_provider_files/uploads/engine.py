@@ -180,12 +180,20 @@ class _Md5Reader(threading.Thread):
         return self.md5
 
 
-class _UploadGoneError(Exception):
-    """A resumed upload no longer accepts parts (expired or cancelled on the server)."""
+class _RestartNeeded(Exception):
+    """The resumed upload cannot be finished (gone on the server, or its parts do not match the source)."""
 
-    def __init__(self, cause: FilesApiError) -> None:
-        super().__init__(str(cause))
+    def __init__(self, reason: str, cause: FilesApiError, *, cancel: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
         self.cause = cause
+        self.cancel = cancel
+
+
+def _is_md5_mismatch(error: BaseException) -> bool:
+    if not isinstance(error, BadRequestError):
+        return False
+    return error.param == "md5" or "md5" in (error.server_message or str(error)).lower()
 
 
 def _is_gone(error: BaseException) -> bool:
@@ -382,9 +390,11 @@ class _UploadRun:
                 self.begin_resume(state)
             try:
                 file = self.send_and_complete(state, md5_reader)
-            except _UploadGoneError as gone:
-                self.restart_reason = f"the resumed upload {state.upload_id} is gone on the server ({gone})"
+            except _RestartNeeded as restart:
+                self.restart_reason = restart.reason
                 log.warning("%s; starting a new upload", self.restart_reason)
+                if restart.cancel:
+                    self.cancel_quietly(state.upload_id)
                 self.resumed = False
                 self.abort.clear()
                 state = self.create(fingerprint)
@@ -605,7 +615,9 @@ class _UploadRun:
             self.send_parts(state, missing)
         except FilesApiError as exc:
             if self.resumed and _is_gone(exc):
-                raise _UploadGoneError(exc) from exc
+                raise _RestartNeeded(
+                    f"the resumed upload {state.upload_id} is gone on the server ({exc})", exc, cancel=False
+                ) from exc
             raise
         self.report(force=True)
         md5 = md5_reader.result() if md5_reader is not None else None
@@ -685,7 +697,13 @@ class _UploadRun:
             found = self.find_completed(state) if _may_have_completed(exc) else None
             if found is None:
                 if self.resumed and _is_gone(exc):
-                    raise _UploadGoneError(exc) from exc
+                    raise _RestartNeeded(
+                        f"the resumed upload {state.upload_id} is gone on the server ({exc})",
+                        exc,
+                        cancel=False,
+                    ) from exc
+                if _is_md5_mismatch(exc):
+                    self.md5_mismatch(state, exc)
                 raise
             log.warning(
                 "completing upload %s failed (%s) but file %s with the same name and size exists since "
@@ -708,6 +726,34 @@ class _UploadRun:
             self.save()
         log.info("upload %s of %s complete: file %s", state.upload_id, self.filename, file.id)
         return file
+
+    def md5_mismatch(self, state: CheckpointState, error: FilesApiError) -> None:
+        """The server's md5 of the parts is not the source's: some parts hold other content."""
+        if self.resumed:
+            raise _RestartNeeded(
+                f"the parts of upload {state.upload_id} acknowledged before do not match the source "
+                f"(the server's md5 differs), so the source changed without changing its fingerprint",
+                error,
+                cancel=True,
+            ) from error
+        # This run sent every part: the source changed while it was read. Nothing here is worth
+        # resuming, so a retry must start over.
+        self.cancel_quietly(state.upload_id)
+        self.state = None
+        if self.store is not None:
+            self.store.clear()
+        raise SourceChangedError(
+            f"{self.filename} changed while it was being uploaded: the server's md5 of the parts differs "
+            f"from the file's ({error}); upload {state.upload_id} was cancelled"
+        ) from error
+
+    def cancel_quietly(self, upload_id: str) -> None:
+        try:
+            self.client.cancel_upload(upload_id)
+        except FilesApiError as exc:
+            log.info("could not cancel upload %s: %s", upload_id, exc)
+        else:
+            log.info("cancelled upload %s", upload_id)
 
     def find_completed(self, state: CheckpointState) -> FileObject | None:
         match = FileMatch(self.filename, self.size, self.purpose, state.created_at)

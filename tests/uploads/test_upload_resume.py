@@ -219,3 +219,23 @@ def test_checkpoint_for_another_file_name_starts_over(
 
     assert other.file.id != first.file.id and other.file.filename == "other.jsonl"
     assert other.restart_reason is not None and "other.jsonl" in other.restart_reason
+
+
+def test_content_changed_behind_an_unchanged_fingerprint_is_caught_by_md5(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make_file(SIZE)
+    store = JsonFileCheckpointStore(tmp_path / "ckpt.json")
+    old_upload = upload_partly(client, path, store, parts=3)
+    stat = path.stat()
+    with open(path, "r+b") as handle:  # same inode, size and mtime: only the bytes differ
+        handle.write(b"X" * 100)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    result = ChunkedUploader(client, part_size_bytes=PART, checkpoint=store).upload(path, purpose="batch")
+
+    assert result.upload_id != old_upload and not result.resumed
+    assert result.restart_reason is not None and "do not match the source" in result.restart_reason
+    assert emulator.stats()["uploads"][old_upload]["status"] == "cancelled"
+    assert emulator.file_md5(result.file.id) == md5_file(path)
+    assert emulator.stats()["file_count"] == 1
