@@ -647,7 +647,8 @@ class _UploadRun:
                 done, in_flight = wait(in_flight, timeout=self.report_wait_s(), return_when=FIRST_COMPLETED)
                 for future in done:
                     error = future.exception()
-                    if error is not None and failure is None and not isinstance(error, _Stopped):
+                    # errors of parts stopped on purpose (cancel, or after the first failure) are noise
+                    if error is not None and failure is None and not self.should_stop():
                         failure = error
                         self.abort.set()
                 if failure is None and not self.should_stop():
@@ -662,10 +663,10 @@ class _UploadRun:
             if failure is not None or self.should_stop():
                 self.abort.set()
             pool.shutdown(wait=self.wait_for_parts_in_flight(failure), cancel_futures=True)
-        if failure is not None:
-            raise failure
         if self.uploader.cancel_requested:
             raise UploadCancelledError(f"the upload of {self.filename} was cancelled")
+        if failure is not None:
+            raise failure
 
     def wait_for_parts_in_flight(self, failure: BaseException | None) -> bool:
         """A part whose body already sits in socket buffers cannot be interrupted: on a cancel

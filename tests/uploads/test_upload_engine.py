@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 from uploads_support import MIB, client_for, md5_file, requests_to
@@ -254,4 +255,37 @@ def test_small_connection_pool_still_completes(
     path = make_file(2 * MIB)
     with client_for(emulator, max_connections=2) as small:
         result = ChunkedUploader(small, part_size_bytes=PART, concurrency=8).upload(path, purpose="batch")
+    assert emulator.file_md5(result.file.id) == md5_file(path)
+
+
+class _ForwardOnly(io.RawIOBase):
+    """A stream that cannot seek, like some remote object readers."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = open(path, "rb")  # noqa: SIM115 - closed in close()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._handle.readinto(buffer)
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+def test_open_file_source_without_seek_skips_forward(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(MIB + 3)
+    source = OpenFileSource(
+        lambda: io.BufferedReader(_ForwardOnly(path)),
+        size=path.stat().st_size,
+        name="s.jsonl",
+        fingerprint="v1",
+    )
+
+    result = ChunkedUploader(client, part_size_bytes=PART, concurrency=2).upload(source, purpose="batch")
+
     assert emulator.file_md5(result.file.id) == md5_file(path)
