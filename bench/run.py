@@ -654,7 +654,8 @@ def render_markdown(
     machine: dict[str, Any], plan: dict[str, Any], scenarios: dict[str, Scenario], figures: list[Figure]
 ) -> str:
     out = ["# Benchmark results", ""]
-    out.append(f"Written by `make bench` (`python -m bench.run {plan['argv']}`) on {machine['date']}.")
+    command = f"python -m bench.run {plan['argv']}".strip()
+    out.append(f"Written by `make bench` (`{command}`) on {machine['date']}.")
     out.append(
         f"Each figure is the median of {plan['runs']} runs per contender, contenders alternating run by "
         "run; min-max across runs in parentheses. MB = 10^6 bytes. Every upload's md5 as stored by the "
