@@ -29,7 +29,9 @@ COMMANDS: dict[str, Command] = {
         "configure_shard_parser",
         "run_shard",
     ),
-    "upload": Command("airflow_provider_files.upload_cli", "upload a file through a connection, outside Airflow"),
+    "upload": Command(
+        "airflow_provider_files.upload_cli", "upload a file through a connection, outside Airflow"
+    ),
     "emulator": Command("airflow_provider_files.emulator.cli", "run the local Files/Uploads API emulator"),
     "demo": Command("airflow_provider_files.demo", "run the example DAG end to end against the emulator"),
 }
