@@ -130,8 +130,7 @@ class Endpoints:
         expires_after_s: int | None = None,
         content_type: str = "application/octet-stream",
     ) -> Operation[FileObject]:
-        if not purpose:
-            raise ValueError("purpose is required (e.g. 'batch')")
+        self.profile.require_purpose(purpose)
         seconds = _expires_after(expires_after_s)
         fields = [("purpose", purpose)]
         if seconds is not None:
@@ -182,6 +181,7 @@ class Endpoints:
         expires_after_s: int | None = None,
     ) -> Operation[Upload]:
         self.profile.require_uploads()
+        self.profile.require_purpose(purpose)
         if bytes < 0:
             raise ValueError(f"bytes must be >= 0, got {bytes}")
         payload: dict[str, Any] = {

@@ -34,6 +34,10 @@ def is_secret_header(name: str) -> bool:
     return bool(_SECRET_HEADER_PATTERN.search(name))
 
 
+# Purposes a file can be created with (OpenAI's FilePurpose).
+FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
+
+
 @dataclass(frozen=True)
 class GatewayProfile:
     """How one gateway spells the API.
@@ -48,6 +52,8 @@ class GatewayProfile:
     :param path_prefix: appended to a base URL given as a bare host (Azure: ``/openai``).
     :param default_api_version: ``api-version`` sent when the connection sets none, except to a
         base URL ending in ``/v1`` (the Azure v1 API takes no version).
+    :param purposes: purposes accepted on create; ``None`` lets the server decide (``custom``).
+        Checking them here refuses a misspelt purpose before a byte of the file is sent.
     """
 
     name: str
@@ -59,6 +65,16 @@ class GatewayProfile:
     uploads_hint: str = ""
     path_prefix: str = ""
     default_api_version: str | None = None
+    purposes: frozenset[str] | None = FILE_PURPOSES
+
+    def require_purpose(self, purpose: str) -> None:
+        if not isinstance(purpose, str) or not purpose:
+            raise ConfigurationError("purpose is required (e.g. 'batch')")
+        if self.purposes is not None and purpose not in self.purposes:
+            raise ConfigurationError(
+                f"purpose {purpose!r} is not accepted by the '{self.name}' gateway; expected one of "
+                f"{', '.join(sorted(self.purposes))} (use the 'custom' gateway to let the server decide)"
+            )
 
     def path(self, *segments: str) -> str:
         path = "/" + "/".join(s.strip("/") for s in segments)
@@ -90,6 +106,7 @@ PROFILES: dict[str, GatewayProfile] = {
         supports_uploads=False,
         paginates=False,
         uploads_hint=" (Respan documents only /api/files/)",
+        purposes=frozenset({"batch"}),
     ),
     "litellm": GatewayProfile(
         "litellm",
@@ -98,8 +115,9 @@ PROFILES: dict[str, GatewayProfile] = {
         paginates=False,
         uploads_hint=" (the LiteLLM proxy has no /v1/uploads route; its /openai pass-through can be used "
         "as a 'custom' gateway)",
+        purposes=FILE_PURPOSES - {"evals"},
     ),
-    "custom": GatewayProfile("custom", None),
+    "custom": GatewayProfile("custom", None, purposes=None),
 }
 
 

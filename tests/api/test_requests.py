@@ -15,6 +15,7 @@ from apitest_support import Recorder, parse_multipart
 from airflow_provider_files.api import (
     AsyncFilesClient,
     ClientSettings,
+    ConfigurationError,
     FileRange,
     FilesClient,
     UnexpectedResponseError,
@@ -257,14 +258,15 @@ def test_create_file_from_bytes_and_fileobj_without_expiry(name: str) -> None:
         client.create_file(CONTENT, "batch", filename="from-bytes.jsonl")
         handle = io.BytesIO(b"ignored-prefix" + CONTENT)
         handle.seek(len(b"ignored-prefix"))
-        client.create_file(handle, "user_data", filename="from-object.jsonl")
+        second_purpose = "batch" if name == "respan" else "user_data"
+        client.create_file(handle, second_purpose, filename="from-object.jsonl")
     first, second = (parse_multipart(r) for r in recorder.requests)
     assert [(p.name, p.filename, p.data) for p in first] == [
         ("purpose", None, b"batch"),
         ("file", "from-bytes.jsonl", CONTENT),
     ]
     assert [(p.name, p.filename, p.data) for p in second] == [
-        ("purpose", None, b"user_data"),
+        ("purpose", None, second_purpose.encode()),
         ("file", "from-object.jsonl", CONTENT),
     ]
     for request in recorder.requests:
@@ -631,3 +633,32 @@ async def test_async_client_sends_the_same_requests(name: str) -> None:
         assert json.loads(requests[7].content) == {"part_ids": [PART_ID], "md5": "abc"}
         check_request(requests[8], expected, "POST", f"/uploads/{UPLOAD_ID}/cancel")
     assert len(requests) == (9 if expected.uploads else 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "purpose"),
+    [
+        ("openai", "batches"),
+        ("openai", ""),
+        ("respan", "fine-tune"),
+        ("litellm", "evals"),
+        ("azure", "fine_tune"),
+    ],
+)
+def test_unknown_purpose_is_refused_before_sending(name: str, purpose: str) -> None:
+    client, recorder, _ = client_for(name)
+    with client, pytest.raises(ConfigurationError, match="purpose"):
+        client.create_file(CONTENT, purpose, filename="x.jsonl")
+    if client.endpoints.profile.supports_uploads:
+        with pytest.raises(ConfigurationError, match="purpose"):
+            client.create_upload("x.jsonl", purpose, 10, "text/jsonl")
+    assert recorder.requests == []
+
+
+def test_custom_gateway_lets_the_server_judge_the_purpose() -> None:
+    client, recorder, _ = client_for("custom")
+    with client:
+        client.create_file(CONTENT, "my-own-purpose", filename="x.jsonl")
+    assert [p.data for p in parse_multipart(recorder.requests[0]) if p.name == "purpose"] == [
+        b"my-own-purpose"
+    ]

@@ -18,10 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 
 # Defects found by the suite and not fixed yet; strict, so a fix makes the test fail until the
 # entry is removed.
-KNOWN_DEFECTS = {
-    "wrong_purpose": "POST /files streams the file before the server rejects an unknown purpose; "
-    "the purpose is not checked before sending",
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _param(case: BadInputCase) -> Any:
