@@ -7,19 +7,22 @@ and a parser, so the only thing written twice is the send loop (blocking vs awai
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
 
 from airflow_provider_files.api.bodies import (
     BodyInput,
+    BodySource,
     FileRange,
     MultipartBody,
     as_body_source,
@@ -84,15 +87,62 @@ class FileMatch:
     purpose: str
     not_before: float
 
-    def find(self, page: FileList) -> FileObject | None:
-        for item in page.data:
-            if (
-                item.filename == self.filename
-                and item.bytes == self.size
-                and (item.created_at is None or item.created_at >= self.not_before - RECOVERY_CLOCK_SLACK_S)
-            ):
-                return item
-        return None
+    def candidates(self, page: FileList) -> list[FileObject]:
+        """Files of this name, size and purpose created since the first attempt began."""
+        return [
+            item
+            for item in page.data
+            if item.filename == self.filename
+            and item.bytes == self.size
+            and (item.created_at is None or item.created_at >= self.not_before - RECOVERY_CLOCK_SLACK_S)
+        ]
+
+
+class Md5Sink(io.RawIOBase):
+    """A write-only destination keeping the md5 of what is written; rewinding to 0 starts over
+    (the client rewinds its destination when a download is retried)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._digest = hashlib.md5(usedforsecurity=False)
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) != (0, io.SEEK_SET):
+            raise io.UnsupportedOperation("an md5 sink can only be rewound to its start")
+        self._digest = hashlib.md5(usedforsecurity=False)
+        self._position = 0
+        return 0
+
+    def truncate(self, size: int | None = None) -> int:
+        if size not in (None, self._position):
+            raise io.UnsupportedOperation("an md5 sink can only be truncated where it stands")
+        return self._position
+
+    def write(self, data: Any) -> int:
+        self._digest.update(data)
+        self._position += len(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def body_md5(source: BodySource) -> str:
+    """md5 of a replayable body source, read from its start."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for chunk in source.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _expires_after(expires_after_s: int | None) -> int | None:
@@ -400,19 +450,38 @@ class FilesClient(_ClientBase):
             file, purpose, filename=filename, expires_after_s=expires_after_s, content_type=content_type
         )
         match = _match_for(file, filename, purpose)
+        body = operation.spec.body
 
         def recover() -> dict[str, Any] | None:
-            found = self._find_created(match) if match else None
+            if match is None or body is None:
+                return None
+            found = self.find_stored_file(match, lambda: body_md5(body.source))
             return dict(found.raw) if found else None
 
         return operation.parse(self._send(operation.spec, _read_json, recover))
 
-    def _find_created(self, match: FileMatch) -> FileObject | None:
+    def find_stored_file(self, match: FileMatch, md5: Callable[[], str]) -> FileObject | None:
+        """The file an attempt whose answer was lost stored anyway, if it can be told apart.
+
+        It counts only when it is the one file matching ``match`` and its content has the md5
+        ``md5()`` gives (computed only then): another upload of the same name and size may run at
+        the same time, and taking its file would hand on the wrong data.
+        """
         try:
-            return match.find(self.list_files(purpose=match.purpose, order="desc", limit=100))
+            candidates = match.candidates(self.list_files(purpose=match.purpose, order="desc", limit=100))
+            if len(candidates) != 1:
+                if candidates:
+                    log.info("%d files could be the one stored by the failed attempt", len(candidates))
+                return None
+            sink = Md5Sink()
+            self.download_file(candidates[0].id, cast(IO[bytes], sink))
         except FilesApiError as exc:
             log.warning("could not check for a file stored by the failed attempt: %s", exc)
             return None
+        if sink.hexdigest() != md5():
+            log.info("file %s has the same name and size but other content", candidates[0].id)
+            return None
+        return candidates[0]
 
     def list_files(
         self,
@@ -561,16 +630,22 @@ class AsyncFilesClient(_ClientBase):
             file, purpose, filename=filename, expires_after_s=expires_after_s, content_type=content_type
         )
         match = _match_for(file, filename, purpose)
+        body = operation.spec.body
 
         async def recover() -> dict[str, Any] | None:
-            if match is None:
+            if match is None or body is None:
                 return None
             try:
                 page = await self.list_files(purpose=match.purpose, order="desc", limit=100)
+                candidates = match.candidates(page)
+                if len(candidates) != 1:
+                    return None
+                sink = Md5Sink()
+                await self.download_file(candidates[0].id, cast(IO[bytes], sink))
             except FilesApiError:
                 return None
-            found = match.find(page)
-            return dict(found.raw) if found else None
+            same = sink.hexdigest() == await asyncio.to_thread(body_md5, body.source)
+            return dict(candidates[0].raw) if same else None
 
         return operation.parse(await self._send(operation.spec, recover))
 

@@ -12,8 +12,6 @@ and can wait (blocking or deferred) until the API has processed what they upload
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import shutil
 import tempfile
@@ -22,13 +20,13 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_files.api import FileList, FileObject, FilesApiError, NotFoundError
+from airflow_provider_files.api import FileObject, FilesApiError, NotFoundError
 from airflow_provider_files.api.client import EXPIRES_AFTER_MAX_S, EXPIRES_AFTER_MIN_S, FileMatch
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.jsonl import (
@@ -349,30 +347,10 @@ class _FilesUploadOperator(BaseOperator):
         the same name and size at the same time, and reusing it would hand on the wrong data.
         """
         match = FileMatch(filename, source.size, self.purpose, started_at)
-        client = self.hook.get_conn()
-        try:
-            page = client.list_files(purpose=self.purpose, order="desc", limit=100)
-            candidates = [f for f in page.data if match.find(FileList(data=[f])) is not None]
-            if len(candidates) != 1:
-                if candidates:
-                    self.log.info(
-                        "%d files could be the one an earlier try stored; uploading again", len(candidates)
-                    )
-                return None
-            digest = _Md5Writer()
-            client.download_file(candidates[0].id, cast(IO[bytes], digest))
-        except FilesApiError as exc:
-            self.log.warning("Could not look for a file stored by an earlier try: %s", exc)
-            return None
-        if digest.hexdigest() != md5_of(source):
-            self.log.info(
-                "File %s has the same name and size but other content; uploading again", candidates[0].id
-            )
-            return None
-        self.log.info(
-            "Found file %s stored by an interrupted earlier try; not uploading again", candidates[0].id
-        )
-        return candidates[0]
+        found = self.hook.get_conn().find_stored_file(match, lambda: md5_of(source))
+        if found is not None:
+            self.log.info("Found file %s stored by an interrupted earlier try; not uploading again", found.id)
+        return found
 
     def _cancel_pending(self, store: ObjectStorageCheckpointStore) -> None:
         """No retry will resume the upload this final try leaves behind: cancel it and forget it."""
@@ -805,45 +783,6 @@ class UploadJsonlOperator(_FilesUploadOperator):
             return (path.path if is_local(path) else path), None
         temporary = tempfile.mkdtemp(prefix="airflow-files-shards-")
         return temporary, temporary
-
-
-class _Md5Writer(io.RawIOBase):
-    """A write-only sink that keeps the md5 of what is written; rewinding to 0 starts over
-    (the client rewinds its destination when a download is retried)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._digest = hashlib.md5(usedforsecurity=False)
-        self._position = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if (offset, whence) != (0, io.SEEK_SET):
-            raise io.UnsupportedOperation("an md5 sink can only be rewound to its start")
-        self._digest = hashlib.md5(usedforsecurity=False)
-        self._position = 0
-        return 0
-
-    def truncate(self, size: int | None = None) -> int:
-        if size not in (None, self._position):
-            raise io.UnsupportedOperation("an md5 sink can only be truncated where it stands")
-        return self._position
-
-    def write(self, data: Any) -> int:
-        self._digest.update(data)
-        self._position += len(data)
-        return len(data)
-
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()
 
 
 class _StableFingerprint:

@@ -695,7 +695,7 @@ class _UploadRun:
         try:
             upload = self.client.complete_upload(state.upload_id, part_ids, md5)
         except FilesApiError as exc:
-            found = self.find_completed(state) if _may_have_completed(exc) else None
+            found = self.find_completed(state, md5) if _may_have_completed(exc) else None
             if found is None:
                 if self.resumed and _is_gone(exc):
                     raise _RestartNeeded(
@@ -715,7 +715,7 @@ class _UploadRun:
             )
             file = found
         else:
-            named = upload.file or self.find_completed(state)
+            named = upload.file or self.find_completed(state, md5)
             if named is None:
                 raise UnexpectedResponseError(
                     f"upload {state.upload_id} was completed but the response names no file"
@@ -756,13 +756,10 @@ class _UploadRun:
         else:
             log.info("cancelled upload %s", upload_id)
 
-    def find_completed(self, state: CheckpointState) -> FileObject | None:
+    def find_completed(self, state: CheckpointState, md5: str | None) -> FileObject | None:
+        """The file of this upload when its completion's answer was lost (see ``find_stored_file``)."""
         match = FileMatch(self.filename, self.size, self.purpose, state.created_at)
-        try:
-            return match.find(self.client.list_files(purpose=self.purpose, order="desc", limit=100))
-        except FilesApiError as exc:
-            log.warning("could not look for the file of upload %s: %s", state.upload_id, exc)
-            return None
+        return self.client.find_stored_file(match, lambda: md5 or md5_of(self.source))
 
     # -- progress -----------------------------------------------------------------------------
 

@@ -446,23 +446,50 @@ def test_failed_download_leaves_no_file(tmp_path: Path) -> None:
 
 
 def test_create_file_does_not_duplicate_a_file_stored_by_a_failed_attempt() -> None:
-    stored = {**FILE_JSON, "filename": "in.jsonl", "bytes": 9, "created_at": 4_000_000_000}
+    content = b'{"a": 1}\n'
+    stored = {**FILE_JSON, "filename": "in.jsonl", "bytes": len(content), "created_at": 4_000_000_000}
     listing = {"object": "list", "data": [stored], "has_more": False}
 
     def respond(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/content"):
+            return httpx.Response(200, content=content)
         if request.method == "GET":
             return httpx.Response(200, json=listing)
         return httpx.Response(500)
 
     recorder = Recorder(respond)
     with make_client(recorder, []) as client:
-        file = client.create_file(b'{"a": 1}\n', "batch", filename="in.jsonl")
+        file = client.create_file(content, "batch", filename="in.jsonl")
     assert file.id == "file-1"
     assert [(r.method, r.url.path) for r in recorder.requests] == [
         ("POST", "/v1/files"),
         ("GET", "/v1/files"),
+        ("GET", "/v1/files/file-1/content"),
     ]
     assert dict(recorder.requests[1].url.params) == {"purpose": "batch", "order": "desc", "limit": "100"}
+
+
+def test_create_file_recovery_ignores_a_same_name_file_with_other_content() -> None:
+    content = b'{"a": 1}\n'
+    other = {**FILE_JSON, "filename": "in.jsonl", "bytes": len(content), "created_at": 4_000_000_000}
+    posts = 0
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        nonlocal posts
+        if request.url.path.endswith("/content"):
+            return httpx.Response(200, content=b'{"b": 2}\n')
+        if request.method == "GET":
+            return httpx.Response(200, json={"object": "list", "data": [other], "has_more": False})
+        posts += 1
+        if posts == 1:
+            return httpx.Response(500)
+        return httpx.Response(200, json={**other, "id": "file-mine"})
+
+    recorder = Recorder(respond)
+    with make_client(recorder, []) as client:
+        file = client.create_file(content, "batch", filename="in.jsonl")
+    assert file.id == "file-mine"
+    assert posts == 2
 
 
 # -- async -----------------------------------------------------------------------------------------

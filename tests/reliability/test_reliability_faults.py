@@ -38,12 +38,6 @@ def test_uploads_under_faults_and_lost_responses_lose_and_duplicate_nothing(tmp_
     assert result.metric("giving up: cancelled-but-orphaned (left pending)").ok
 
 
-# Not strict: whether a collision happens depends on thread timing (it does in nearly every run).
-@pytest.mark.xfail(
-    strict=False,
-    reason="defect: after a lost response, create_file (FileMatch) and the engine's complete recovery take "
-    "any file of the same name and size created meanwhile, which can be another concurrent upload's file",
-)
 def test_lost_response_recovery_never_returns_another_uploads_file(tmp_path: Path) -> None:
     result = run_faults_scenario(
         tmp_path,
