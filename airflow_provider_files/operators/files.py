@@ -54,14 +54,12 @@ from airflow_provider_files.operators._source import (
 )
 from airflow_provider_files.sensors.files import (
     DEFER_TIMEOUT_SLACK_S,
-    FileProcessingFailedError,
-    FileWaitError,
     FileWaitTimeoutError,
+    files_from_trigger_event,
     wait_for_files,
 )
 from airflow_provider_files.triggers.files import (
     MAX_POLL_INTERVAL_S,
-    REASON_FILE_FAILED,
     UploadCompleteTrigger,
 )
 from airflow_provider_files.uploads import (
@@ -450,27 +448,9 @@ class _FilesUploadOperator(BaseOperator):
         self, context: Context, event: dict[str, Any] | None = None
     ) -> dict[str, Any] | list[dict[str, Any]]:
         """Resume after the trigger: return the ready file(s), or fail with the trigger's reason."""
-        if not isinstance(event, Mapping) or "status" not in event:
-            raise FileWaitError(f"{self.task_id} resumed without a valid trigger event: {event!r}")
-        status = event["status"]
-        message = str(event.get("message") or "no message")
-        if status == "timeout":
-            raise FileWaitTimeoutError(message)
-        if status == "error":
-            if event.get("reason") == REASON_FILE_FAILED:
-                raise FileProcessingFailedError(message)
-            raise FileWaitError(message)
-        if status != "success":
-            raise FileWaitError(f"{self.task_id}: unknown trigger event status {status!r}: {message}")
-        files = event.get("files")
-        if (
-            not isinstance(files, list)
-            or not files
-            or not all(isinstance(f, Mapping) and "id" in f for f in files)
-        ):
-            raise FileWaitError(f"{self.task_id}: success event without a list of files: {event!r}")
+        files = files_from_trigger_event(event, task_id=self.task_id)
         self.log.info("%d file(s) ready: %s", len(files), ", ".join(str(f["id"]) for f in files))
-        return self._as_xcom([dict(f) for f in files], many=self._returns_list)
+        return self._as_xcom(files, many=self._returns_list)
 
     @property
     def _returns_list(self) -> bool:
