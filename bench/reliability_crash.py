@@ -156,6 +156,19 @@ def _cut_bytes(log: list[dict[str, Any]]) -> int:
     )
 
 
+def _kill_after(process: subprocess.Popen[str], seconds: float) -> bool:
+    """SIGKILL ``process`` (and its group) after ``seconds`` unless it ends first; whether it was killed.
+
+    Its output pipes are drained meanwhile so that a chatty process cannot block on a full pipe.
+    """
+    try:
+        process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return True
+    return False
+
+
 def _wait_until_idle(emulator: Any, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -205,13 +218,10 @@ def crash_once(
 
     first = _start(command, emulator.api_key)
     _wait_ready(first, run.via_cli)
-    time.sleep(run.kill_after_s)
-    if first.poll() is None:
-        os.killpg(first.pid, signal.SIGKILL)
-        run.killed = True
-    first.communicate(timeout=RUN_TIMEOUT_S)
+    run.killed = _kill_after(first, run.kill_after_s)
     if not run.killed:
         return
+    first.communicate(timeout=RUN_TIMEOUT_S)
 
     # What the first process left behind, once the server has finished reading what the dead
     # process had already written into its sockets (a part can still complete after the kill).
@@ -262,6 +272,103 @@ def crash_once(
     path.unlink(missing_ok=True)
 
 
+@dataclass
+class SingleCrashRun:
+    """One kill-and-retry cycle of the operator's single-request path."""
+
+    index: int
+    killed: bool = False
+    stored_before_retry: int = 0
+    file_count: int = 0
+    md5_ok: bool = False
+    ready_to_exit_s: float = 0.0
+    error: str | None = None
+
+
+def crash_single_once(
+    emulator: Any, workdir: Path, run: SingleCrashRun, kill_after_s: float, lines: int
+) -> None:
+    from bench.reliability_common import write_batch_file
+
+    emulator.reset()
+    path = write_batch_file(workdir / f"single-{run.index}.jsonl", lines, seed=run.index)
+    folder = workdir / f"single-{run.index}-checkpoints"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.reliability_crash_runner",
+        str(path),
+        "--base-url",
+        emulator.base_url,
+        "--api-key",
+        emulator.api_key,
+        "--checkpoint",
+        str(folder),
+        "--part-size",
+        "0",
+        "--jsonl-operator",
+    ]
+    first = _start(command)
+    _wait_ready(first)
+    ready_at = time.monotonic()
+    run.killed = _kill_after(first, kill_after_s)
+    run.ready_to_exit_s = time.monotonic() - ready_at
+    if not run.killed:
+        return
+    first.communicate(timeout=RUN_TIMEOUT_S)
+    _wait_until_idle(emulator)
+    run.stored_before_retry = int(emulator.stats()["file_count"])
+    second = _start(command)
+    _wait_ready(second)
+    result = _finish(second)
+    stats = emulator.stats()
+    run.file_count = int(stats["file_count"])
+    file_id = str(result["file_id"])
+    run.md5_ok = (
+        emulator.file_md5(file_id) == md5_of(path) and stats["files"][file_id]["bytes"] == path.stat().st_size
+    )
+
+
+def run_single_crashes(
+    emulator: Any, workdir: Path, *, runs: int, rng: random.Random, log: Callable[[str], None]
+) -> tuple[list[Metric], list[str]]:
+    """SIGKILL UploadJsonlOperator during its single POST /files, then run the task again."""
+    lines = 20_000  # about 4 MB
+    emulator.reset()
+    calibration = SingleCrashRun(-1)
+    crash_single_once(emulator, workdir, calibration, kill_after_s=RUN_TIMEOUT_S, lines=lines)
+    if calibration.killed:
+        raise RuntimeError("the uninterrupted single-request run did not finish")
+    duration_s = calibration.ready_to_exit_s
+    done: list[SingleCrashRun] = []
+    attempts = 0
+    while len(done) < runs and attempts < runs * 3:
+        attempts += 1
+        run = SingleCrashRun(len(done))
+        try:
+            crash_single_once(emulator, workdir, run, kill_after_s=rng.uniform(0.0, duration_s), lines=lines)
+        except Exception as exc:
+            run.error = f"{type(exc).__name__}: {exc}"
+            run.killed = True
+        if run.killed:
+            done.append(run)
+    ok = [run for run in done if run.error is None]
+    log(f"  crashes (single request): {len(ok)} killed and retried; uninterrupted run {duration_s:.1f}s")
+    row = "single request"
+    metrics = [
+        Metric.at_least(
+            f"{row}: UploadJsonlOperator runs killed during POST /files, then retried", len(ok), runs
+        ),
+        Metric.info(
+            f"{row}: of them, the killed try had already stored the file",
+            sum(1 for run in ok if run.stored_before_retry),
+        ),
+        Metric.zero(f"{row}: duplicate files", sum(max(0, run.file_count - 1) for run in ok)),
+        Metric.zero(f"{row}: md5 mismatches", sum(1 for run in ok if not run.md5_ok)),
+    ]
+    return metrics, [f"{row} crash run {run.index}: {run.error}" for run in done if run.error]
+
+
 def run_crash_scenario(
     workdir: Path,
     *,
@@ -270,6 +377,7 @@ def run_crash_scenario(
     concurrency: int = CONCURRENCY,
     bandwidth_mbps: float = BANDWIDTH_MBPS,
     parts_per_file: tuple[int, int] = (6, 10),
+    single_request_runs: int = 6,
     seed: int = 7,
     log: Callable[[str], None] = print,
 ) -> ScenarioResult:
@@ -310,6 +418,11 @@ def run_crash_scenario(
                 run.killed = True
             if run.killed:
                 done.append(run)
+        single_metrics, single_failures = (
+            run_single_crashes(emulator, workdir, runs=single_request_runs, rng=rng, log=log)
+            if single_request_runs
+            else ([], [])
+        )
     killed = [run for run in done if run.error is None]
     resumed = sum(1 for run in killed if run.resumed)
     restarted = [run for run in killed if run.checkpoint_upload_id is None]
@@ -340,6 +453,8 @@ def run_crash_scenario(
         Metric.zero("runs that failed", sum(1 for run in done if run.error)),
     ]
     result.failures += [f"crash run {run.index}: {run.error}" for run in done if run.error]
+    result.metrics += single_metrics
+    result.failures += single_failures
     result.notes += [
         f"Files of {parts_per_file[0]}-{parts_per_file[1]} parts of {part_size} bytes, {concurrency} parts in "
         f"parallel, emulator capped at {bandwidth_mbps} MB/s per connection; an uninterrupted upload took "
@@ -348,6 +463,9 @@ def run_crash_scenario(
         "killed counting from when the upload starts); odd runs use the real command "
         "`airflow-files upload PATH --checkpoint C --part-size N --concurrency K --base-url URL` "
         f"(killed counting from its start; it takes about {cli_startup_s:.2f}s to start).",
+        "Rows `single request`: UploadJsonlOperator.execute (validation, then one POST /files of a "
+        "4 MB file) in a child process with a fixed task identity and checkpoint folder, killed at a random "
+        "point of an uninterrupted run's duration, then executed again as a task retry would.",
         f"Counts: {sum(1 for r in killed if r.via_cli)} runs through the CLI; "
         f"{sum(1 for r in killed if r.checkpointed_parts == 0)} killed before any part was checkpointed.",
     ]

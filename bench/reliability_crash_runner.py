@@ -24,7 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part-size", type=int, required=True)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--filename", default=None)
+    parser.add_argument(
+        "--jsonl-operator",
+        action="store_true",
+        help="run UploadJsonlOperator.execute (single POST /files) instead; --checkpoint is its folder",
+    )
     args = parser.parse_args(argv)
+    if args.jsonl_operator:
+        return _run_jsonl_operator(args)
 
     from airflow_provider_files.api import ClientSettings, FilesClient
     from airflow_provider_files.uploads import ChunkedUploader, JsonFileCheckpointStore
@@ -52,6 +59,31 @@ def main(argv: list[str] | None = None) -> int:
         "reused_file": result.reused_file,
     }
     print(RESULT_PREFIX + json.dumps(summary), flush=True)
+    return 0
+
+
+def _run_jsonl_operator(args: argparse.Namespace) -> int:
+    """The operator's single-request path, with its checkpoint folder and a fixed task identity,
+    so that a second process is a retry of the same task instance."""
+    import os
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    os.environ["AIRFLOW_CONN_RELIABILITY_CRASH"] = json.dumps(
+        {"conn_type": "openai_files", "host": args.base_url, "password": args.api_key}
+    )
+    from airflow_provider_files.operators.files import UploadJsonlOperator
+
+    operator = UploadJsonlOperator(
+        task_id="crash_single",
+        source=args.path,
+        files_conn_id="reliability_crash",
+        checkpoint_folder=args.checkpoint,
+    )
+    ti = SimpleNamespace(dag_id="reliability_crash", task_id="crash_single", run_id="crash", map_index=-1)
+    print(READY_LINE, flush=True)
+    file: Any = operator.execute(cast(Any, {"ti": ti, "run_id": "crash"}))
+    print(RESULT_PREFIX + json.dumps({"file_id": file["id"], "bytes": file["bytes"]}), flush=True)
     return 0
 
 

@@ -13,7 +13,13 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_killed_uploads_resume_without_resending_checkpointed_parts(tmp_path: Path) -> None:
     result = run_crash_scenario(
-        tmp_path, runs=2, part_size=256 * 1024, bandwidth_mbps=1.0, parts_per_file=(4, 6), log=lambda _: None
+        tmp_path,
+        runs=2,
+        part_size=256 * 1024,
+        bandwidth_mbps=1.0,
+        parts_per_file=(4, 6),
+        single_request_runs=0,
+        log=lambda _: None,
     )
 
     assert not result.failures
