@@ -390,6 +390,10 @@ def run_collision_row(
         Metric.equals(f"{row}: completed", len(completed), len(jobs)),
         Metric.zero(f"{row}: results holding another upload's content", len(wrong)),
         Metric.zero(f"{row}: results sharing one file id", shared),
+        Metric.info(
+            f"{row}: extra files (a re-send when the stored file could not be told apart)",
+            max(0, int(stats["file_count"]) - len(jobs)),
+        ),
     ]
     failures = [f"{row}: {job.path.name} ({job.method}) failed: {job.error}" for job in jobs if job.error]
     failures += [
