@@ -13,21 +13,19 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
+
+from airflow_provider_files.emulator.testing import EmulatorStartError, run_emulator
 
 DEMO_DAG_ID = "example_upload_jsonl"
 DEMO_DIR_NAME = ".demo"
 DEMO_API_KEY = "sk-demo-not-a-real-key"
 SAMPLE_REQUESTS = 1000
 PROCESSING_DELAY_S = 2.0
-EMULATOR_START_TIMEOUT_S = 30.0
-EMULATOR_STOP_TIMEOUT_S = 10.0
 DAG_RUN_TIMEOUT_S = 300.0
 SAMPLE_MODEL = "gpt-4o-mini"
 # The hand-off task prints this marker before each ready file id.
@@ -112,48 +110,6 @@ def _airflow_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "airflow"]
 
 
-@contextmanager
-def _emulator(workdir: Path, processing_delay_s: float) -> Iterator[str]:
-    """Start the emulator as a child process; yield its base URL; stop it on exit."""
-    port_file = workdir / "emulator.port"
-    port_file.unlink(missing_ok=True)
-    log_path = workdir / "emulator.log"
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_files.emulator",
-        "--port",
-        "0",
-        "--port-file",
-        str(port_file),
-        "--data-dir",
-        str(workdir / "emulator-data"),
-        "--processing-delay-s",
-        str(processing_delay_s),
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + EMULATOR_START_TIMEOUT_S
-            while not port_file.exists() or not port_file.read_text().strip():
-                if process.poll() is not None:
-                    raise DemoError(f"the emulator exited with code {process.returncode}; see {log_path}")
-                if time.monotonic() > deadline:
-                    raise DemoError(
-                        f"the emulator did not start within {EMULATOR_START_TIMEOUT_S:g} s; see {log_path}"
-                    )
-                time.sleep(0.05)
-            yield f"http://127.0.0.1:{int(port_file.read_text())}/v1"
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(EMULATOR_STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
 def demo_environment(home: Path, dags_folder: Path, base_url: str, source: Path) -> dict[str, str]:
     """The environment of the Airflow commands: private home, SQLite DB, env-var connection."""
     env = {
@@ -218,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
         home.mkdir(parents=True)
         source = write_sample_requests(workdir / "requests.jsonl", args.requests)
         print(f"--> wrote {args.requests} sample requests to {source} ({source.stat().st_size:,} bytes)")
-        with _emulator(workdir, args.processing_delay_s) as base_url:
+        with run_emulator(workdir / "emulator-data", processing_delay_s=args.processing_delay_s) as emulator:
+            base_url = emulator.base_url
             print(f"--> emulator listening at {base_url} (processing delay {args.processing_delay_s:g} s)")
             env = demo_environment(home, dags_folder, base_url, source)
             airflow = _airflow_command()
@@ -247,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
             raise DemoError(
                 f"the emulator does not hold the file(s) the DAG handed off: {', '.join(missing)}"
             )
-    except DemoError as exc:
+    except (DemoError, EmulatorStartError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
     print("--> the DAG validated, uploaded and waited for the file; ready for a Batch job:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -161,7 +162,9 @@ def test_demo_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "status processed" in out
     ready = [line.split()[0] for line in out.splitlines() if line.startswith("    file-")]
     assert len(ready) == 1
-    port = int((tmp_path / "demo" / "emulator.port").read_text())
+    listening = re.search(r"emulator listening at http://127\.0\.0\.1:(\d+)/v1", out)
+    assert listening is not None, out
+    port = int(listening.group(1))
     with pytest.raises(OSError):  # the demo stopped the emulator it started
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
