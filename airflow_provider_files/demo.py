@@ -15,9 +15,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_files.emulator.testing import EmulatorStartError, run_emulator
 
@@ -63,6 +65,21 @@ def write_sample_requests(path: str | os.PathLike[str], count: int, *, model: st
             }
             handle.write(json.dumps(request, separators=(",", ":")) + "\n")
     return target
+
+
+EXAMPLE_SOURCE_ENV_VAR = "AIRFLOW_FILES_EXAMPLE_JSONL"
+
+
+def example_source(params: Mapping[str, Any] | None, default_requests: int) -> str:
+    """The file an example DAG uploads: its ``source`` param, ``$AIRFLOW_FILES_EXAMPLE_JSONL``,
+    or a sample of ``sample_requests`` (default ``default_requests``) requests written now."""
+    params = params or {}
+    chosen = params.get("source") or os.environ.get(EXAMPLE_SOURCE_ENV_VAR)
+    if chosen:
+        return str(chosen)
+    folder = Path(tempfile.mkdtemp(prefix="airflow-files-example-"))
+    count = int(params.get("sample_requests") or default_requests)
+    return str(write_sample_requests(folder / "requests.jsonl", count))
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +142,7 @@ def demo_environment(home: Path, dags_folder: Path, base_url: str, source: Path)
             "AIRFLOW_CONN_OPENAI_FILES_DEFAULT": json.dumps(
                 {"conn_type": "openai_files", "host": base_url, "password": DEMO_API_KEY}
             ),
-            "AIRFLOW_FILES_EXAMPLE_JSONL": str(source),
+            EXAMPLE_SOURCE_ENV_VAR: str(source),
             "PYTHONUNBUFFERED": "1",
         }
     )

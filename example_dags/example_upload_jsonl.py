@@ -24,9 +24,6 @@ local path or a URL such as ``s3://aws_default@bucket/requests.jsonl``.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -34,9 +31,6 @@ from airflow.sdk import DAG, Param, task
 
 from airflow_provider_files.operators.files import UploadJsonlOperator
 from airflow_provider_files.sensors.files import UploadCompleteSensor
-
-SOURCE_ENV_VAR = "AIRFLOW_FILES_EXAMPLE_JSONL"
-
 
 with DAG(
     dag_id="example_upload_jsonl",
@@ -54,14 +48,9 @@ with DAG(
     @task
     def prepare_requests(params: dict[str, Any] | None = None) -> str:
         """The file to upload: the ``source`` param, the env var, or a freshly written sample."""
-        from airflow_provider_files.demo import write_sample_requests
+        from airflow_provider_files.demo import example_source
 
-        params = params or {}
-        chosen = params.get("source") or os.environ.get(SOURCE_ENV_VAR)
-        if chosen:
-            return str(chosen)
-        folder = Path(tempfile.mkdtemp(prefix="example-upload-jsonl-"))
-        return str(write_sample_requests(folder / "requests.jsonl", int(params.get("sample_requests", 1000))))
+        return example_source(params, default_requests=1000)
 
     requests_path = prepare_requests()
 

@@ -11,18 +11,12 @@ so that the sample splits. Every line of the whole source is validated while it 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_files.operators.files import UploadJsonlOperator
-
-SOURCE_ENV_VAR = "AIRFLOW_FILES_EXAMPLE_JSONL"
-
 
 with DAG(
     dag_id="example_upload_jsonl_split",
@@ -39,14 +33,10 @@ with DAG(
 
     @task
     def prepare_requests(params: dict[str, Any] | None = None) -> str:
-        from airflow_provider_files.demo import write_sample_requests
+        """The file to upload: the ``source`` param, the env var, or a freshly written sample."""
+        from airflow_provider_files.demo import example_source
 
-        params = params or {}
-        chosen = params.get("source") or os.environ.get(SOURCE_ENV_VAR)
-        if chosen:
-            return str(chosen)
-        folder = Path(tempfile.mkdtemp(prefix="example-upload-jsonl-split-"))
-        return str(write_sample_requests(folder / "requests.jsonl", int(params.get("sample_requests", 2500))))
+        return example_source(params, default_requests=2500)
 
     upload_shards = UploadJsonlOperator(
         task_id="upload_shards",
