@@ -53,7 +53,7 @@ PARALLEL_UPLOADS = 4
 RETRY_AFTER_S = 0.2
 LATENCY_MS = 15
 FAULT_SPEC = (
-    f"429=0.12,500=0.04,502=0.04,503=0.04,drop=0.12,latency_ms={LATENCY_MS},retry_after={RETRY_AFTER_S}"
+    f"429=0.14,500=0.04,502=0.04,503=0.05,drop=0.13,latency_ms={LATENCY_MS},retry_after={RETRY_AFTER_S}"
 )
 # Lost responses where they matter most first (a stored file, a completed upload), then anywhere.
 LOST_RESPONSE_SPEC = (
