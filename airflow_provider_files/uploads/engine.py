@@ -36,7 +36,7 @@ from airflow_provider_files.api.errors import (
 )
 from airflow_provider_files.api.models import FileObject, Upload
 from airflow_provider_files.uploads.checkpoint import CheckpointError, CheckpointState, CheckpointStore
-from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError
+from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError, UploadError
 from airflow_provider_files.uploads.progress import UploadProgress, format_bytes
 from airflow_provider_files.uploads.sources import UploadSource, as_upload_source, md5_of
 
@@ -705,6 +705,17 @@ class _UploadRun:
                     ) from exc
                 if _is_md5_mismatch(exc):
                     self.md5_mismatch(state, exc)
+                if (
+                    isinstance(exc, ApiStatusError)
+                    and exc.status_code in (400, 409)
+                    and _may_have_completed(exc)
+                ):
+                    raise UploadError(
+                        f"upload {state.upload_id} of {self.filename} was completed by an attempt whose answer "
+                        f"was lost, and its file cannot be told apart from other files of the same name and "
+                        f"size (or its content could not be read back to compare md5s); a retry uploads "
+                        f"the file again. Server said: {exc}"
+                    ) from exc
                 raise
             log.warning(
                 "completing upload %s failed (%s) but file %s with the same name and size exists since "

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from uploads_support import MIB, client_for, md5_file, requests_to
+from uploads_support import MIB, client_for, md5_file, requests_to, write_random
 
 from airflow_provider_files.api import FilesClient, QuotaExceededError
 from airflow_provider_files.emulator.testing import EmulatorHandle
@@ -21,6 +21,7 @@ from airflow_provider_files.uploads import (
     JsonFileCheckpointStore,
     OpenFileSource,
     UploadCancelledError,
+    UploadError,
     UploadProgress,
     parse_size_bytes,
 )
@@ -147,6 +148,25 @@ def test_lost_complete_response_finds_the_file_instead_of_failing(
     assert emulator.file_md5(result.file.id) == md5_file(path)
     statuses = [e["status"] for e in requests_to(emulator, "complete_upload")]
     assert statuses == ["dropped_after", 400]
+
+
+def test_lost_complete_response_with_look_alike_files_fails_with_a_clear_message(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make_file(MIB)
+    # Two other files of the same name and size but other content, created just before.
+    for seed in (7, 8):
+        folder = tmp_path / f"other-{seed}"
+        folder.mkdir()
+        other = write_random(folder / path.name, MIB, seed=seed)
+        client.create_file(other, "batch")
+    emulator.set_faults("complete:drop_after=x1")
+
+    with pytest.raises(UploadError, match="completed by an attempt whose answer was lost") as caught:
+        ChunkedUploader(client, part_size_bytes=PART).upload(path, purpose="batch")
+
+    assert "a retry uploads the file again" in str(caught.value)
+    assert emulator.stats()["file_count"] == 3
 
 
 def test_non_retryable_failure_cancels_the_upload(
