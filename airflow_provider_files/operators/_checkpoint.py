@@ -47,7 +47,29 @@ def as_storage_path(location: str | os.PathLike[str] | ObjectStoragePath) -> Obj
         raise ValueError("an empty string is not a path")
     if "://" not in text:
         text = "file://" + str(Path(text).expanduser().resolve())
-    return ObjectStoragePath(text)
+    path = ObjectStoragePath(text)
+    if not is_local(path):
+        try:
+            path.fs  # noqa: B018 - resolves the filesystem now, so a missing one is named here
+        except ValueError as exc:
+            hint = _FILESYSTEM_PROVIDERS.get(path.protocol or "", "the provider that serves this scheme")
+            raise ValueError(
+                f"cannot read {text}: no filesystem is registered for {path.protocol}:// ({exc}); "
+                f"install {hint}"
+            ) from exc
+    return path
+
+
+# Which package registers each object-storage scheme with Airflow.
+_FILESYSTEM_PROVIDERS = {
+    "s3": "apache-airflow-providers-amazon[s3fs]",
+    "s3a": "apache-airflow-providers-amazon[s3fs]",
+    "gs": "apache-airflow-providers-google",
+    "gcs": "apache-airflow-providers-google",
+    "abfs": "apache-airflow-providers-microsoft-azure",
+    "abfss": "apache-airflow-providers-microsoft-azure",
+    "sftp": "apache-airflow-providers-sftp[sshfs]",
+}
 
 
 def is_local(path: ObjectStoragePath) -> bool:

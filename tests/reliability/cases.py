@@ -254,7 +254,7 @@ CASES: list[BadInputCase] = [
         "unreadable_object_storage_scheme",
         "object-storage URL whose filesystem is not installed or configured",
         "s3://aws_default@reliability-bucket/requests.jsonl",
-        ("s3",),
+        ("s3://aws_default@reliability-bucket/requests.jsonl", "apache-airflow-providers-amazon"),
     ),
     BadInputCase(
         "chunked_missing_file",
