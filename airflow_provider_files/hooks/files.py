@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import IO, Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_files.api import (
     AsyncFilesClient,
@@ -195,7 +196,7 @@ class FilesHook(BaseHook):
                 if self.settings.profile.paginates
                 else self.client.list_files()
             )
-        except (FilesApiError, ValueError) as exc:
+        except (FilesApiError, ValueError, AirflowNotFoundException) as exc:
             return False, str(exc)
         return (
             True,

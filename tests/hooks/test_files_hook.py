@@ -259,3 +259,10 @@ def test_gateway_flavours_round_trip(
     if gateway == "respan":
         assert all(entry["path"].endswith("/") for entry in log)
     hook.close()
+
+
+def test_test_connection_reports_a_missing_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_NO_SUCH_FILES_CONN", raising=False)
+    ok, message = FilesHook(files_conn_id="no_such_files_conn").test_connection()
+    assert ok is False
+    assert "no_such_files_conn" in message
