@@ -306,6 +306,21 @@ class _ClientBase:
             "follow_redirects": False,
         }
 
+    def _content(self, body: MultipartBody) -> Iterator[bytes] | AsyncIterator[bytes]:
+        """The body as the client's transport reads it (sync or async chunks)."""
+        raise NotImplementedError
+
+    def _build(self, spec: RequestSpec) -> httpx.Request:
+        headers = dict(spec.headers)
+        content = None
+        if spec.body is not None:
+            headers.update(spec.body.headers())
+            content = self._content(spec.body)
+        http: httpx.Client | httpx.AsyncClient = self._http  # type: ignore[attr-defined]
+        return http.build_request(
+            spec.method, spec.path, params=spec.params, json=spec.json, content=content, headers=headers
+        )
+
     def _describe(self, spec: RequestSpec) -> str:
         return f"{spec.method} {self.base_url}{spec.path}"
 
@@ -416,15 +431,8 @@ class FilesClient(_ClientBase):
                 if found is not None:
                     return found
 
-    def _build(self, spec: RequestSpec) -> httpx.Request:
-        headers = dict(spec.headers)
-        content = None
-        if spec.body is not None:
-            headers.update(spec.body.headers())
-            content = spec.body.chunks()
-        return self._http.build_request(
-            spec.method, spec.path, params=spec.params, json=spec.json, content=content, headers=headers
-        )
+    def _content(self, body: MultipartBody) -> Iterator[bytes]:
+        return body.chunks()
 
     def _call(self, operation: Operation[T]) -> T:
         return operation.parse(self._send(operation.spec, _read_json))
@@ -603,15 +611,8 @@ class AsyncFilesClient(_ClientBase):
                 if found is not None:
                     return found
 
-    def _build(self, spec: RequestSpec) -> httpx.Request:
-        headers = dict(spec.headers)
-        content = None
-        if spec.body is not None:
-            headers.update(spec.body.headers())
-            content = spec.body.achunks()
-        return self._http.build_request(
-            spec.method, spec.path, params=spec.params, json=spec.json, content=content, headers=headers
-        )
+    def _content(self, body: MultipartBody) -> AsyncIterator[bytes]:
+        return body.achunks()
 
     async def _call(self, operation: Operation[T]) -> T:
         return operation.parse(await self._send(operation.spec))
