@@ -1,5 +1,6 @@
-"""When is an uploaded file ready to feed a Batch job? One rule, shared by the sensor, the trigger
-and the operators' blocking wait. No Airflow imports, no I/O.
+"""When is an uploaded file ready to feed a Batch job, and when is a batch done? One rule each,
+shared by the sensors, the triggers and the hook's blocking waits (the poll schedule that drives
+them is in :mod:`airflow_provider_files.api.polling`). No Airflow imports, no I/O.
 
 The ``status`` field is deprecated by OpenAI but still sent by OpenAI and most gateways;
 Azure adds ``pending``/``running``/``deleting``/``deleted``; some gateways send no status at all,
@@ -260,3 +261,81 @@ class ReadinessTracker:
         ]
         ready = len(self.targets) - len(reasons)
         return f"{ready} of {len(self.targets)} file(s) ready; waiting for: " + "; ".join(reasons)
+
+
+BATCH_STATUSES = frozenset(
+    {"validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"}
+)
+BATCH_TERMINAL_STATUSES = frozenset({"failed", "completed", "expired", "cancelled"})
+
+
+@dataclass(frozen=True)
+class BatchVerdict:
+    """The verdict on one batch.
+
+    :param batch_id: the batch checked.
+    :param state: ready (a target status is reached), pending, or failed (it ended elsewhere).
+    :param reason: why, in words fit for a log line or an exception message.
+    :param status: the status the server reported.
+    """
+
+    batch_id: str
+    state: ReadinessState
+    reason: str
+    status: str | None
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state is ReadinessState.READY
+
+    @property
+    def is_failed(self) -> bool:
+        return self.state is ReadinessState.FAILED
+
+
+class BatchReadiness:
+    """When is a batch done waiting for? When its status is one of ``targets``; a terminal status
+    that is not a target (``failed``, ``expired``, ``cancelled`` by default) means it never will be.
+
+    :param batch_id: the batch, named in the reasons.
+    :param targets: statuses that end the wait successfully (default ``completed``).
+    """
+
+    def __init__(
+        self, batch_id: str, *, targets: frozenset[str] | set[str] = frozenset({"completed"})
+    ) -> None:
+        unknown = set(targets) - BATCH_STATUSES
+        if not targets or unknown:
+            raise ValueError(
+                f"targets must be batch statuses ({', '.join(sorted(BATCH_STATUSES))}), got {sorted(targets)}"
+            )
+        self.batch_id = batch_id
+        self.targets = frozenset(targets)
+
+    def evaluate(self, status: str | None, *, details: str | None = None) -> BatchVerdict:
+        """Judge one ``GET /batches/{id}`` answer.
+
+        :param status: the batch's ``status``.
+        :param details: the server's errors in words (e.g. ``errors.data[].message``), for a failure.
+        """
+        normalized = (status or "").strip().lower() or None
+        if normalized in self.targets:
+            return BatchVerdict(
+                self.batch_id, ReadinessState.READY, f"batch {self.batch_id} is {normalized}", normalized
+            )
+        if normalized in BATCH_TERMINAL_STATUSES:
+            wanted = " or ".join(sorted(self.targets))
+            reason = f"batch {self.batch_id} ended {normalized}, not {wanted}"
+            if details:
+                reason += f": {details}"
+            return BatchVerdict(self.batch_id, ReadinessState.FAILED, reason, normalized)
+        if normalized in BATCH_STATUSES:
+            return BatchVerdict(
+                self.batch_id, ReadinessState.PENDING, f"batch {self.batch_id} is {normalized}", normalized
+            )
+        return BatchVerdict(
+            self.batch_id,
+            ReadinessState.PENDING,
+            f"batch {self.batch_id} has an unrecognised status {status!r}",
+            normalized,
+        )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import IO, Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from airflow_provider_files.api import (
     AsyncFilesClient,
@@ -17,6 +18,7 @@ from airflow_provider_files.api import (
     FileObject,
     FilesApiError,
     FilesClient,
+    NotFoundError,
     RetryPolicy,
     Upload,
     UploadPart,
@@ -29,6 +31,22 @@ from airflow_provider_files.api.gateways import (
     PROFILES,
     parse_headers,
 )
+from airflow_provider_files.api.polling import (
+    MAX_CONSECUTIVE_ERRORS,
+    MAX_POLL_INTERVAL_S,
+    POLL_BACKOFF_FACTOR,
+    POLL_INTERVAL_S,
+    PollSchedule,
+    PollStop,
+)
+from airflow_provider_files.api.readiness import (
+    NOT_FOUND_GRACE_S,
+    FileTarget,
+    Readiness,
+    ReadinessTracker,
+    parse_file_targets,
+)
+from airflow_provider_files.exceptions import FileProcessingFailedError, FileWaitError, FileWaitTimeoutError
 
 try:  # Airflow 3.1+
     from airflow.sdk.log import mask_secret
@@ -136,6 +154,20 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         ),
         context=context,
     )
+
+
+def file_targets(file_ids: Any, expected_bytes: Mapping[str, int] | None = None) -> list[FileTarget]:
+    """The files to wait for, from what a task was given; bad input fails the task for good.
+
+    :param file_ids: a file id, a file dict (``FileObject.to_dict()``), or a list of those.
+    :param expected_bytes: sizes the uploader sent, by file id (file dicts bring their own).
+    """
+    try:
+        targets, _ = parse_file_targets(file_ids, what="file_ids")
+    except TypeError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    sizes = dict(expected_bytes or {})
+    return [FileTarget(t.file_id, sizes.get(t.file_id, t.expected_bytes)) for t in targets]
 
 
 def _mask(settings: ClientSettings) -> None:
@@ -250,6 +282,96 @@ class FilesHook(BaseHook):
 
     def cancel_upload(self, upload_id: str) -> Upload:
         return self.client.cancel_upload(upload_id)
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def check_files(
+        self, tracker: ReadinessTracker, *, clock: Callable[[], float] = time.time
+    ) -> Readiness | None:
+        """Fetch every file of ``tracker`` not yet ready, once, and record it (a 404 counts as missing).
+
+        :return: the first failed verdict, or ``None`` (then ``tracker.done`` says whether all are ready).
+        :raises ~airflow_provider_files.api.FilesApiError: any API error other than a 404.
+        """
+        for target in tracker.unresolved():
+            try:
+                file: FileObject | None = self.get_file(target.file_id)
+            except NotFoundError:
+                file = None
+            verdict = tracker.record(target, file, now=clock())
+            if verdict.is_failed:
+                return verdict
+        return None
+
+    def wait_for_files(
+        self,
+        file_ids: Any,
+        *,
+        timeout_s: float,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        expected_bytes: Mapping[str, int] | None = None,
+        not_found_grace_s: float = NOT_FOUND_GRACE_S,
+        max_poll_interval_s: float = MAX_POLL_INTERVAL_S,
+        max_consecutive_errors: int = MAX_CONSECUTIVE_ERRORS,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> list[FileObject]:
+        """Block until every file is ready to feed a batch (the rule of ``UploadCompleteSensor``).
+
+        Checks are spaced by :class:`~airflow_provider_files.api.polling.PollSchedule`: growing by
+        half each time up to ``max_poll_interval_s``, and never sooner than a server's Retry-After.
+
+        :param file_ids: a file id, a file dict (``FileObject.to_dict()``), or a list of those.
+        :param timeout_s: give up after this long (``0``: check once).
+        :param poll_interval_s: first wait between checks.
+        :param expected_bytes: sizes the uploader sent, by file id (file dicts bring their own).
+        :param not_found_grace_s: how long a 404 is tolerated after the first one for a file.
+        :param max_poll_interval_s: cap on the backoff between checks.
+        :param max_consecutive_errors: transient API errors in a row that are ridden out.
+        :return: the ready file objects, in the order given.
+        :raises FileProcessingFailedError: a file is ``error`` (with ``status_details``), deleted or expired.
+        :raises FileWaitError: a non-transient API error, or too many transient ones in a row.
+        :raises FileWaitTimeoutError: not ready within ``timeout_s``.
+        """
+        tracker = ReadinessTracker(
+            file_targets(file_ids, expected_bytes), not_found_grace_s=not_found_grace_s
+        )
+        schedule = PollSchedule(
+            initial_interval_s=poll_interval_s,
+            backoff_factor=POLL_BACKOFF_FACTOR,
+            max_interval_s=max_poll_interval_s,
+            max_consecutive_errors=max_consecutive_errors,
+        )
+        poll = schedule.start(now=clock(), deadline=clock() + timeout_s)
+        while True:
+            try:
+                failed = self.check_files(tracker, clock=clock)
+            except FilesApiError as exc:
+                step = poll.after_error(exc, now=clock())
+                if not step.gave_up:
+                    self.log.warning(
+                        "API error %d of %d tolerated while waiting for files: %s",
+                        poll.consecutive_errors,
+                        max_consecutive_errors,
+                        exc,
+                    )
+            else:
+                if failed is not None:
+                    raise FileProcessingFailedError(failed.reason)
+                if tracker.done:
+                    return tracker.ready_files()
+                self.log.info("%s", tracker.pending_summary())
+                step = poll.after_pending(now=clock())
+            if step.stop is PollStop.DEADLINE:
+                message = f"files not ready after {timeout_s:g}s; {tracker.pending_summary()}"
+                if step.last_error is not None:
+                    message += f"; last API error: {step.last_error}"
+                raise FileWaitTimeoutError(message)
+            if step.gave_up or step.delay_s is None:
+                raise FileWaitError(f"could not check files: {step.message}") from step.last_error
+            if step.server_delay_s is not None:
+                self.log.info("The server asked to wait %.1fs before the next check", step.server_delay_s)
+            sleep(step.delay_s)
 
 
 class AsyncFilesHook(BaseHook):

@@ -16,19 +16,20 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_files.api import FileObject, FilesApiError, NotFoundError
 from airflow_provider_files.api.client import EXPIRES_AFTER_MAX_S, EXPIRES_AFTER_MIN_S, FileMatch
-from airflow_provider_files.hooks.files import FilesHook
+from airflow_provider_files.api.polling import MAX_POLL_INTERVAL_S
+from airflow_provider_files.exceptions import FileWaitTimeoutError
+from airflow_provider_files.exceptions import InvalidBatchFileError as _TaskInvalidBatchFileError
+from airflow_provider_files.hooks.files import FilesHook, file_targets
 from airflow_provider_files.jsonl import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_BYTES,
@@ -52,15 +53,10 @@ from airflow_provider_files.operators._source import (
     open_upload_source,
     readable,
 )
-from airflow_provider_files.sensors.files import (
-    DEFER_TIMEOUT_SLACK_S,
-    FileWaitTimeoutError,
-    files_from_trigger_event,
-    wait_for_files,
-)
-from airflow_provider_files.triggers.files import (
-    MAX_POLL_INTERVAL_S,
-    UploadCompleteTrigger,
+from airflow_provider_files.triggers.deferral import (
+    default_deferrable,
+    defer_until_files_ready,
+    files_on_resume,
 )
 from airflow_provider_files.uploads import (
     DEFAULT_CONCURRENCY,
@@ -77,6 +73,8 @@ from airflow_provider_files.uploads.sources import md5_of
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    InvalidBatchFileException = _TaskInvalidBatchFileError  # deprecated: see __getattr__
+
 PROGRESS_LOG_INTERVAL_S = 5.0
 # OpenAI takes up to 512 MB in one POST /files, but Azure users report failures from about
 # 100-150 MB; above this threshold the Uploads API is used instead.
@@ -88,19 +86,16 @@ SINGLE_CHECKPOINT_KIND = "airflow-provider-files/single-request-checkpoint"
 SPLIT_CHECKPOINT_KIND = "airflow-provider-files/split-checkpoint"
 
 
-class InvalidBatchFileException(AirflowFailException):
-    """The Batch JSONL file broke the rules; nothing was uploaded. Retrying cannot help.
-
-    :param report: the validation report (line numbers and causes of the first errors).
-    """
-
-    def __init__(self, message: str, report: ValidationReport) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-def _default_deferrable() -> bool:
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
+def __getattr__(name: str) -> Any:
+    if name == "InvalidBatchFileException":  # the old name, kept so user code does not break
+        warnings.warn(
+            "InvalidBatchFileException is deprecated; use "
+            "airflow_provider_files.exceptions.InvalidBatchFileError",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _TaskInvalidBatchFileError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _require_positive(name: str, value: float) -> None:
@@ -174,7 +169,7 @@ class _FilesUploadOperator(BaseOperator):
         self.resume = resume
         self.checkpoint_folder = checkpoint_folder
         self.wait_for_completion = wait_for_completion
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self._uploader: ChunkedUploader | None = None
@@ -416,27 +411,22 @@ class _FilesUploadOperator(BaseOperator):
         if self.deferrable:
             try:
                 # One check first: a file that is ready already needs no trip through the triggerer.
-                ready = wait_for_files(self.hook, ids, timeout_s=0, expected_bytes=expected)
+                ready = self.hook.wait_for_files(ids, timeout_s=0, expected_bytes=expected)
             except FileWaitTimeoutError:
                 pass
             else:
                 return self._as_xcom([f.to_dict() for f in ready], many=many)
-            self.log.info("Deferring until file(s) %s are processed", ", ".join(ids))
-            self.defer(
-                trigger=UploadCompleteTrigger(
-                    file_ids=ids,
-                    files_conn_id=self.files_conn_id,
-                    deadline=deadline,
-                    poll_interval_s=self.poll_interval_s,
-                    max_poll_interval_s=max(MAX_POLL_INTERVAL_S, self.poll_interval_s),
-                    expected_bytes=expected,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout_s + DEFER_TIMEOUT_SLACK_S),
+            defer_until_files_ready(
+                self,
+                file_targets(ids, expected),
+                files_conn_id=self.files_conn_id,
+                deadline=deadline,
+                timeout_s=self.timeout_s,
+                poll_interval_s=self.poll_interval_s,
+                max_poll_interval_s=MAX_POLL_INTERVAL_S,
             )
         self.log.info("Waiting until file(s) %s are processed", ", ".join(ids))
-        ready = wait_for_files(
-            self.hook,
+        ready = self.hook.wait_for_files(
             ids,
             timeout_s=max(0.0, deadline - time.time()),
             poll_interval_s=self.poll_interval_s,
@@ -448,9 +438,7 @@ class _FilesUploadOperator(BaseOperator):
         self, context: Context, event: dict[str, Any] | None = None
     ) -> dict[str, Any] | list[dict[str, Any]]:
         """Resume after the trigger: return the ready file(s), or fail with the trigger's reason."""
-        files = files_from_trigger_event(event, task_id=self.task_id)
-        self.log.info("%d file(s) ready: %s", len(files), ", ".join(str(f["id"]) for f in files))
-        return self._as_xcom(files, many=self._returns_list)
+        return self._as_xcom(files_on_resume(self, event), many=self._returns_list)
 
     @property
     def _returns_list(self) -> bool:
@@ -628,10 +616,10 @@ class UploadJsonlOperator(_FilesUploadOperator):
         finally:
             self.hook.close()
 
-    def _invalid(self, report: ValidationReport) -> InvalidBatchFileException:
+    def _invalid(self, report: ValidationReport) -> _TaskInvalidBatchFileError:
         for error in report.errors:
             self.log.error("%s", error)
-        return InvalidBatchFileException(
+        return _TaskInvalidBatchFileError(
             f"nothing was uploaded: {report.summary()}",
             report,
         )

@@ -10,7 +10,6 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_files.api import (
-    ApiStatusError,
     ApiTimeoutError,
     AsyncFilesClient,
     FileObject,
@@ -18,18 +17,29 @@ from airflow_provider_files.api import (
     NotFoundError,
     RetryPolicy,
 )
+from airflow_provider_files.api.polling import (
+    MAX_CONSECUTIVE_ERRORS,
+    MAX_POLL_INTERVAL_S,
+    POLL_BACKOFF_FACTOR,
+    POLL_INTERVAL_S,
+    PollSchedule,
+    PollStop,
+)
 from airflow_provider_files.api.readiness import (
     NOT_FOUND_GRACE_S,
     FileTarget,
     ReadinessTracker,
 )
-from airflow_provider_files.api.retry import is_transient
 from airflow_provider_files.hooks.files import AsyncFilesHook
+from airflow_provider_files.triggers.events import (
+    REASON_API_ERROR,
+    REASON_FILE_FAILED,
+    api_error_event,
+    file_failed_event,
+    success_event,
+    timeout_event,
+)
 
-POLL_INTERVAL_S = 10.0
-MAX_POLL_INTERVAL_S = 60.0
-POLL_BACKOFF_FACTOR = 1.5
-MAX_CONSECUTIVE_ERRORS = 5
 MAX_CONCURRENT_REQUESTS = 8
 # A poll still running this long after the deadline is abandoned (client timeouts can be minutes).
 POLL_OVERRUN_S = 10.0
@@ -38,19 +48,24 @@ TRIGGER_RETRY_POLICY = RetryPolicy(
     max_attempts=2, initial_delay_s=0.5, max_delay_s=2.0, max_total_wait_s=5.0, max_retry_after_s=5.0
 )
 
-# Values of the event's "reason" key on error events.
-REASON_FILE_FAILED = "file_failed"
-REASON_API_ERROR = "api_error"
+__all__ = [
+    "MAX_CONSECUTIVE_ERRORS",
+    "MAX_POLL_INTERVAL_S",
+    "POLL_BACKOFF_FACTOR",
+    "POLL_INTERVAL_S",
+    "REASON_API_ERROR",
+    "REASON_FILE_FAILED",
+    "UploadCompleteTrigger",
+]
 
 
 class UploadCompleteTrigger(BaseTrigger):
     """Polls ``GET /files/{id}`` until every file is ready to feed a batch, failed, or the deadline passes.
 
-    Yields exactly one event:
-    ``{"status": "success", "files": [file dict, ...]}`` (in ``file_ids`` order),
-    ``{"status": "error", "message": str, "file_id": str | None, "reason": "file_failed" | "api_error"}``
-    (``file_failed``: the server says the file is ``error``, deleted or expired), or
-    ``{"status": "timeout", "message": str, "pending": [file id, ...]}``.
+    Yields exactly one event (format: :mod:`airflow_provider_files.triggers.events`): success with
+    the file dicts in ``file_ids`` order, an error (``file_failed`` or ``api_error``), or a timeout.
+    Polls are spaced by :class:`~airflow_provider_files.api.polling.PollSchedule`, which also
+    honours a server's Retry-After.
 
     :param file_ids: the files to wait for.
     :param files_conn_id: id of an ``openai_files`` connection.
@@ -116,12 +131,9 @@ class UploadCompleteTrigger(BaseTrigger):
             event = await self._wait()
         except Exception as exc:  # an unexpected failure must end the wait, not hang the task
             self.log.exception("Waiting for %s failed", self.file_ids)
-            event = {
-                "status": "error",
-                "message": f"waiting for {', '.join(self.file_ids)} failed: {type(exc).__name__}: {exc}",
-                "file_id": None,
-                "reason": REASON_API_ERROR,
-            }
+            event = api_error_event(
+                f"waiting for {', '.join(self.file_ids)} failed: {type(exc).__name__}: {exc}"
+            )
         yield TriggerEvent(event)
 
     def _targets(self) -> list[FileTarget]:
@@ -131,13 +143,16 @@ class UploadCompleteTrigger(BaseTrigger):
         tracker = ReadinessTracker(
             self._targets(), not_found_grace_s=self.not_found_grace_s, missing_since=self.missing_since
         )
+        schedule = PollSchedule(
+            initial_interval_s=self.poll_interval_s,
+            backoff_factor=POLL_BACKOFF_FACTOR,
+            max_interval_s=self.max_poll_interval_s,
+            max_consecutive_errors=self.max_consecutive_errors,
+        )
+        poll = schedule.start(now=time.time(), deadline=self.deadline)
         hook = AsyncFilesHook(self.files_conn_id)
         async with await hook.get_async_client(retry_policy=TRIGGER_RETRY_POLICY) as client:
-            interval_s = self.poll_interval_s
-            consecutive_errors = 0
-            last_error: FilesApiError | None = None
             while True:
-                delay_s = interval_s
                 try:
                     poll_budget_s = max(self.deadline - time.time(), 0.0) + POLL_OVERRUN_S
                     try:
@@ -147,40 +162,29 @@ class UploadCompleteTrigger(BaseTrigger):
                             f"checking the files took more than {poll_budget_s:.0f}s (past the deadline)"
                         ) from None
                 except FilesApiError as exc:
-                    if not is_transient(exc):
-                        return _error_event(f"giving up on {', '.join(self.file_ids)}: {exc}")
-                    consecutive_errors += 1
-                    last_error = exc
-                    if consecutive_errors > self.max_consecutive_errors:
-                        return _error_event(
-                            f"giving up after {consecutive_errors} consecutive API errors; last: {exc}"
+                    step = poll.after_error(exc, now=time.time())
+                    if step.stop is PollStop.API_ERROR:
+                        return api_error_event(f"giving up on {', '.join(self.file_ids)}: {exc}")
+                    if not step.gave_up:
+                        self.log.warning(
+                            "API error %d of %d tolerated: %s",
+                            poll.consecutive_errors,
+                            self.max_consecutive_errors,
+                            exc,
                         )
-                    server_delay_s = exc.retry_after_s if isinstance(exc, ApiStatusError) else None
-                    delay_s = max(interval_s, server_delay_s or 0.0)
-                    self.log.warning(
-                        "API error %d of %d tolerated: %s",
-                        consecutive_errors,
-                        self.max_consecutive_errors,
-                        exc,
-                    )
                 else:
-                    consecutive_errors = 0
-                    last_error = None
                     if event is not None:
                         return event
                     self.log.info("%s", tracker.pending_summary())
-                remaining_s = self.deadline - time.time()
-                if remaining_s <= 0:
+                    step = poll.after_pending(now=time.time())
+                if step.stop is PollStop.DEADLINE:
                     message = f"deadline reached; {tracker.pending_summary()}"
-                    if last_error is not None:
-                        message += f"; last API error: {last_error}"
-                    return {
-                        "status": "timeout",
-                        "message": message,
-                        "pending": [t.file_id for t in tracker.unresolved()],
-                    }
-                await asyncio.sleep(min(delay_s, remaining_s))
-                interval_s = min(interval_s * POLL_BACKOFF_FACTOR, self.max_poll_interval_s)
+                    if step.last_error is not None:
+                        message += f"; last API error: {step.last_error}"
+                    return timeout_event(message, [t.file_id for t in tracker.unresolved()])
+                if step.gave_up or step.delay_s is None:
+                    return api_error_event(step.message)
+                await asyncio.sleep(step.delay_s)
 
     async def _poll(self, client: AsyncFilesClient, tracker: ReadinessTracker) -> dict[str, Any] | None:
         """One check of every unresolved file: the final event, or ``None`` to keep waiting."""
@@ -203,16 +207,7 @@ class UploadCompleteTrigger(BaseTrigger):
             assert not isinstance(result, BaseException)
             verdict = tracker.record(target, result, now=now)
             if verdict.is_failed:
-                return {
-                    "status": "error",
-                    "message": verdict.reason,
-                    "file_id": target.file_id,
-                    "reason": REASON_FILE_FAILED,
-                }
+                return file_failed_event(verdict.reason, target.file_id)
         if tracker.done:
-            return {"status": "success", "files": [f.to_dict() for f in tracker.ready_files()]}
+            return success_event([f.to_dict() for f in tracker.ready_files()])
         return None
-
-
-def _error_event(message: str) -> dict[str, Any]:
-    return {"status": "error", "message": message, "file_id": None, "reason": REASON_API_ERROR}

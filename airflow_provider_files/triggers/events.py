@@ -1,0 +1,70 @@
+"""The events the triggers yield: built here, and read back here when the task resumes.
+
+A wait ends with exactly one event, a plain dict (it is stored in the metadata DB):
+
+``{"status": "success", "files": [file dict, ...]}``
+    every file is ready; the dicts are ``FileObject.to_dict()``, in the order asked for.
+``{"status": "error", "message": str, "file_id": str | None, "reason": "file_failed" | "api_error"}``
+    ``file_failed``: the server says the file is ``error``, deleted or expired (retrying cannot help);
+    ``api_error``: the API could not be asked (a task retry may help).
+``{"status": "timeout", "message": str, "pending": [file id, ...]}``
+    the deadline passed first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow_provider_files.exceptions import FileProcessingFailedError, FileWaitError, FileWaitTimeoutError
+
+# Values of the event's "reason" key on error events.
+REASON_FILE_FAILED = "file_failed"
+REASON_API_ERROR = "api_error"
+
+
+def success_event(files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"status": "success", "files": [dict(f) for f in files]}
+
+
+def file_failed_event(message: str, file_id: str) -> dict[str, Any]:
+    return {"status": "error", "message": message, "file_id": file_id, "reason": REASON_FILE_FAILED}
+
+
+def api_error_event(message: str) -> dict[str, Any]:
+    return {"status": "error", "message": message, "file_id": None, "reason": REASON_API_ERROR}
+
+
+def timeout_event(message: str, pending: Sequence[str]) -> dict[str, Any]:
+    return {"status": "timeout", "message": message, "pending": list(pending)}
+
+
+def files_from_event(event: Any, *, task_id: str) -> list[dict[str, Any]]:
+    """The ready file dicts of an :class:`UploadCompleteTrigger` event, or the matching exception.
+
+    :param event: what the task resumed with (may be ``None`` or malformed after a DB round trip).
+    :param task_id: named in the error messages.
+    :raises FileProcessingFailedError: the server said a file is ``error``, deleted or expired.
+    :raises FileWaitError: an API failure, or an event that is not a valid trigger event.
+    :raises FileWaitTimeoutError: the trigger reached its deadline.
+    """
+    if not isinstance(event, Mapping) or "status" not in event:
+        raise FileWaitError(f"{task_id} resumed without a valid trigger event: {event!r}")
+    status = event["status"]
+    message = str(event.get("message") or "no message")
+    if status == "timeout":
+        raise FileWaitTimeoutError(message)
+    if status == "error":
+        if event.get("reason") == REASON_FILE_FAILED:
+            raise FileProcessingFailedError(message)
+        raise FileWaitError(message)
+    if status != "success":
+        raise FileWaitError(f"{task_id}: unknown trigger event status {status!r}: {message}")
+    files = event.get("files")
+    if (
+        not isinstance(files, list)
+        or not files
+        or not all(isinstance(f, Mapping) and "id" in f for f in files)
+    ):
+        raise FileWaitError(f"{task_id}: success event without a list of files: {event!r}")
+    return [dict(f) for f in files]
