@@ -92,7 +92,7 @@ def test_upload_jsonl_dag_fails_on_invalid_file_and_sends_nothing(
     assert states[("upload_requests", -1)] == TaskInstanceState.FAILED
     assert states[("hand_off_to_batch", -1)] == TaskInstanceState.UPSTREAM_FAILED
     text = output_of(capfd, caplog)
-    assert "InvalidBatchFileException" in text
+    assert "InvalidBatchFileError" in text  # renamed from InvalidBatchFileException
     assert "line 4:" in text and "bad_method" in text
     assert dag_conn.stats()["body_bytes_received"] == 0
     assert data_requests(dag_conn) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -42,3 +43,60 @@ def test_wait_for_files_fails_on_error_file(emulator: EmulatorHandle, hook: File
     uploaded = hook.upload_file(b"{not json}\n", "batch", filename="bad.jsonl")
     with pytest.raises(FileProcessingFailedError, match=f"file {uploaded.id} failed processing: .*[Ll]ine 1"):
         wait_for_files(hook, [uploaded.id], timeout_s=15, poll_interval_s=0.1)
+
+
+# -- Retry-After: every wait loop waits at least as long as the server asks -----------------------
+
+RETRY_AFTER_S = 0.8
+
+
+@pytest.fixture
+def hook_without_client_retries(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> FilesHook:
+    """A connection whose client does not retry, so each 429 reaches the wait loop itself."""
+    connection = {
+        "conn_type": "openai_files",
+        "host": emulator.base_url,
+        "password": emulator.api_key,
+        "extra": {"max_retries": 0},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
+    return FilesHook(CONN_ID)
+
+
+def gaps_between_checks(emulator: EmulatorHandle, file_id: str) -> list[float]:
+    times = [r["time"] for r in emulator.request_log() if r["method"] == "GET" and file_id in r["path"]]
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
+def upload_then_rate_limit(emulator: EmulatorHandle, hook: FilesHook) -> str:
+    emulator.set_processing_delay(0)
+    file_id = hook.upload_file(json.dumps(LINE).encode() + b"\n", "batch", filename="one.jsonl").id
+    emulator.set_faults(f"retrieve_file:429=x2,retry_after={RETRY_AFTER_S}")
+    return file_id
+
+
+def test_poke_mode_honours_retry_after(
+    emulator: EmulatorHandle, hook_without_client_retries: FilesHook
+) -> None:
+    file_id = upload_then_rate_limit(emulator, hook_without_client_retries)
+    sensor = UploadCompleteSensor(
+        task_id="wait", file_id=file_id, files_conn_id=CONN_ID, deferrable=False, poke_interval=0.05
+    )
+    assert sensor.execute({})["id"] == file_id
+    assert emulator.faults()["injected"] == {"429": 2}
+    gaps = gaps_between_checks(emulator, file_id)
+    assert len(gaps) == 2
+    assert all(gap >= RETRY_AFTER_S - 0.05 for gap in gaps), gaps  # not the 0.05 s poke interval
+
+
+def test_blocking_wait_honours_retry_after(
+    emulator: EmulatorHandle, hook_without_client_retries: FilesHook
+) -> None:
+    hook = hook_without_client_retries
+    file_id = upload_then_rate_limit(emulator, hook)
+    (ready,) = hook.wait_for_files(file_id, timeout_s=15, poll_interval_s=0.05, max_poll_interval_s=0.1)
+    assert ready.id == file_id
+    assert emulator.faults()["injected"] == {"429": 2}
+    gaps = gaps_between_checks(emulator, file_id)
+    assert len(gaps) == 2
+    assert all(gap >= RETRY_AFTER_S - 0.05 for gap in gaps), gaps  # not the 0.05-0.1 s backoff

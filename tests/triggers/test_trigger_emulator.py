@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
 
 import pytest
 
+from airflow_provider_files.api import RetryPolicy
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
+from airflow_provider_files.triggers import files as trigger_module
 from airflow_provider_files.triggers.files import UploadCompleteTrigger
 
 CONN_ID = "files_trigger_emulator"
@@ -114,3 +117,25 @@ async def test_rides_out_injected_server_errors(emulator: EmulatorHandle, conn_i
     event = await anext(trigger.run())
     assert event.payload["status"] == "success"
     assert emulator.faults()["injected"] == {"503": 4, "drop": 2}
+
+
+@pytest.mark.asyncio
+async def test_honours_retry_after(
+    emulator: EmulatorHandle, conn_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retry_after_s = 0.8
+    # No retry inside the client: each 429 reaches the trigger's poll loop.
+    monkeypatch.setattr(trigger_module, "TRIGGER_RETRY_POLICY", RetryPolicy(max_attempts=1))
+    emulator.set_processing_delay(0)
+    file_id = upload(conn_id, jsonl(GOOD_LINES))
+    emulator.set_faults(f"retrieve_file:429=x2,retry_after={retry_after_s}")
+    trigger = UploadCompleteTrigger(
+        [file_id], conn_id, deadline=time.time() + 15, poll_interval_s=0.05, max_poll_interval_s=0.1
+    )
+    event = await anext(trigger.run())
+    assert event.payload["status"] == "success"
+    assert emulator.faults()["injected"] == {"429": 2}
+    times = [r["time"] for r in emulator.request_log() if r["method"] == "GET" and file_id in r["path"]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(gaps) == 2
+    assert all(gap >= retry_after_s - 0.05 for gap in gaps), gaps  # not the 0.05-0.1 s backoff
