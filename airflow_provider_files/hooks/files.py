@@ -342,7 +342,8 @@ class FilesHook(BaseHook):
             max_interval_s=max_poll_interval_s,
             max_consecutive_errors=max_consecutive_errors,
         )
-        poll = schedule.start(now=clock(), deadline=clock() + timeout_s)
+        started_at = clock()
+        poll = schedule.start(now=started_at, deadline=started_at + timeout_s)
         while True:
             try:
                 failed = self.check_files(tracker, clock=clock)
