@@ -32,14 +32,15 @@ class LineTooLongError(ValueError):
 
 
 class LineScanner:
-    """Pass every byte on to ``inner`` unchanged and hand each complete line to ``on_line``.
+    """Pass every byte on to ``inner`` unchanged and hand the complete lines to ``on_lines``.
 
     Lines may be split across writes in any way; the last line, if it has no newline, is handed
-    over by :meth:`finish` (or :meth:`close`). Memory: the longest line, whatever the stream's size.
-    The bytes of a write reach ``inner`` before its lines are handed over, so the stored copy is
-    complete up to the line a callback rejects.
+    over by :meth:`finish` (or :meth:`close`). Memory: one write plus the longest line, whatever
+    the stream's size. The bytes of a write reach ``inner`` before its lines are handed over, so
+    the stored copy is complete up to the line a callback rejects.
 
-    :param on_line: called with each line (without ``\\n``) and its 1-based number.
+    :param on_lines: called once per write that completes lines, with those lines (without
+        ``\\n``, in order) and the 1-based number of the first.
     :param inner: where the bytes go; ``None`` to only scan.
     :param source: name of the stream, for errors.
     :param max_line_bytes: longest line accepted; a longer one raises :class:`LineTooLongError`.
@@ -47,7 +48,7 @@ class LineScanner:
 
     def __init__(
         self,
-        on_line: Callable[[bytes, int], object],
+        on_lines: Callable[[list[bytes], int], object],
         inner: BinaryWritable | None = None,
         *,
         source: str = "<stream>",
@@ -55,7 +56,7 @@ class LineScanner:
     ) -> None:
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be >= 1, got {max_line_bytes}")
-        self._on_line = on_line
+        self._on_lines = on_lines
         self._inner = inner
         self._source = source
         self._max_line_bytes = max_line_bytes
@@ -81,24 +82,22 @@ class LineScanner:
         chunk = bytes(data)
         size = len(chunk)
         self.bytes_written += size
-        newline = chunk.find(b"\n")
-        if newline < 0:
+        if b"\n" not in chunk:
             self._keep(chunk)
             return size
-        start = 0
-        if self._pending:
-            self._keep(chunk[:newline])
-            first = b"".join(self._pending)
-            self._pending, self._pending_bytes = [], 0
-            self._emit(first)
-            start = newline + 1
-        pieces = (chunk[start:] if start else chunk).split(b"\n")
+        pieces = chunk.split(b"\n")
         tail = pieces.pop()
-        max_line_bytes = self._max_line_bytes
-        for line in pieces:
-            if len(line) > max_line_bytes:
-                raise LineTooLongError(self._source, self.lines + 1, len(line), max_line_bytes)
-            self._emit(line)
+        if self._pending:
+            self._keep(pieces[0])
+            pieces[0] = b"".join(self._pending)
+            self._pending, self._pending_bytes = [], 0
+        if size > self._max_line_bytes:
+            for index, line in enumerate(pieces):
+                if len(line) > self._max_line_bytes:
+                    raise LineTooLongError(
+                        self._source, self.lines + index + 1, len(line), self._max_line_bytes
+                    )
+        self._emit(pieces)
         if tail:
             self._keep(tail)
         return size
@@ -116,7 +115,7 @@ class LineScanner:
         if self._pending:
             last = b"".join(self._pending)
             self._pending, self._pending_bytes = [], 0
-            self._emit(last)
+            self._emit([last])
 
     def close(self) -> None:
         """:meth:`finish`, then close the inner handle."""
@@ -141,6 +140,7 @@ class LineScanner:
             raise LineTooLongError(self._source, self.lines + 1, self._pending_bytes, self._max_line_bytes)
         self._pending.append(piece)
 
-    def _emit(self, line: bytes) -> None:
-        self.lines += 1
-        self._on_line(line, self.lines)
+    def _emit(self, lines: list[bytes]) -> None:
+        first = self.lines + 1
+        self.lines += len(lines)
+        self._on_lines(lines, first)

@@ -66,6 +66,7 @@ _FAILED_RETRYABLE: Final = 4
 _FAILED_FINAL: Final = 8
 _SEEN_ONCE: Final = 16
 _SEEN_TWICE: Final = 32  # and more
+_SEEN_MASK: Final = _SEEN_ONCE | _SEEN_TWICE
 
 
 class ResultLineError(ValueError):
@@ -97,28 +98,22 @@ class ResultOutcome(NamedTuple):
     usage: tuple[int, int, int] | None
 
 
-def _int(value: object) -> int:
-    return value if type(value) is int else 0
-
-
-def _usage_of(body: dict[str, Any]) -> tuple[int, int, int] | None:
-    usage = body.get("usage")
-    if type(usage) is not dict:
-        return None
+def _usage_of(usage: dict[str, Any]) -> tuple[int, int, int]:
+    """``(input, output, cached)`` tokens of a ``usage`` object; values that are not ints count 0."""
     if "input_tokens" in usage or "output_tokens" in usage:  # Responses API (and images)
-        tokens_in, tokens_out, details = (
-            usage.get("input_tokens"),
-            usage.get("output_tokens"),
-            usage.get("input_tokens_details"),
-        )
+        tokens_in = usage.get("input_tokens")
+        tokens_out = usage.get("output_tokens")
+        details = usage.get("input_tokens_details")
     else:  # chat, completions, embeddings
-        tokens_in, tokens_out, details = (
-            usage.get("prompt_tokens"),
-            usage.get("completion_tokens"),
-            usage.get("prompt_tokens_details"),
-        )
+        tokens_in = usage.get("prompt_tokens")
+        tokens_out = usage.get("completion_tokens")
+        details = usage.get("prompt_tokens_details")
     cached = details.get("cached_tokens") if type(details) is dict else None
-    return _int(tokens_in), _int(tokens_out), _int(cached)
+    return (
+        tokens_in if type(tokens_in) is int else 0,
+        tokens_out if type(tokens_out) is int else 0,
+        cached if type(cached) is int else 0,
+    )
 
 
 def parse_result_line(
@@ -152,7 +147,8 @@ def parse_result_line(
         if status is not None and type(status) is not int:
             raise ResultLineError(source, line, "response.status_code is not an integer", raw)
         body = response.get("body")
-    usage = _usage_of(body) if type(body) is dict else None
+    usage_object = body.get("usage") if type(body) is dict else None
+    usage = _usage_of(usage_object) if type(usage_object) is dict else None
     if kind == "output" and type(status) is int and 200 <= status < 300 and error is None:
         return ResultOutcome(custom_id, True, None, False, usage)
 
@@ -321,16 +317,74 @@ class ResultsAccount:
         self._tokens = [0, 0, 0, 0]  # input, output, cached, lines with usage
 
     def add_line(self, raw: bytes, kind: ResultKind, *, source: str = "<stream>", line: int = 0) -> None:
-        """Account for one line (without newline); blank lines are skipped.
+        """Account for one line (without newline); a blank line is skipped.
 
         :raises ResultLineError: if the line is not a result line.
         """
-        if not raw.strip():
-            return
-        outcome = parse_result_line(raw, kind, source=source, line=line)
-        self.lines[kind] += 1
+        self.add_lines([raw], kind, source=source, first_line=line)
+
+    def add_lines(
+        self, lines: Iterable[bytes], kind: ResultKind, *, source: str = "<stream>", first_line: int = 1
+    ) -> None:
+        """Account for consecutive lines (without newlines) numbered from ``first_line``.
+
+        :raises ResultLineError: on the first line that is not a result line.
+        """
+        # The fast path takes a plain success and nothing else; any other line, including any
+        # exception on the way, goes to _add_outcome through parse_result_line, which decides.
+        loads = orjson.loads
+        state = self._state
+        get_state = state.get
+        is_output = kind == "output"
+        counted = succeeded = usage_lines = tokens_in = tokens_out = cached = 0
+        number = first_line - 1
+        try:
+            for raw in lines:
+                number += 1
+                try:
+                    record = loads(raw)
+                    custom_id = record["custom_id"]
+                    response = record["response"]
+                    status = response["status_code"]
+                    fast = (
+                        is_output
+                        and type(custom_id) is str
+                        and custom_id != ""
+                        and type(status) is int
+                        and 200 <= status < 300
+                        and record.get("error") is None
+                    )
+                    body = response.get("body")
+                    usage = body.get("usage") if type(body) is dict else None
+                except Exception:
+                    fast = False
+                if not fast:
+                    if raw.strip():
+                        counted += 1
+                        self._add_outcome(parse_result_line(raw, kind, source=source, line=number))
+                    continue
+                counted += 1
+                succeeded += 1
+                old = get_state(custom_id, 0)
+                state[custom_id] = old | _SUCCEEDED | (_SEEN_TWICE if old & _SEEN_MASK else _SEEN_ONCE)
+                if type(usage) is dict:
+                    line_usage = _usage_of(usage)
+                    tokens_in += line_usage[0]
+                    tokens_out += line_usage[1]
+                    cached += line_usage[2]
+                    usage_lines += 1
+        finally:
+            self.lines[kind] += counted
+            self.succeeded += succeeded
+            tokens = self._tokens
+            tokens[0] += tokens_in
+            tokens[1] += tokens_out
+            tokens[2] += cached
+            tokens[3] += usage_lines
+
+    def _add_outcome(self, outcome: ResultOutcome) -> None:
         state = self._state.get(outcome.custom_id, 0)
-        state |= _SEEN_TWICE if state & (_SEEN_ONCE | _SEEN_TWICE) else _SEEN_ONCE
+        state |= _SEEN_TWICE if state & _SEEN_MASK else _SEEN_ONCE
         if outcome.succeeded:
             self.succeeded += 1
             state |= _SUCCEEDED
@@ -361,12 +415,12 @@ class ResultsAccount:
         :class:`ResultLineError` for a malformed line and
         :class:`~airflow_provider_files.jsonl.line_scanner.LineTooLongError` past ``max_line_bytes``.
         """
-        add_line = self.add_line
+        add_lines = self.add_lines
 
-        def on_line(raw: bytes, line: int) -> None:
-            add_line(raw, kind, source=source, line=line)
+        def on_lines(lines: list[bytes], first_line: int) -> None:
+            add_lines(lines, kind, source=source, first_line=first_line)
 
-        return LineScanner(on_line, inner, source=source, max_line_bytes=max_line_bytes)
+        return LineScanner(on_lines, inner, source=source, max_line_bytes=max_line_bytes)
 
     def add_file(
         self, source: BatchSource, kind: ResultKind, *, max_line_bytes: int = MAX_RESULT_LINE_BYTES
@@ -377,22 +431,25 @@ class ResultsAccount:
         """
         name = source_name(source)
         with open_source(source) as stream:
-            number = 0
-            for lines in LineChunks(stream, max_line_bytes=max_line_bytes):
-                for raw in lines:
-                    number += 1
-                    if isinstance(raw, TruncatedLine):
-                        raise ResultLineError(
-                            name, number, f"line is {raw.length:,} bytes, more than {max_line_bytes:,}"
-                        )
-                    self.add_line(raw, kind, source=name, line=number)
+            chunks = LineChunks(stream, max_line_bytes=max_line_bytes)
+            number = 1
+            for lines in chunks:
+                if chunks.last_had_truncated:
+                    index = next(i for i, raw in enumerate(lines) if isinstance(raw, TruncatedLine))
+                    self.add_lines(lines[:index], kind, source=name, first_line=number)
+                    length = lines[index].length  # type: ignore[attr-defined]
+                    raise ResultLineError(
+                        name, number + index, f"line is {length:,} bytes, more than {max_line_bytes:,}"
+                    )
+                self.add_lines(lines, kind, source=name, first_line=number)
+                number += len(lines)
 
     def summary(self) -> ResultsSummary:
         """The accounting so far."""
         missing, duplicates, unexpected, retryable, non_retryable = [], [], [], [], []
         known = self._known_input
         for custom_id, state in self._state.items():
-            if not state & (_SEEN_ONCE | _SEEN_TWICE):
+            if not state & _SEEN_MASK:
                 missing.append(custom_id)
                 continue
             if state & _SEEN_TWICE:

@@ -38,7 +38,12 @@ def scanned(
     writes: Sequence[bytes | bytearray | memoryview], inner: Any = None
 ) -> tuple[list[tuple[bytes, int]], LineScanner]:
     seen: list[tuple[bytes, int]] = []
-    scanner = LineScanner(lambda raw, number: seen.append((raw, number)), inner, max_line_bytes=1000)
+
+    def on_lines(lines: list[bytes], first: int) -> None:
+        assert lines, "called without lines"
+        seen.extend((raw, number) for number, raw in enumerate(lines, first))
+
+    scanner = LineScanner(on_lines, inner, max_line_bytes=1000)
     for data in writes:
         assert scanner.write(data) == len(data)
     scanner.finish()
@@ -79,7 +84,7 @@ def test_scanner_split_at_every_pair_of_positions_and_byte_by_byte() -> None:
 
 def test_scanner_last_line_without_newline_waits_for_finish() -> None:
     seen: list[bytes] = []
-    scanner = LineScanner(lambda raw, _: seen.append(raw), max_line_bytes=100)
+    scanner = LineScanner(lambda lines, _: seen.extend(lines), max_line_bytes=100)
     scanner.write(b"one\ntw")
     scanner.write(b"o")
     assert seen == [b"one"]
@@ -105,19 +110,19 @@ def test_scanner_takes_bytearray_and_memoryview() -> None:
 
 def test_scanner_refuses_a_line_over_the_cap_split_or_whole() -> None:
     for writes in ([b"ok\n" + b"x" * 11], [b"ok\n", b"x" * 6, b"x" * 5], [b"ok\n" + b"x" * 11 + b"\n"]):
-        scanner = LineScanner(lambda raw, number: None, max_line_bytes=10, source="out.jsonl")
+        scanner = LineScanner(lambda lines, first: None, max_line_bytes=10, source="out.jsonl")
         with pytest.raises(LineTooLongError, match=r"out\.jsonl line 2: line is over 11 bytes, more than 10"):
             for data in writes:
                 scanner.write(data)
     with pytest.raises(ValueError, match="max_line_bytes"):
-        LineScanner(lambda raw, number: None, max_line_bytes=0)
+        LineScanner(lambda lines, first: None, max_line_bytes=0)
 
 
 def test_scanner_as_copyfileobj_target_into_an_fsspec_handle() -> None:
     data = SAMPLE * 50
     seen: list[bytes] = []
     with fsspec.open("memory://results/out.jsonl", "wb") as handle:
-        scanner = LineScanner(lambda raw, _: seen.append(raw), handle, max_line_bytes=1000)
+        scanner = LineScanner(lambda lines, _: seen.extend(lines), handle, max_line_bytes=1000)
         shutil.copyfileobj(io.BytesIO(data), scanner, 7)
         scanner.finish()
     with fsspec.open("memory://results/out.jsonl", "rb") as stored:
@@ -128,7 +133,7 @@ def test_scanner_as_copyfileobj_target_into_an_fsspec_handle() -> None:
 def test_scanner_close_finishes_and_closes_inner() -> None:
     inner = io.BytesIO()
     seen: list[bytes] = []
-    scanner = LineScanner(lambda raw, _: seen.append(raw), inner, max_line_bytes=10)
+    scanner = LineScanner(lambda lines, _: seen.extend(lines), inner, max_line_bytes=10)
     scanner.write(b"end")
     scanner.close()
     assert seen == [b"end"] and inner.closed and scanner.closed
