@@ -144,8 +144,7 @@ def write_input_subset(
         found have been written by then).
     :raises ResultLineError: if an input line has no readable ``custom_id``.
     """
-    wanted = set(custom_ids)
-    found: set[str] = set()
+    remaining = set(custom_ids)  # an id leaves the set when its line is written
     name = source_name(input_source)
     with open_source(input_source) as stream, open_destination(destination) as handle:
         writer = _BatchedWriter(handle)
@@ -156,11 +155,11 @@ def write_input_subset(
                 if not raw.strip():
                     continue
                 custom_id = _input_id(raw, name, number, max_line_bytes)
-                if custom_id in wanted and custom_id not in found:
-                    found.add(custom_id)
+                if custom_id in remaining:
+                    remaining.discard(custom_id)
                     writer.line(raw)
         writer.flush()
-    absent = sorted(wanted - found)
+    absent = sorted(remaining)
     if absent:
         shown = ", ".join(repr(custom_id) for custom_id in absent[:5]) + (", ..." if len(absent) > 5 else "")
         raise ValueError(f"{len(absent):,} custom_id(s) to resubmit are not in the input {name}: {shown}")
@@ -226,10 +225,6 @@ def account_results(
     return account.summary()
 
 
-def _pack(file_number: int, offset: int, length: int, succeeded: bool) -> int:
-    return (((file_number << _OFFSET_BITS | offset) << _LENGTH_BITS | length) << 1) | succeeded
-
-
 def _unpack(entry: int) -> tuple[int, int, int]:
     """``(file_number, offset, length)`` of an index entry."""
     entry >>= 1
@@ -247,19 +242,47 @@ def _index_file(
     max_line_bytes: int,
 ) -> None:
     """Add the lines of one result file to ``index`` under the merge rule."""
+    loads = orjson.loads
+    get_entry = index.get
+    is_output = kind == "output"
+    base = file_number << _OFFSET_BITS
     offset = 0
     number = 0
-    for lines in LineChunks(stream, max_line_bytes=max_line_bytes):
+    chunks = LineChunks(stream, max_line_bytes=max_line_bytes)
+    for lines in chunks:
         for raw in lines:
             number += 1
-            size = raw.length if isinstance(raw, TruncatedLine) else len(raw)
-            if isinstance(raw, TruncatedLine):
-                raise ResultLineError(name, number, f"line is {size:,} bytes, more than {max_line_bytes:,}")
-            if raw.strip():
+            size = len(raw)
+            if chunks.last_had_truncated and isinstance(raw, TruncatedLine):
+                raise ResultLineError(
+                    name, number, f"line is {raw.length:,} bytes, more than {max_line_bytes:,}"
+                )
+            # Fast path for a plain success, as in ResultsAccount.add_lines; all else is classified.
+            try:
+                record = loads(raw)
+                custom_id = record["custom_id"]
+                status = record["response"]["status_code"]
+                fast = (
+                    is_output
+                    and type(custom_id) is str
+                    and custom_id != ""
+                    and type(status) is int
+                    and 200 <= status < 300
+                    and record.get("error") is None
+                )
+            except Exception:
+                fast = False
+            if fast:
+                succeeded = True
+            elif raw.strip():
                 outcome = parse_result_line(raw, kind, source=name, line=number)
-                chosen = index.get(outcome.custom_id)
-                if chosen is None or not chosen & 1:
-                    index[outcome.custom_id] = _pack(file_number, offset, size, outcome.succeeded)
+                custom_id, succeeded = outcome.custom_id, outcome.succeeded
+            else:
+                offset += size + 1
+                continue
+            chosen = get_entry(custom_id)
+            if chosen is None or not chosen & 1:
+                index[custom_id] = (((base | offset) << _LENGTH_BITS | size) << 1) | succeeded
             offset += size + 1
 
 
