@@ -6,7 +6,7 @@ A line of a batch's output or error file is
 
 Rules (each is tested):
 
-* **succeeded**: a line of the output file whose ``response.status_code`` is 2xx.
+* **succeeded**: a line of the output file whose ``response.status_code`` is 2xx and ``error`` null.
   **failed**: any other line of the output file, and every line of the error file.
   Counts are of lines, so ``succeeded + failed`` is the number of result lines.
 * **error code** of a failed line: ``error.code``, else ``response.body.error.code``, else
@@ -23,7 +23,8 @@ Rules (each is tested):
 * Blank lines are skipped. A line that is not a JSON object, has no string ``custom_id``, or has
   neither ``response`` nor ``error`` raises :class:`ResultLineError` naming the file and line.
 
-Memory: one line at a time plus one small dictionary entry per ``custom_id``.
+Memory: one read chunk (or one write) and the longest line, plus one dictionary entry per
+``custom_id`` (its key and a shared small int: about 100 bytes).
 """
 
 from __future__ import annotations
@@ -156,13 +157,14 @@ def parse_result_line(
     if not (type(code) is str and code) and type(body) is dict:
         body_error = body.get("error")
         code = body_error.get("code") if type(body_error) is dict else None
-    if not (type(code) is str and code):
-        code = f"http_{status}" if type(status) is int else "unknown"
-    assert isinstance(code, str)
-    retryable = code not in NEVER_RETRYABLE_ERROR_CODES and (
-        code in RETRYABLE_ERROR_CODES or (type(status) is int and (status == 429 or status >= 500))
+    if type(code) is str and code:
+        code_text = code[:MAX_LISTED_TEXT_CHARS]
+    else:
+        code_text = f"http_{status}" if type(status) is int else "unknown"
+    retryable = code_text not in NEVER_RETRYABLE_ERROR_CODES and (
+        code_text in RETRYABLE_ERROR_CODES or (type(status) is int and (status == 429 or status >= 500))
     )
-    return ResultOutcome(custom_id, False, code[:MAX_LISTED_TEXT_CHARS], retryable, usage)
+    return ResultOutcome(custom_id, False, code_text, retryable, usage)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ from results_support import failed, http_error, input_file, ok
 from airflow_provider_files.jsonl import (
     LineScanner,
     LineTooLongError,
+    ResultFiles,
     ResultLineError,
     ResultsAccount,
     ResultsSummary,
     account_results,
+    merge_result_rounds,
     parse_result_line,
     read_custom_ids,
 )
@@ -352,3 +354,46 @@ def test_account_results_from_files(tmp_path: Path) -> None:
     only_output = account_results(str(tmp_path / "in.jsonl"), tmp_path / "out.jsonl")
     assert only_output.missing == ("b",)
     assert account_results(None, None).total_input is None
+
+
+# --- limits and object storage ------------------------------------------------------------------
+
+
+def test_a_line_over_the_cap_is_named_by_file_sink_and_merge(tmp_path: Path) -> None:
+    data = ok("a") + ok("b", padding="p" * 500) + ok("c")
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(ResultLineError, match=r"out\.jsonl line 2: line is 623 bytes, more than 300"):
+        ResultsAccount(["a", "b", "c"]).add_file(path, "output", max_line_bytes=300)
+    sink = ResultsAccount().sink(None, "output", source="out.jsonl", max_line_bytes=300)
+    with pytest.raises(LineTooLongError, match=r"out\.jsonl line 2"):
+        sink.write(data)
+    with pytest.raises(ResultLineError, match=r"out\.jsonl line 2: line is"):
+        merge_result_rounds([ResultFiles(path)], io.BytesIO(), max_line_bytes=300)
+
+
+def test_add_line_one_at_a_time() -> None:
+    account = ResultsAccount(["a", "b"])
+    account.add_line(ok("a").rstrip(b"\n"), "output", line=1)
+    account.add_line(b"   ", "output", line=2)
+    account.add_line(failed("b", "server_error").rstrip(b"\n"), "error", line=1)
+    summary = account.summary()
+    assert (summary.output_lines, summary.error_lines, summary.retryable) == (1, 1, ("b",))
+    with pytest.raises(ResultLineError, match="<stream> line 7: not valid JSON"):
+        account.add_line(b"{", "output", line=7)
+
+
+def test_airflow_object_storage_path_as_sink_target_and_source(tmp_path: Path) -> None:
+    object_storage = pytest.importorskip("airflow.sdk").ObjectStoragePath
+    target = object_storage(f"file://{tmp_path / 'out.jsonl'}")
+    data = ok("a") + failed("b")
+    account = ResultsAccount(["a", "b"])
+    with target.open("wb") as handle:
+        sink = account.sink(handle, "output", source=str(target))
+        sink.write(data)
+        sink.finish()
+    assert (tmp_path / "out.jsonl").read_bytes() == data
+    assert account.summary().complete
+    again = ResultsAccount(["a", "b"])
+    again.add_file(target, "output")
+    assert again.summary() == account.summary()
