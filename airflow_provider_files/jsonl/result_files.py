@@ -310,19 +310,25 @@ def merge_result_rounds(
         raise ValueError(f'order must be "results" or "input", got {order!r}')
     if order == "input" and input_ids is None:
         raise ValueError('order="input" needs input_ids (see read_custom_ids)')
-    files = [
-        (round_number, kind, source)
-        for round_number, result_files in enumerate(rounds)
-        for kind, source in (("output", result_files.output), ("error", result_files.error))
-        if source is not None
-    ]
+    files: list[tuple[int, ResultKind, BatchSource]] = []
+    for round_number, result_files in enumerate(rounds):
+        if result_files.output is not None:
+            files.append((round_number, "output", result_files.output))
+        if result_files.error is not None:
+            files.append((round_number, "error", result_files.error))
     if len(files) > _MAX_FILES:
         raise ValueError(f"too many result files ({len(files):,}); at most {_MAX_FILES:,}")
     index: dict[str, int] = {}
     with ExitStack() as stack:
         streams = [stack.enter_context(open_source(source)) for _, _, source in files]
         for file_number, ((_, kind, source), stream) in enumerate(zip(files, streams, strict=True)):
-            _index_file(stream, kind, source_name(source), file_number, index, max_line_bytes)  # type: ignore[arg-type]
+            seekable = getattr(stream, "seekable", None)
+            if seekable is None or not seekable():
+                raise TypeError(
+                    f"{source_name(source)} cannot seek; merge result files from local copies "
+                    "(or handles that can seek)"
+                )
+            _index_file(stream, kind, source_name(source), file_number, index, max_line_bytes)
         missing: tuple[str, ...] = ()
         if input_ids is not None:
             missing = tuple(custom_id for custom_id in input_ids if custom_id not in index)
@@ -338,15 +344,21 @@ def merge_result_rounds(
         writer = _BatchedWriter(handle)
         for entry in entries:
             file_number, offset, length = _unpack(entry)
-            stream = streams[file_number]
-            stream.seek(offset)  # type: ignore[attr-defined]
-            raw = stream.read(length)
-            if len(raw) != length:
-                raise OSError(f"{source_name(files[file_number][2])} changed while it was being merged")
-            writer.line(raw)
+            writer.line(_read_at(streams[file_number], offset, length, files[file_number][2]))
             per_round[files[file_number][0]] += 1
         writer.flush()
     return WrittenFile(writer.lines, writer.bytes, missing, tuple(per_round))
+
+
+def _read_at(stream: BinaryReadable, offset: int, length: int, source: BatchSource) -> bytes:
+    stream.seek(offset)  # type: ignore[attr-defined]
+    data = stream.read(length)
+    while len(data) < length:  # a raw file may return less than asked
+        more = stream.read(length - len(data))
+        if not more:
+            raise OSError(f"{source_name(source)} changed while it was being merged")
+        data += more
+    return data
 
 
 def write_in_input_order(

@@ -195,3 +195,25 @@ def test_input_order_from_the_input_file(tmp_path: Path) -> None:
     out = io.BytesIO()
     write_in_input_order(files, read_custom_ids(tmp_path / "in.jsonl"), out)
     assert out.getvalue() == ok("c") + ok("a") + ok("b")
+
+
+def test_merge_refuses_a_stream_that_cannot_seek() -> None:
+    class OneWay(io.BytesIO):
+        name = "https://files/output"
+
+        def seekable(self) -> bool:
+            return False
+
+    with pytest.raises(TypeError, match="https://files/output cannot seek; merge result files from local"):
+        merge_result_rounds([ResultFiles(OneWay(ok("a")))], io.BytesIO())
+
+
+def test_merge_reads_lines_back_from_short_reading_handles(tmp_path: Path) -> None:
+    class ShortReads(io.BytesIO):
+        def read(self, size: int | None = -1, /) -> bytes:
+            return super().read(min(size, 5) if size is not None and size >= 0 else 5)
+
+    data = http_error("a", 500) + ok("b") + ok("a")
+    out = io.BytesIO()
+    merge_result_rounds([ResultFiles(ShortReads(data))], out, input_ids=["a", "b"], order="input")
+    assert out.getvalue() == ok("a") + ok("b")
