@@ -44,6 +44,7 @@ from airflow_provider_files.jsonl.results import (
     ResultsAccount,
     ResultsSummary,
     parse_result_line,
+    plain_success,
 )
 
 #: Writes to the destination are gathered up to this size.
@@ -242,7 +243,6 @@ def _index_file(
     max_line_bytes: int,
 ) -> None:
     """Add the lines of one result file to ``index`` under the merge rule."""
-    loads = orjson.loads
     get_entry = index.get
     is_output = kind == "output"
     base = file_number << _OFFSET_BITS
@@ -257,23 +257,9 @@ def _index_file(
                 raise ResultLineError(
                     name, number, f"line is {raw.length:,} bytes, more than {max_line_bytes:,}"
                 )
-            # Fast path for a plain success, as in ResultsAccount.add_lines; all else is classified.
-            try:
-                record = loads(raw)
-                custom_id = record["custom_id"]
-                status = record["response"]["status_code"]
-                fast = (
-                    is_output
-                    and type(custom_id) is str
-                    and custom_id != ""
-                    and type(status) is int
-                    and 200 <= status < 300
-                    and record.get("error") is None
-                )
-            except Exception:
-                fast = False
-            if fast:
-                succeeded = True
+            success = plain_success(raw) if is_output else None
+            if success is not None:
+                custom_id, succeeded = success[0], True
             elif raw.strip():
                 outcome = parse_result_line(raw, kind, source=name, line=number)
                 custom_id, succeeded = outcome.custom_id, outcome.succeeded

@@ -167,6 +167,30 @@ def parse_result_line(
     return ResultOutcome(custom_id, False, code_text, retryable, usage)
 
 
+def plain_success(raw: bytes) -> tuple[str, object] | None:
+    """``(custom_id, usage)`` of an output line that is a plain 2xx success, else ``None``.
+
+    The quick test for the common line; ``None`` means "let :func:`parse_result_line` decide".
+    """
+    try:
+        record = orjson.loads(raw)
+        custom_id = record["custom_id"]
+        response = record["response"]
+        status = response["status_code"]
+        if (
+            type(custom_id) is str
+            and custom_id
+            and type(status) is int
+            and 200 <= status < 300
+            and record.get("error") is None
+        ):
+            body = response.get("body")
+            return custom_id, body.get("usage") if type(body) is dict else None
+    except Exception:  # any shape at all: the slow path names the problem
+        pass
+    return None
+
+
 @dataclass(frozen=True)
 class TokenUsage:
     """Tokens summed over the result lines.
@@ -332,9 +356,8 @@ class ResultsAccount:
 
         :raises ResultLineError: on the first line that is not a result line.
         """
-        # The fast path takes a plain success and nothing else; any other line, including any
-        # exception on the way, goes to _add_outcome through parse_result_line, which decides.
-        loads = orjson.loads
+        # The fast path takes a plain success and nothing else; any other line goes through
+        # parse_result_line, which decides (and names what is wrong).
         state = self._state
         get_state = state.get
         is_output = kind == "output"
@@ -343,28 +366,13 @@ class ResultsAccount:
         try:
             for raw in lines:
                 number += 1
-                try:
-                    record = loads(raw)
-                    custom_id = record["custom_id"]
-                    response = record["response"]
-                    status = response["status_code"]
-                    fast = (
-                        is_output
-                        and type(custom_id) is str
-                        and custom_id != ""
-                        and type(status) is int
-                        and 200 <= status < 300
-                        and record.get("error") is None
-                    )
-                    body = response.get("body")
-                    usage = body.get("usage") if type(body) is dict else None
-                except Exception:
-                    fast = False
-                if not fast:
+                success = plain_success(raw) if is_output else None
+                if success is None:
                     if raw.strip():
                         counted += 1
                         self._add_outcome(parse_result_line(raw, kind, source=source, line=number))
                     continue
+                custom_id, usage = success
                 counted += 1
                 succeeded += 1
                 old = get_state(custom_id, 0)
