@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from airflow_provider_files.api.async_client import AsyncFilesClient
 from airflow_provider_files.api.bodies import BytesSource, FileObjectSource, FileRange
-from airflow_provider_files.api.client import AsyncFilesClient, FilesClient
 from airflow_provider_files.api.errors import (
     ApiConnectionError,
     ApiStatusError,
@@ -35,6 +35,7 @@ from airflow_provider_files.api.models import (
     UploadStatus,
 )
 from airflow_provider_files.api.retry import RetryPolicy
+from airflow_provider_files.api.sync_client import FilesClient
 
 __all__ = [
     "PROFILES",

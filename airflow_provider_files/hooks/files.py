@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cached_property
-from typing import IO, Any
+from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -13,13 +12,10 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow_provider_files.api import (
     AsyncFilesClient,
     ClientSettings,
-    FileDeleted,
     FileObject,
     FilesApiError,
     FilesClient,
     RetryPolicy,
-    Upload,
-    UploadPart,
 )
 from airflow_provider_files.api.bodies import BodyInput
 from airflow_provider_files.api.errors import ConfigurationError
@@ -29,6 +25,7 @@ from airflow_provider_files.api.gateways import (
     PROFILES,
     parse_headers,
 )
+from airflow_provider_files.hooks._delegate import async_client_method, client_method
 
 try:  # Airflow 3.1+
     from airflow.sdk.log import mask_secret
@@ -177,10 +174,15 @@ class FilesHook(BaseHook):
 
     @cached_property
     def client(self) -> FilesClient:
+        """The :class:`~airflow_provider_files.api.FilesClient` of this connection, made on first use.
+
+        Every operation of the API is a method of it; the hook's own methods add what Airflow
+        needs (connection settings, secrets masking, whole listings).
+        """
         return FilesClient(self.settings, max_connections=self.max_connections)
 
     def get_conn(self) -> FilesClient:
-        """The :class:`~airflow_provider_files.api.FilesClient` of this connection."""
+        """The same as :attr:`client` (the name Airflow's ``BaseHook`` uses)."""
         return self.client
 
     def close(self) -> None:
@@ -207,15 +209,24 @@ class FilesHook(BaseHook):
 
     def upload_file(
         self,
-        path_or_fileobj: str | os.PathLike[str] | IO[bytes] | bytes,
+        path_or_fileobj: BodyInput,
         purpose: str,
         *,
         filename: str | None = None,
         expires_after_s: int | None = None,
+        content_type: str = "application/octet-stream",
     ) -> FileObject:
-        """Upload a file in one request (``POST /files``, up to 512 MB), streamed from disk."""
+        """Upload a file in one request (``POST /files``, up to 512 MB), streamed from disk.
+
+        A retry after a lost answer reuses the file the lost attempt stored (see
+        :meth:`~airflow_provider_files.api.FilesClient.find_stored_file`).
+        """
         return self.client.create_file(
-            path_or_fileobj, purpose, filename=filename, expires_after_s=expires_after_s
+            path_or_fileobj,
+            purpose,
+            filename=filename,
+            expires_after_s=expires_after_s,
+            content_type=content_type,
         )
 
     def list_files(
@@ -224,32 +235,15 @@ class FilesHook(BaseHook):
         """Every file (optionally of one purpose), following pagination."""
         return list(self.client.iter_files(purpose=purpose, order=order, page_size=page_size))
 
-    def get_file(self, file_id: str) -> FileObject:
-        return self.client.retrieve_file(file_id)
-
-    def delete_file(self, file_id: str) -> FileDeleted:
-        return self.client.delete_file(file_id)
-
-    def download_file(self, file_id: str, destination: str | os.PathLike[str] | IO[bytes]) -> int:
-        """Stream a file's content to a path (written atomically) or a binary file object; returns bytes."""
-        return self.client.download_file(file_id, destination)
-
-    # -- uploads -----------------------------------------------------------------------------
-
-    def create_upload(
-        self, filename: str, purpose: str, bytes: int, mime_type: str, *, expires_after_s: int | None = None
-    ) -> Upload:
-        return self.client.create_upload(filename, purpose, bytes, mime_type, expires_after_s=expires_after_s)
-
-    def add_upload_part(self, upload_id: str, data: BodyInput) -> UploadPart:
-        """Add a part: ``data`` is bytes, a binary file object or a :class:`~airflow_provider_files.api.FileRange`."""
-        return self.client.add_upload_part(upload_id, data)
-
-    def complete_upload(self, upload_id: str, part_ids: Sequence[str], md5: str | None = None) -> Upload:
-        return self.client.complete_upload(upload_id, part_ids, md5)
-
-    def cancel_upload(self, upload_id: str) -> Upload:
-        return self.client.cancel_upload(upload_id)
+    # The client's operations, each with the client's signature and docstring.
+    get_file = client_method(FilesClient.retrieve_file)
+    delete_file = client_method(FilesClient.delete_file)
+    download_file = client_method(FilesClient.download_file)
+    find_stored_file = client_method(FilesClient.find_stored_file)
+    create_upload = client_method(FilesClient.create_upload)
+    add_upload_part = client_method(FilesClient.add_upload_part)
+    complete_upload = client_method(FilesClient.complete_upload)
+    cancel_upload = client_method(FilesClient.cancel_upload)
 
 
 class AsyncFilesHook(BaseHook):
@@ -293,6 +287,5 @@ class AsyncFilesHook(BaseHook):
             settings = settings.with_retry_policy(retry_policy)
         return AsyncFilesClient(settings)
 
-    async def get_file(self, file_id: str) -> FileObject:
-        async with await self.get_async_client() as client:
-            return await client.retrieve_file(file_id)
+    # The client's operations; each call opens a client and closes it after.
+    get_file = async_client_method(AsyncFilesClient.retrieve_file)
