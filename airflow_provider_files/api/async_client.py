@@ -9,6 +9,7 @@ from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, over
 import httpx
 
 from airflow_provider_files.api import recovery
+from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.bodies import MultipartBody
 from airflow_provider_files.api.client_base import (
     DEFAULT_MAX_CONNECTIONS,
@@ -106,6 +107,10 @@ class AsyncFilesClient(ClientBase):
     add_upload_part = awaiting(Operations.add_upload_part)
     complete_upload = awaiting(Operations.complete_upload)
     cancel_upload = awaiting(Operations.cancel_upload)
+    create_batch = awaiting(Operations.create_batch)
+    retrieve_batch = awaiting(Operations.retrieve_batch)
+    list_batches = awaiting(Operations.list_batches)
+    cancel_batch = awaiting(Operations.cancel_batch)
 
     # -- what is more than one request -------------------------------------------------------
 
@@ -117,6 +122,10 @@ class AsyncFilesClient(ClientBase):
             lambda after: self.list_files(purpose=purpose, limit=page_size, order=order, after=after),
             self.operations.profile.paginates,
         )
+
+    def iter_batches(self, *, limit: int | None = None) -> AsyncIterator[Batch]:
+        """Every batch, newest first, following ``has_more``/``last_id``; ``limit`` is the page size."""
+        return self._pages(lambda after: self.list_batches(after=after, limit=limit))
 
     async def download_file(self, file_id: str, destination: IO[bytes]) -> int:
         """``GET /files/{file_id}/content`` streamed to a binary file object (one attempt per retry)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from airflow_provider_files.api.errors import ConfigurationError
 
 KIB = 1024
@@ -39,3 +41,60 @@ def validate_part_size(part_size_bytes: int) -> int:
             f"(64 MiB, the API's limit per part), got {part_size_bytes}"
         )
     return part_size_bytes
+
+
+# -- batches -------------------------------------------------------------------------------------
+
+#: The endpoints a batch can target (``CreateBatchRequest.endpoint``).
+BATCH_ENDPOINTS: frozenset[str] = frozenset(
+    {
+        "/v1/responses",
+        "/v1/chat/completions",
+        "/v1/embeddings",
+        "/v1/completions",
+        "/v1/moderations",
+        "/v1/images/generations",
+        "/v1/images/edits",
+        "/v1/videos",
+    }
+)
+#: The completion windows the API offers (``CreateBatchRequest.completion_window``).
+BATCH_COMPLETION_WINDOWS: frozenset[str] = frozenset({"24h"})
+BATCHES_LIST_LIMIT_MAX = 100
+METADATA_MAX_PAIRS = 16
+METADATA_KEY_MAX_CHARS = 64
+METADATA_VALUE_MAX_CHARS = 512
+
+
+def validate_completion_window(completion_window: str) -> str:
+    """A completion window the API offers (only ``24h`` today)."""
+    if completion_window not in BATCH_COMPLETION_WINDOWS:
+        raise ConfigurationError(
+            f"completion_window must be one of {', '.join(sorted(BATCH_COMPLETION_WINDOWS))}, "
+            f"got {completion_window!r}"
+        )
+    return completion_window
+
+
+def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Batch metadata: at most 16 pairs of strings, keys up to 64 characters, values up to 512."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise ConfigurationError(
+            f"metadata must be a mapping of strings to strings, got {type(metadata).__name__}"
+        )
+    if len(metadata) > METADATA_MAX_PAIRS:
+        raise ConfigurationError(f"metadata may hold at most {METADATA_MAX_PAIRS} pairs, got {len(metadata)}")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ConfigurationError(f"metadata keys and values must be strings, got {key!r}: {value!r}")
+        if len(key) > METADATA_KEY_MAX_CHARS:
+            raise ConfigurationError(
+                f"metadata key {key!r} is {len(key)} characters long; the limit is {METADATA_KEY_MAX_CHARS}"
+            )
+        if len(value) > METADATA_VALUE_MAX_CHARS:
+            raise ConfigurationError(
+                f"metadata value of {key!r} is {len(value)} characters long; the limit is {METADATA_VALUE_MAX_CHARS}"
+            )
+    return dict(metadata)

@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
+from airflow_provider_files.api.batch_models import Batch, BatchList
 from airflow_provider_files.api.bodies import BodyInput, MultipartBody, as_body_source, default_filename
 from airflow_provider_files.api.gateways import ClientSettings
-from airflow_provider_files.api.limits import FILES_LIST_LIMIT_MAX, validate_expires_after_s
+from airflow_provider_files.api.limits import (
+    BATCHES_LIST_LIMIT_MAX,
+    FILES_LIST_LIMIT_MAX,
+    validate_completion_window,
+    validate_expires_after_s,
+    validate_metadata,
+)
 from airflow_provider_files.api.models import FileDeleted, FileList, FileObject, Upload, UploadPart
 from airflow_provider_files.api.recovery import FileMatch, match_for
 
@@ -181,6 +188,62 @@ class Operations:
         self.profile.require_uploads()
         path = self.profile.path("uploads", require_id(upload_id, "upload_id"), "cancel")
         return Operation(RequestSpec("POST", path), Upload.from_dict)
+
+    # -- batches -----------------------------------------------------------------------------
+
+    def _batches(self, *segments: str) -> str:
+        self.profile.require_batches()
+        return self.profile.path(*self.profile.batches_path, *segments)
+
+    def create_batch(
+        self,
+        input_file_id: str,
+        endpoint: str,
+        *,
+        completion_window: str = "24h",
+        metadata: Mapping[str, str] | None = None,
+        output_expires_after_s: int | None = None,
+    ) -> Operation[Batch]:
+        """``POST /batches``: run every request of the file ``input_file_id`` (purpose ``batch``).
+
+        :param endpoint: the endpoint of every request of the file, e.g. ``/v1/chat/completions``.
+        :param completion_window: ``24h``, the only window the API offers.
+        :param metadata: up to 16 string pairs (keys up to 64 characters, values up to 512).
+        :param output_expires_after_s: the output and error files expire this long after they
+            are created (3600 to 2592000 s); ``None``: the server's default.
+        """
+        path = self._batches()
+        require_id(input_file_id, "input_file_id")
+        self.profile.require_batch_endpoint(endpoint)
+        payload: dict[str, Any] = {
+            "input_file_id": input_file_id,
+            "endpoint": endpoint,
+            "completion_window": validate_completion_window(completion_window),
+        }
+        checked = validate_metadata(metadata)
+        if checked is not None:
+            payload["metadata"] = checked
+        seconds = validate_expires_after_s(output_expires_after_s, "output_expires_after_s")
+        if seconds is not None:
+            payload["output_expires_after"] = {"anchor": "created_at", "seconds": seconds}
+        return Operation(RequestSpec("POST", path, json=payload), Batch.from_dict)
+
+    def retrieve_batch(self, batch_id: str) -> Operation[Batch]:
+        """``GET /batches/{batch_id}``."""
+        return Operation(RequestSpec("GET", self._batches(require_id(batch_id, "batch_id"))), Batch.from_dict)
+
+    def list_batches(self, *, after: str | None = None, limit: int | None = None) -> Operation[BatchList]:
+        """``GET /batches``: one page, newest first (``limit`` 1 to 100, the server's default 20)."""
+        path = self._batches()
+        if limit is not None and not 1 <= limit <= BATCHES_LIST_LIMIT_MAX:
+            raise ValueError(f"limit must be between 1 and {BATCHES_LIST_LIMIT_MAX}, got {limit}")
+        params = {k: v for k, v in {"after": after, "limit": limit}.items() if v is not None}
+        return Operation(RequestSpec("GET", path, params=params), BatchList.from_dict)
+
+    def cancel_batch(self, batch_id: str) -> Operation[Batch]:
+        """``POST /batches/{batch_id}/cancel``: the batch goes ``cancelling``, then ``cancelled``."""
+        path = self._batches(require_id(batch_id, "batch_id"), "cancel")
+        return Operation(RequestSpec("POST", path), Batch.from_dict)
 
 
 #: The name this table had before the split; kept for imports from ``api.client``.

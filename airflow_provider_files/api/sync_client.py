@@ -11,6 +11,7 @@ from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, over
 import httpx
 
 from airflow_provider_files.api import recovery
+from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.bodies import MultipartBody
 from airflow_provider_files.api.client_base import (
     DEFAULT_MAX_CONNECTIONS,
@@ -114,6 +115,10 @@ class FilesClient(ClientBase):
     add_upload_part = blocking(Operations.add_upload_part)
     complete_upload = blocking(Operations.complete_upload)
     cancel_upload = blocking(Operations.cancel_upload)
+    create_batch = blocking(Operations.create_batch)
+    retrieve_batch = blocking(Operations.retrieve_batch)
+    list_batches = blocking(Operations.list_batches)
+    cancel_batch = blocking(Operations.cancel_batch)
 
     # -- what is more than one request -------------------------------------------------------
 
@@ -125,6 +130,10 @@ class FilesClient(ClientBase):
             lambda after: self.list_files(purpose=purpose, limit=page_size, order=order, after=after),
             self.operations.profile.paginates,
         )
+
+    def iter_batches(self, *, limit: int | None = None) -> Iterator[Batch]:
+        """Every batch, newest first, following ``has_more``/``last_id``; ``limit`` is the page size."""
+        return self._pages(lambda after: self.list_batches(after=after, limit=limit))
 
     def download_file(self, file_id: str, destination: str | os.PathLike[str] | IO[bytes]) -> int:
         """``GET /files/{file_id}/content`` streamed to a path (written atomically) or a file object.

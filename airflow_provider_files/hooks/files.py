@@ -1,7 +1,8 @@
-"""FilesHook and AsyncFilesHook: an Airflow connection turned into a Files/Uploads API client."""
+"""FilesHook and AsyncFilesHook: an Airflow connection turned into a Files, Uploads and Batches API client."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -11,6 +12,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_files.api import (
     AsyncFilesClient,
+    Batch,
     ClientSettings,
     FileObject,
     FilesApiError,
@@ -25,6 +27,7 @@ from airflow_provider_files.api.gateways import (
     PROFILES,
     parse_headers,
 )
+from airflow_provider_files.api.limits import BATCHES_LIST_LIMIT_MAX
 from airflow_provider_files.hooks._delegate import async_client_method, client_method
 
 try:  # Airflow 3.1+
@@ -133,6 +136,13 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         ),
         context=context,
     )
+
+
+def _page_size(limit: int | None) -> int:
+    """Pages as large as the API allows, or just as large as needed for ``limit`` batches."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive int, got {limit!r}")
+    return BATCHES_LIST_LIMIT_MAX if limit is None else min(limit, BATCHES_LIST_LIMIT_MAX)
 
 
 def _mask(settings: ClientSettings) -> None:
@@ -244,6 +254,13 @@ class FilesHook(BaseHook):
     add_upload_part = client_method(FilesClient.add_upload_part)
     complete_upload = client_method(FilesClient.complete_upload)
     cancel_upload = client_method(FilesClient.cancel_upload)
+    create_batch = client_method(FilesClient.create_batch)
+    get_batch = client_method(FilesClient.retrieve_batch)
+    cancel_batch = client_method(FilesClient.cancel_batch)
+
+    def list_batches(self, *, limit: int | None = None) -> list[Batch]:
+        """Every batch, newest first, following pagination; at most ``limit`` when given."""
+        return list(itertools.islice(self.client.iter_batches(limit=_page_size(limit)), limit))
 
 
 class AsyncFilesHook(BaseHook):
@@ -289,3 +306,17 @@ class AsyncFilesHook(BaseHook):
 
     # The client's operations; each call opens a client and closes it after.
     get_file = async_client_method(AsyncFilesClient.retrieve_file)
+    create_batch = async_client_method(AsyncFilesClient.create_batch)
+    get_batch = async_client_method(AsyncFilesClient.retrieve_batch)
+    cancel_batch = async_client_method(AsyncFilesClient.cancel_batch)
+
+    async def list_batches(self, *, limit: int | None = None) -> list[Batch]:
+        """Every batch, newest first, following pagination; at most ``limit`` when given."""
+        page_size = _page_size(limit)
+        batches: list[Batch] = []
+        async with await self.get_async_client() as client:
+            async for batch in client.iter_batches(limit=page_size):
+                batches.append(batch)
+                if len(batches) == limit:
+                    break
+        return batches
