@@ -45,7 +45,7 @@ def table_operations() -> list[str]:
     return names
 
 
-def test_the_table_lists_the_files_and_uploads_operations() -> None:
+def test_the_table_lists_the_files_uploads_and_batches_operations() -> None:
     assert {
         "create_file",
         "list_files",
@@ -55,6 +55,10 @@ def test_the_table_lists_the_files_and_uploads_operations() -> None:
         "add_upload_part",
         "complete_upload",
         "cancel_upload",
+        "create_batch",
+        "retrieve_batch",
+        "list_batches",
+        "cancel_batch",
     } <= set(table_operations())
 
 
