@@ -151,11 +151,13 @@ def _mask(settings: ClientSettings) -> None:
 
 
 class FilesHook(BaseHook):
-    """Talks to an OpenAI-compatible Files and Uploads API through an ``openai_files`` connection.
+    """Talks to an OpenAI-compatible Files, Uploads and Batches API through an ``openai_files`` connection.
 
     The connection's host is the base URL (empty means the gateway's default), its password the
     API key, and its extras choose the gateway and its headers. Every credential is registered
-    with Airflow's secrets masker before the first request.
+    with Airflow's secrets masker before the first request. Each operation of the API is a
+    method of :attr:`client`; the hook offers the common ones under their Airflow names
+    (``get_file``, ``get_batch`` ...) with the client's signatures.
 
     :param files_conn_id: id of an ``openai_files`` connection.
     :param max_connections: HTTP connection pool size (parallel part uploads share it).
