@@ -1,9 +1,17 @@
-"""HTTP layer: clients for OpenAI-compatible Files and Uploads APIs. No Airflow imports."""
+"""HTTP layer: clients for OpenAI-compatible Files, Uploads and Batches APIs. No Airflow imports."""
 
 from __future__ import annotations
 
+from airflow_provider_files.api.async_client import AsyncFilesClient
+from airflow_provider_files.api.batch_models import (
+    TERMINAL_BATCH_STATUSES,
+    Batch,
+    BatchError,
+    BatchList,
+    BatchRequestCounts,
+    BatchStatus,
+)
 from airflow_provider_files.api.bodies import BytesSource, FileObjectSource, FileRange
-from airflow_provider_files.api.client import AsyncFilesClient, FilesClient
 from airflow_provider_files.api.errors import (
     ApiConnectionError,
     ApiStatusError,
@@ -35,15 +43,22 @@ from airflow_provider_files.api.models import (
     UploadStatus,
 )
 from airflow_provider_files.api.retry import RetryPolicy
+from airflow_provider_files.api.sync_client import FilesClient
 
 __all__ = [
     "PROFILES",
+    "TERMINAL_BATCH_STATUSES",
     "ApiConnectionError",
     "ApiStatusError",
     "ApiTimeoutError",
     "AsyncFilesClient",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
+    "BatchError",
+    "BatchList",
+    "BatchRequestCounts",
+    "BatchStatus",
     "BytesSource",
     "ClientSettings",
     "ConfigurationError",

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_files import __version__
 from airflow_provider_files.api.errors import ConfigurationError, UnsupportedOperationError
+from airflow_provider_files.api.limits import BATCH_ENDPOINTS
 from airflow_provider_files.api.retry import RetryPolicy
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -54,6 +55,11 @@ class GatewayProfile:
         base URL ending in ``/v1`` (the Azure v1 API takes no version).
     :param purposes: purposes accepted on create; ``None`` lets the server decide (``custom``).
         Checking them here refuses a misspelt purpose before a byte of the file is sent.
+    :param supports_batches: whether the Batches API (``/batches``) exists behind this gateway.
+    :param batches_hint: said after "not supported" when the Batches API is missing.
+    :param batches_path: path segments of the batches collection under the base URL (Respan
+        documents ``/api/v1/batches/`` beside ``/api/files/``).
+    :param batch_endpoints: endpoints a batch may target; ``None`` lets the server decide.
     """
 
     name: str
@@ -66,6 +72,10 @@ class GatewayProfile:
     path_prefix: str = ""
     default_api_version: str | None = None
     purposes: frozenset[str] | None = FILE_PURPOSES
+    supports_batches: bool = True
+    batches_hint: str = ""
+    batches_path: tuple[str, ...] = ("batches",)
+    batch_endpoints: frozenset[str] | None = BATCH_ENDPOINTS
 
     def require_purpose(self, purpose: str) -> None:
         if not isinstance(purpose, str) or not purpose:
@@ -85,6 +95,24 @@ class GatewayProfile:
             raise UnsupportedOperationError(
                 f"the Uploads API is not supported by the '{self.name}' gateway{self.uploads_hint}; "
                 "upload files up to 512 MB with a single request (POST /files) instead"
+            )
+
+    def require_batches(self) -> None:
+        if not self.supports_batches:
+            raise UnsupportedOperationError(
+                f"the Batches API is not supported by the '{self.name}' gateway{self.batches_hint}"
+            )
+
+    def require_batch_endpoint(self, endpoint: str) -> None:
+        """Refuse an endpoint this gateway does not run batches for, before anything is sent."""
+        if not isinstance(endpoint, str) or not endpoint.startswith("/"):
+            raise ConfigurationError(
+                f"endpoint must be an API path such as '/v1/chat/completions', got {endpoint!r}"
+            )
+        if self.batch_endpoints is not None and endpoint not in self.batch_endpoints:
+            raise ConfigurationError(
+                f"endpoint {endpoint!r} is not accepted for batches by the '{self.name}' gateway; expected one "
+                f"of {', '.join(sorted(self.batch_endpoints))} (use the 'custom' gateway to let the server decide)"
             )
 
 
@@ -107,6 +135,8 @@ PROFILES: dict[str, GatewayProfile] = {
         paginates=False,
         uploads_hint=" (Respan documents only /api/files/)",
         purposes=frozenset({"batch"}),
+        batches_path=("v1", "batches"),
+        batch_endpoints=frozenset({"/v1/chat/completions"}),
     ),
     "litellm": GatewayProfile(
         "litellm",
@@ -117,7 +147,7 @@ PROFILES: dict[str, GatewayProfile] = {
         "as a 'custom' gateway)",
         purposes=FILE_PURPOSES - {"evals"},
     ),
-    "custom": GatewayProfile("custom", None, purposes=None),
+    "custom": GatewayProfile("custom", None, purposes=None, batch_endpoints=None),
 }
 
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from airflow_provider_files.api.errors import (
     ApiConnectionError,
     ApiStatusError,
+    BadRequestError,
     FilesApiError,
+    NotFoundError,
     QuotaExceededError,
 )
 
@@ -59,6 +61,42 @@ def is_transient(error: FilesApiError) -> bool:
         return False
     if isinstance(error, ApiStatusError):
         return error.status_code in RETRYABLE_STATUS_CODES or error.status_code >= 500
+    return False
+
+
+def is_ambiguous(error: FilesApiError) -> bool:
+    """A failure after which the server may nevertheless have done the work (no answer, or a 5xx)."""
+    if isinstance(error, ApiStatusError):
+        return error.status_code >= 500
+    return isinstance(error, ApiConnectionError)
+
+
+def may_have_completed(error: FilesApiError) -> bool:
+    """A complete that failed in a way suggesting an earlier attempt (or run) completed the upload."""
+    if is_ambiguous(error):
+        return True
+    if isinstance(error, ApiStatusError) and error.status_code in (400, 409):
+        text = (error.server_message or str(error)).lower()
+        return "completed" in text or "already" in text
+    return False
+
+
+def is_md5_mismatch(error: BaseException) -> bool:
+    """The server refused a complete because the md5 it computed differs from the one sent."""
+    if not isinstance(error, BadRequestError):
+        return False
+    return error.param == "md5" or "md5" in (error.server_message or str(error)).lower()
+
+
+def is_gone(error: BaseException) -> bool:
+    """The upload no longer takes parts or a complete: unknown, expired or cancelled."""
+    if isinstance(error, NotFoundError):
+        return True
+    if isinstance(error, BadRequestError):
+        text = (error.server_message or str(error)).lower()
+        return any(
+            word in text for word in ("expired", "cancelled", "canceled", "not 'pending'", "not pending")
+        )
     return False
 
 

@@ -1,27 +1,25 @@
-"""FilesHook and AsyncFilesHook: an Airflow connection turned into a Files/Uploads API client."""
+"""FilesHook and AsyncFilesHook: an Airflow connection turned into a Files, Uploads and Batches API client."""
 
 from __future__ import annotations
 
-import os
+import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import IO, Any
+from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from airflow_provider_files.api import (
     AsyncFilesClient,
+    Batch,
     ClientSettings,
-    FileDeleted,
     FileObject,
     FilesApiError,
     FilesClient,
     NotFoundError,
     RetryPolicy,
-    Upload,
-    UploadPart,
 )
 from airflow_provider_files.api.bodies import BodyInput
 from airflow_provider_files.api.errors import ConfigurationError
@@ -31,6 +29,7 @@ from airflow_provider_files.api.gateways import (
     PROFILES,
     parse_headers,
 )
+from airflow_provider_files.api.limits import BATCHES_LIST_LIMIT_MAX
 from airflow_provider_files.api.polling import (
     MAX_CONSECUTIVE_ERRORS,
     MAX_POLL_INTERVAL_S,
@@ -47,6 +46,7 @@ from airflow_provider_files.api.readiness import (
     parse_file_targets,
 )
 from airflow_provider_files.exceptions import FileProcessingFailedError, FileWaitError, FileWaitTimeoutError
+from airflow_provider_files.hooks._delegate import async_client_method, client_method
 
 try:  # Airflow 3.1+
     from airflow.sdk.log import mask_secret
@@ -170,17 +170,26 @@ def file_targets(file_ids: Any, expected_bytes: Mapping[str, int] | None = None)
     return [FileTarget(t.file_id, sizes.get(t.file_id, t.expected_bytes)) for t in targets]
 
 
+def _page_size(limit: int | None) -> int:
+    """Pages as large as the API allows, or just as large as needed for ``limit`` batches."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive int, got {limit!r}")
+    return BATCHES_LIST_LIMIT_MAX if limit is None else min(limit, BATCHES_LIST_LIMIT_MAX)
+
+
 def _mask(settings: ClientSettings) -> None:
     for secret in settings.secret_values():
         mask_secret(secret)
 
 
 class FilesHook(BaseHook):
-    """Talks to an OpenAI-compatible Files and Uploads API through an ``openai_files`` connection.
+    """Talks to an OpenAI-compatible Files, Uploads and Batches API through an ``openai_files`` connection.
 
     The connection's host is the base URL (empty means the gateway's default), its password the
     API key, and its extras choose the gateway and its headers. Every credential is registered
-    with Airflow's secrets masker before the first request.
+    with Airflow's secrets masker before the first request. Each operation of the API is a
+    method of :attr:`client`; the hook offers the common ones under their Airflow names
+    (``get_file``, ``get_batch`` ...) with the client's signatures.
 
     :param files_conn_id: id of an ``openai_files`` connection.
     :param max_connections: HTTP connection pool size (parallel part uploads share it).
@@ -209,10 +218,15 @@ class FilesHook(BaseHook):
 
     @cached_property
     def client(self) -> FilesClient:
+        """The :class:`~airflow_provider_files.api.FilesClient` of this connection, made on first use.
+
+        Every operation of the API is a method of it; the hook's own methods add what Airflow
+        needs (connection settings, secrets masking, whole listings).
+        """
         return FilesClient(self.settings, max_connections=self.max_connections)
 
     def get_conn(self) -> FilesClient:
-        """The :class:`~airflow_provider_files.api.FilesClient` of this connection."""
+        """The same as :attr:`client` (the name Airflow's ``BaseHook`` uses)."""
         return self.client
 
     def close(self) -> None:
@@ -239,15 +253,24 @@ class FilesHook(BaseHook):
 
     def upload_file(
         self,
-        path_or_fileobj: str | os.PathLike[str] | IO[bytes] | bytes,
+        path_or_fileobj: BodyInput,
         purpose: str,
         *,
         filename: str | None = None,
         expires_after_s: int | None = None,
+        content_type: str = "application/octet-stream",
     ) -> FileObject:
-        """Upload a file in one request (``POST /files``, up to 512 MB), streamed from disk."""
+        """Upload a file in one request (``POST /files``, up to 512 MB), streamed from disk.
+
+        A retry after a lost answer reuses the file the lost attempt stored (see
+        :meth:`~airflow_provider_files.api.FilesClient.find_stored_file`).
+        """
         return self.client.create_file(
-            path_or_fileobj, purpose, filename=filename, expires_after_s=expires_after_s
+            path_or_fileobj,
+            purpose,
+            filename=filename,
+            expires_after_s=expires_after_s,
+            content_type=content_type,
         )
 
     def list_files(
@@ -256,32 +279,22 @@ class FilesHook(BaseHook):
         """Every file (optionally of one purpose), following pagination."""
         return list(self.client.iter_files(purpose=purpose, order=order, page_size=page_size))
 
-    def get_file(self, file_id: str) -> FileObject:
-        return self.client.retrieve_file(file_id)
+    # The client's operations, each with the client's signature and docstring.
+    get_file = client_method(FilesClient.retrieve_file)
+    delete_file = client_method(FilesClient.delete_file)
+    download_file = client_method(FilesClient.download_file)
+    find_stored_file = client_method(FilesClient.find_stored_file)
+    create_upload = client_method(FilesClient.create_upload)
+    add_upload_part = client_method(FilesClient.add_upload_part)
+    complete_upload = client_method(FilesClient.complete_upload)
+    cancel_upload = client_method(FilesClient.cancel_upload)
+    create_batch = client_method(FilesClient.create_batch)
+    get_batch = client_method(FilesClient.retrieve_batch)
+    cancel_batch = client_method(FilesClient.cancel_batch)
 
-    def delete_file(self, file_id: str) -> FileDeleted:
-        return self.client.delete_file(file_id)
-
-    def download_file(self, file_id: str, destination: str | os.PathLike[str] | IO[bytes]) -> int:
-        """Stream a file's content to a path (written atomically) or a binary file object; returns bytes."""
-        return self.client.download_file(file_id, destination)
-
-    # -- uploads -----------------------------------------------------------------------------
-
-    def create_upload(
-        self, filename: str, purpose: str, bytes: int, mime_type: str, *, expires_after_s: int | None = None
-    ) -> Upload:
-        return self.client.create_upload(filename, purpose, bytes, mime_type, expires_after_s=expires_after_s)
-
-    def add_upload_part(self, upload_id: str, data: BodyInput) -> UploadPart:
-        """Add a part: ``data`` is bytes, a binary file object or a :class:`~airflow_provider_files.api.FileRange`."""
-        return self.client.add_upload_part(upload_id, data)
-
-    def complete_upload(self, upload_id: str, part_ids: Sequence[str], md5: str | None = None) -> Upload:
-        return self.client.complete_upload(upload_id, part_ids, md5)
-
-    def cancel_upload(self, upload_id: str) -> Upload:
-        return self.client.cancel_upload(upload_id)
+    def list_batches(self, *, limit: int | None = None) -> list[Batch]:
+        """Every batch, newest first, following pagination; at most ``limit`` when given."""
+        return list(itertools.islice(self.client.iter_batches(limit=_page_size(limit)), limit))
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -416,6 +429,19 @@ class AsyncFilesHook(BaseHook):
             settings = settings.with_retry_policy(retry_policy)
         return AsyncFilesClient(settings)
 
-    async def get_file(self, file_id: str) -> FileObject:
+    # The client's operations; each call opens a client and closes it after.
+    get_file = async_client_method(AsyncFilesClient.retrieve_file)
+    create_batch = async_client_method(AsyncFilesClient.create_batch)
+    get_batch = async_client_method(AsyncFilesClient.retrieve_batch)
+    cancel_batch = async_client_method(AsyncFilesClient.cancel_batch)
+
+    async def list_batches(self, *, limit: int | None = None) -> list[Batch]:
+        """Every batch, newest first, following pagination; at most ``limit`` when given."""
+        page_size = _page_size(limit)
+        batches: list[Batch] = []
         async with await self.get_async_client() as client:
-            return await client.retrieve_file(file_id)
+            async for batch in client.iter_batches(limit=page_size):
+                batches.append(batch)
+                if len(batches) == limit:
+                    break
+        return batches

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, cast
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 
 from airflow_provider_files.api import FileObject, FilesApiError, NotFoundError
-from airflow_provider_files.api.client import EXPIRES_AFTER_MAX_S, EXPIRES_AFTER_MIN_S, FileMatch
+from airflow_provider_files.api.limits import validate_expires_after_s
 from airflow_provider_files.api.polling import MAX_POLL_INTERVAL_S
+from airflow_provider_files.api.recovery import FileMatch
 from airflow_provider_files.exceptions import FileWaitTimeoutError
 from airflow_provider_files.exceptions import InvalidBatchFileError as _TaskInvalidBatchFileError
 from airflow_provider_files.hooks.files import FilesHook, file_targets
@@ -151,11 +152,7 @@ class _FilesUploadOperator(BaseOperator):
             or not 1 <= concurrency <= MAX_CONCURRENCY
         ):
             raise ValueError(f"concurrency must be an int from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
-        if expires_after_s is not None and not EXPIRES_AFTER_MIN_S <= expires_after_s <= EXPIRES_AFTER_MAX_S:
-            raise ValueError(
-                f"expires_after_s must be between {EXPIRES_AFTER_MIN_S} (1 hour) and "
-                f"{EXPIRES_AFTER_MAX_S} (30 days), got {expires_after_s}"
-            )
+        validate_expires_after_s(expires_after_s)
         _require_positive("poll_interval_s", poll_interval_s)
         _require_positive("timeout_s", timeout_s)
         self.source = source
@@ -253,7 +250,7 @@ class _FilesUploadOperator(BaseOperator):
             self.log.info("%s: %s", filename, progress.describe())
 
         self._uploader = ChunkedUploader(
-            self.hook.get_conn(),
+            self.hook.client,
             part_size_bytes=self.part_size_bytes,
             concurrency=self.concurrency,
             expires_after_s=self.expires_after_s,
@@ -314,7 +311,7 @@ class _FilesUploadOperator(BaseOperator):
         if self.resume:
             single.save(record)
         started = time.monotonic()
-        file = self.hook.get_conn().create_file(
+        file = self.hook.upload_file(
             source.range(0, source.size),
             self.purpose,
             filename=filename,
@@ -340,7 +337,7 @@ class _FilesUploadOperator(BaseOperator):
         the same name and size at the same time, and reusing it would hand on the wrong data.
         """
         match = FileMatch(filename, source.size, self.purpose, started_at)
-        found = self.hook.get_conn().find_stored_file(match, lambda: md5_of(source))
+        found = self.hook.find_stored_file(match, lambda: md5_of(source))
         if found is not None:
             self.log.info("Found file %s stored by an interrupted earlier try; not uploading again", found.id)
         return found

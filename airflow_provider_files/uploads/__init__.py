@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_files.api.limits import MAX_PART_SIZE_BYTES, MIN_PART_SIZE_BYTES, validate_part_size
 from airflow_provider_files.uploads.checkpoint import (
     CheckpointError,
     CheckpointState,
@@ -13,13 +14,10 @@ from airflow_provider_files.uploads.engine import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PART_SIZE_BYTES,
     MAX_CONCURRENCY,
-    MAX_PART_SIZE_BYTES,
     MAX_UPLOAD_BYTES,
-    MIN_PART_SIZE_BYTES,
     ChunkedUploader,
     UploadResult,
     guess_mime_type,
-    validate_part_size,
 )
 from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError, UploadError
 from airflow_provider_files.uploads.progress import UploadProgress, format_bytes, parse_size_bytes

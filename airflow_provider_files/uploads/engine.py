@@ -20,21 +20,25 @@ from pathlib import PurePath
 from typing import Any
 
 from airflow_provider_files.api.bodies import BodySource
-from airflow_provider_files.api.client import (
-    EXPIRES_AFTER_MAX_S,
-    EXPIRES_AFTER_MIN_S,
-    FileMatch,
-    FilesClient,
-)
 from airflow_provider_files.api.errors import (
-    ApiConnectionError,
     ApiStatusError,
-    BadRequestError,
     FilesApiError,
     NotFoundError,
     UnexpectedResponseError,
 )
+from airflow_provider_files.api.limits import (
+    MAX_PART_SIZE_BYTES,
+    MIB,
+    validate_expires_after_s,
+    validate_part_size,
+)
 from airflow_provider_files.api.models import FileObject, Upload
+from airflow_provider_files.api.recovery import FileMatch
+from airflow_provider_files.api.retry import is_ambiguous as _is_ambiguous
+from airflow_provider_files.api.retry import is_gone as _is_gone
+from airflow_provider_files.api.retry import is_md5_mismatch as _is_md5_mismatch
+from airflow_provider_files.api.retry import may_have_completed as _may_have_completed
+from airflow_provider_files.api.sync_client import FilesClient
 from airflow_provider_files.uploads.checkpoint import CheckpointError, CheckpointState, CheckpointStore
 from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError, UploadError
 from airflow_provider_files.uploads.progress import UploadProgress, format_bytes
@@ -42,12 +46,8 @@ from airflow_provider_files.uploads.sources import UploadSource, as_upload_sourc
 
 log = logging.getLogger(__name__)
 
-KIB = 1024
-MIB = 1024 * KIB
 GIB = 1024 * MIB
 
-MAX_PART_SIZE_BYTES = 64 * MIB
-MIN_PART_SIZE_BYTES = 64 * KIB
 DEFAULT_PART_SIZE_BYTES = 16 * MIB
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
@@ -117,17 +117,6 @@ def guess_mime_type(filename: str) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
-def validate_part_size(part_size_bytes: int) -> int:
-    if isinstance(part_size_bytes, bool) or not isinstance(part_size_bytes, int):
-        raise TypeError(f"part_size_bytes must be an int, got {type(part_size_bytes).__name__}")
-    if not MIN_PART_SIZE_BYTES <= part_size_bytes <= MAX_PART_SIZE_BYTES:
-        raise ValueError(
-            f"part_size_bytes must be between {MIN_PART_SIZE_BYTES} (64 KiB) and {MAX_PART_SIZE_BYTES} "
-            f"(64 MiB, the API's limit per part), got {part_size_bytes}"
-        )
-    return part_size_bytes
-
-
 class _Stopped(Exception):
     """Raised inside a part's body when the run is stopping, which aborts the request at once."""
 
@@ -190,36 +179,6 @@ class _RestartNeeded(Exception):
         self.cancel = cancel
 
 
-def _is_md5_mismatch(error: BaseException) -> bool:
-    if not isinstance(error, BadRequestError):
-        return False
-    return error.param == "md5" or "md5" in (error.server_message or str(error)).lower()
-
-
-def _is_gone(error: BaseException) -> bool:
-    if isinstance(error, NotFoundError):
-        return True
-    if isinstance(error, BadRequestError):
-        text = (error.server_message or str(error)).lower()
-        return any(
-            word in text for word in ("expired", "cancelled", "canceled", "not 'pending'", "not pending")
-        )
-    return False
-
-
-def _may_have_completed(error: FilesApiError) -> bool:
-    """A complete that failed in a way suggesting an earlier attempt (or run) completed the upload."""
-    if isinstance(error, ApiConnectionError):
-        return True
-    if isinstance(error, ApiStatusError):
-        if error.status_code >= 500:
-            return True
-        if error.status_code in (400, 409):
-            text = (error.server_message or str(error)).lower()
-            return "completed" in text or "already" in text
-    return False
-
-
 class ChunkedUploader:
     """Uploads a file through the Uploads API with parts sent in parallel.
 
@@ -264,12 +223,7 @@ class ChunkedUploader:
                 f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, got {concurrency!r}"
             )
         self.concurrency = concurrency
-        if expires_after_s is not None and not EXPIRES_AFTER_MIN_S <= expires_after_s <= EXPIRES_AFTER_MAX_S:
-            raise ValueError(
-                f"expires_after_s must be between {EXPIRES_AFTER_MIN_S} (1 hour) and "
-                f"{EXPIRES_AFTER_MAX_S} (30 days), got {expires_after_s}"
-            )
-        self.expires_after_s = expires_after_s
+        self.expires_after_s = validate_expires_after_s(expires_after_s)
         self.progress = progress
         self.checkpoint = checkpoint
         self.cancel_on_failure = cancel_on_failure
@@ -554,9 +508,7 @@ class _UploadRun:
                 expires_after_s=self.uploader.expires_after_s,
             )
         except FilesApiError as exc:
-            if isinstance(exc, ApiConnectionError) or (
-                isinstance(exc, ApiStatusError) and exc.status_code >= 500
-            ):
+            if _is_ambiguous(exc):
                 self.uploader.possible_orphan_uploads += 1
                 log.warning(
                     "creating the upload of %s failed in a way that may have created it anyway; such an "

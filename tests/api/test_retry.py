@@ -497,7 +497,7 @@ def test_create_file_recovery_ignores_a_same_name_file_with_other_content() -> N
 
 @pytest.mark.asyncio
 async def test_async_client_retries_with_the_same_policy_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    import airflow_provider_files.api.client as client_module
+    import airflow_provider_files.api.async_client as client_module
 
     sleeps: list[float] = []
 

@@ -1,0 +1,220 @@
+"""The async client for triggers and async code: the same table of operations, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
+
+import httpx
+
+from airflow_provider_files.api import recovery
+from airflow_provider_files.api.batch_models import Batch
+from airflow_provider_files.api.bodies import MultipartBody
+from airflow_provider_files.api.client_base import (
+    DEFAULT_MAX_CONNECTIONS,
+    DOWNLOAD_CHUNK_BYTES,
+    ClientBase,
+    Page,
+    bound_signature,
+    next_cursor,
+    operation_signature,
+)
+from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
+from airflow_provider_files.api.gateways import ClientSettings
+from airflow_provider_files.api.models import FileObject
+from airflow_provider_files.api.operations import Operation, Operations, RequestSpec
+from airflow_provider_files.api.retry import is_ambiguous
+
+P = ParamSpec("P")
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+
+
+class awaiting(Generic[P, T]):
+    """Exposes an operation of :class:`Operations` as an :class:`AsyncFilesClient` coroutine method."""
+
+    def __init__(self, build: Callable[Concatenate[Operations, P], Operation[T]]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+        self.__name__ = build.__name__
+        self.__signature__ = operation_signature(build)
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> awaiting[P, T]: ...
+
+    @overload
+    def __get__(self, client: AsyncFilesClient, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(
+        self, client: AsyncFilesClient | None, owner: type[Any]
+    ) -> awaiting[P, T] | Callable[P, Coroutine[Any, Any, T]]:
+        if client is None:
+            return self
+
+        async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await self(client, *args, **kwargs)
+
+        call.__name__ = call.__qualname__ = self.__name__
+        call.__doc__ = self.__doc__
+        call.__signature__ = bound_signature(self)  # type: ignore[attr-defined]
+        return call
+
+    async def __call__(self, client: AsyncFilesClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await client._call(self._build(client.operations, *args, **kwargs))
+
+
+class AsyncFilesClient(ClientBase):
+    """Non-blocking twin of :class:`~airflow_provider_files.api.FilesClient`, for triggers and async code.
+
+    :param settings: where and how to connect.
+    :param transport: an httpx async transport (tests pass ``httpx.MockTransport``).
+    :param max_connections: size of the connection pool.
+    """
+
+    _http: httpx.AsyncClient
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
+        super().__init__(settings)
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            **self._client_kwargs(),
+        )
+
+    async def __aenter__(self) -> AsyncFilesClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the operations of the table ---------------------------------------------------------
+
+    create_file = awaiting(Operations.create_file)
+    list_files = awaiting(Operations.list_files)
+    retrieve_file = awaiting(Operations.retrieve_file)
+    delete_file = awaiting(Operations.delete_file)
+    create_upload = awaiting(Operations.create_upload)
+    add_upload_part = awaiting(Operations.add_upload_part)
+    complete_upload = awaiting(Operations.complete_upload)
+    cancel_upload = awaiting(Operations.cancel_upload)
+    create_batch = awaiting(Operations.create_batch)
+    retrieve_batch = awaiting(Operations.retrieve_batch)
+    list_batches = awaiting(Operations.list_batches)
+    cancel_batch = awaiting(Operations.cancel_batch)
+
+    # -- what is more than one request -------------------------------------------------------
+
+    def iter_files(
+        self, *, purpose: str | None = None, order: str | None = None, page_size: int | None = None
+    ) -> AsyncIterator[FileObject]:
+        """Every file, following ``has_more``/``last_id``."""
+        return self._pages(
+            lambda after: self.list_files(purpose=purpose, limit=page_size, order=order, after=after),
+            self.operations.profile.paginates,
+        )
+
+    def iter_batches(self, *, limit: int | None = None) -> AsyncIterator[Batch]:
+        """Every batch, newest first, following ``has_more``/``last_id``; ``limit`` is the page size."""
+        return self._pages(lambda after: self.list_batches(after=after, limit=limit))
+
+    async def download_file(self, file_id: str, destination: IO[bytes]) -> int:
+        """``GET /files/{file_id}/content`` streamed to a binary file object (one attempt per retry)."""
+        spec = self.operations.file_content(file_id)
+        state = self._policy.start()
+        seekable = destination.seekable()
+        start = destination.tell() if seekable else 0
+        attempts = 0
+        while True:
+            try:
+                async with self._http.stream(spec.method, spec.path, headers=dict(spec.headers)) as response:
+                    if response.is_success:
+                        attempts += 1
+                        if attempts > 1 and not seekable:
+                            raise SourceNotReplayableError(
+                                "the download failed midway and the destination cannot be rewound"
+                            )
+                        written = 0
+                        async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_BYTES):
+                            destination.write(chunk)
+                            written += len(chunk)
+                        if seekable:
+                            destination.truncate()
+                        return written
+                    await response.aread()
+                    error: FilesApiError = self._status_error(response)
+                    should_retry = response.headers.get("x-should-retry")
+            except httpx.TransportError as exc:
+                error, should_retry = self._transport_error(spec, exc), None
+            await asyncio.sleep(self._next_delay(state, spec, error, should_retry))
+            if seekable:
+                destination.seek(start)
+
+    async def find_stored_file(self, match: recovery.FileMatch, md5: Callable[[], str]) -> FileObject | None:
+        """Async :meth:`FilesClient.find_stored_file`; ``md5()`` runs in a worker thread."""
+        try:
+            candidate = match.only_candidate(await self.list_files(**match.list_params()))
+            if candidate is None:
+                return None
+            sink = recovery.Md5Sink()
+            await self.download_file(candidate.id, cast(IO[bytes], sink))
+        except FilesApiError as exc:
+            recovery.lookup_failed(exc)
+            return None
+        return recovery.confirm(candidate, sink.hexdigest(), await asyncio.to_thread(md5))
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def _call(self, operation: Operation[T]) -> T:
+        recover: Callable[[], Awaitable[Any]] | None = None
+        match, body = operation.recovery, operation.spec.body
+        if match is not None and body is not None:
+
+            async def recover() -> dict[str, Any] | None:
+                found = await self.find_stored_file(match, lambda: recovery.body_md5(body.source))
+                return dict(found.raw) if found else None
+
+        return operation.parse(await self._send(operation.spec, recover))
+
+    async def _send(self, spec: RequestSpec, recover: Callable[[], Awaitable[Any]] | None = None) -> Any:
+        state = self._policy.start()
+        while True:
+            should_retry: str | None = None
+            try:
+                response = await self._http.send(self._build(spec))
+                if response.is_success:
+                    return self._parse_json(response)
+                should_retry = response.headers.get("x-should-retry")
+                error: FilesApiError = self._status_error(response)
+            except httpx.TransportError as exc:
+                error = self._transport_error(spec, exc)
+            await asyncio.sleep(self._next_delay(state, spec, error, should_retry))
+            if recover is not None and is_ambiguous(error):
+                found = await recover()
+                if found is not None:
+                    return found
+
+    def _content(self, body: MultipartBody) -> AsyncIterator[bytes]:
+        return body.achunks()
+
+    @staticmethod
+    async def _pages(
+        fetch: Callable[[str | None], Awaitable[Page[ItemT]]], paginates: bool = True
+    ) -> AsyncIterator[ItemT]:
+        after: str | None = None
+        while True:
+            page = await fetch(after)
+            for item in page.data:
+                yield item
+            after = next_cursor(page, after, paginates)
+            if after is None:
+                return

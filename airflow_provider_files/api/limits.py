@@ -1,0 +1,100 @@
+"""The API's documented ranges, each checked in one place before anything is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from airflow_provider_files.api.errors import ConfigurationError
+
+KIB = 1024
+MIB = 1024 * KIB
+
+EXPIRES_AFTER_MIN_S = 3600
+EXPIRES_AFTER_MAX_S = 2_592_000
+MIN_PART_SIZE_BYTES = 64 * KIB
+MAX_PART_SIZE_BYTES = 64 * MIB
+FILES_LIST_LIMIT_MAX = 10_000
+
+
+def validate_expires_after_s(expires_after_s: int | None, name: str = "expires_after_s") -> int | None:
+    """A file lifetime in seconds (1 hour to 30 days), or ``None`` for the server's default.
+
+    :raises ConfigurationError: (a ``ValueError``) outside the range.
+    """
+    if expires_after_s is None:
+        return None
+    if not EXPIRES_AFTER_MIN_S <= expires_after_s <= EXPIRES_AFTER_MAX_S:
+        raise ConfigurationError(
+            f"{name} must be between {EXPIRES_AFTER_MIN_S} (1 hour) and "
+            f"{EXPIRES_AFTER_MAX_S} (30 days), got {expires_after_s}"
+        )
+    return expires_after_s
+
+
+def validate_part_size(part_size_bytes: int) -> int:
+    """Bytes per part of a chunked upload: 64 KiB (ours, to bound the part count) to 64 MiB (the API's)."""
+    if isinstance(part_size_bytes, bool) or not isinstance(part_size_bytes, int):
+        raise TypeError(f"part_size_bytes must be an int, got {type(part_size_bytes).__name__}")
+    if not MIN_PART_SIZE_BYTES <= part_size_bytes <= MAX_PART_SIZE_BYTES:
+        raise ValueError(
+            f"part_size_bytes must be between {MIN_PART_SIZE_BYTES} (64 KiB) and {MAX_PART_SIZE_BYTES} "
+            f"(64 MiB, the API's limit per part), got {part_size_bytes}"
+        )
+    return part_size_bytes
+
+
+# -- batches -------------------------------------------------------------------------------------
+
+#: The endpoints a batch can target (``CreateBatchRequest.endpoint``).
+BATCH_ENDPOINTS: frozenset[str] = frozenset(
+    {
+        "/v1/responses",
+        "/v1/chat/completions",
+        "/v1/embeddings",
+        "/v1/completions",
+        "/v1/moderations",
+        "/v1/images/generations",
+        "/v1/images/edits",
+        "/v1/videos",
+    }
+)
+#: The completion windows the API offers (``CreateBatchRequest.completion_window``).
+BATCH_COMPLETION_WINDOWS: frozenset[str] = frozenset({"24h"})
+BATCHES_LIST_LIMIT_MAX = 100
+METADATA_MAX_PAIRS = 16
+METADATA_KEY_MAX_CHARS = 64
+METADATA_VALUE_MAX_CHARS = 512
+
+
+def validate_completion_window(completion_window: str) -> str:
+    """A completion window the API offers (only ``24h`` today)."""
+    if completion_window not in BATCH_COMPLETION_WINDOWS:
+        raise ConfigurationError(
+            f"completion_window must be one of {', '.join(sorted(BATCH_COMPLETION_WINDOWS))}, "
+            f"got {completion_window!r}"
+        )
+    return completion_window
+
+
+def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Batch metadata: at most 16 pairs of strings, keys up to 64 characters, values up to 512."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise ConfigurationError(
+            f"metadata must be a mapping of strings to strings, got {type(metadata).__name__}"
+        )
+    if len(metadata) > METADATA_MAX_PAIRS:
+        raise ConfigurationError(f"metadata may hold at most {METADATA_MAX_PAIRS} pairs, got {len(metadata)}")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ConfigurationError(f"metadata keys and values must be strings, got {key!r}: {value!r}")
+        if len(key) > METADATA_KEY_MAX_CHARS:
+            raise ConfigurationError(
+                f"metadata key {key!r} is {len(key)} characters long; the limit is {METADATA_KEY_MAX_CHARS}"
+            )
+        if len(value) > METADATA_VALUE_MAX_CHARS:
+            raise ConfigurationError(
+                f"metadata value of {key!r} is {len(value)} characters long; the limit is {METADATA_VALUE_MAX_CHARS}"
+            )
+    return dict(metadata)

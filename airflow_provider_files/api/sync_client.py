@@ -1,0 +1,256 @@
+"""The blocking client: each operation of the table becomes a method with the same signature."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
+
+import httpx
+
+from airflow_provider_files.api import recovery
+from airflow_provider_files.api.batch_models import Batch
+from airflow_provider_files.api.bodies import MultipartBody
+from airflow_provider_files.api.client_base import (
+    DEFAULT_MAX_CONNECTIONS,
+    DOWNLOAD_CHUNK_BYTES,
+    ClientBase,
+    Page,
+    bound_signature,
+    next_cursor,
+    operation_signature,
+    parse_json,
+)
+from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
+from airflow_provider_files.api.gateways import ClientSettings
+from airflow_provider_files.api.models import FileObject
+from airflow_provider_files.api.operations import Operation, Operations, RequestSpec
+from airflow_provider_files.api.retry import is_ambiguous
+
+P = ParamSpec("P")
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+
+
+class blocking(Generic[P, T]):
+    """Exposes an operation of :class:`Operations` as a :class:`FilesClient` method of the same signature.
+
+    ``FilesClient.retrieve_file = blocking(Operations.retrieve_file)`` makes
+    ``client.retrieve_file(file_id)`` build the request, send it with retries and parse the answer.
+    """
+
+    def __init__(self, build: Callable[Concatenate[Operations, P], Operation[T]]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+        self.__name__ = build.__name__
+        self.__signature__ = operation_signature(build)
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> blocking[P, T]: ...
+
+    @overload
+    def __get__(self, client: FilesClient, owner: type[Any]) -> Callable[P, T]: ...
+
+    def __get__(self, client: FilesClient | None, owner: type[Any]) -> blocking[P, T] | Callable[P, T]:
+        if client is None:
+            return self
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            return self(client, *args, **kwargs)
+
+        call.__name__ = call.__qualname__ = self.__name__
+        call.__doc__ = self.__doc__
+        call.__signature__ = bound_signature(self)  # type: ignore[attr-defined]
+        return call
+
+    def __call__(self, client: FilesClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return client._call(self._build(client.operations, *args, **kwargs))
+
+
+class FilesClient(ClientBase):
+    """Blocking client. Use as a context manager, or call :meth:`close`.
+
+    :param settings: where and how to connect.
+    :param transport: an httpx transport (tests pass ``httpx.MockTransport``).
+    :param max_connections: size of the connection pool (parallel part uploads share it).
+    :param sleep: how to wait between retries (tests pass a recorder).
+    """
+
+    _http: httpx.Client
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(settings)
+        self._http = httpx.Client(
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            **self._client_kwargs(),
+        )
+        self._sleep = sleep
+
+    def __enter__(self) -> FilesClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the operations of the table ---------------------------------------------------------
+
+    create_file = blocking(Operations.create_file)
+    list_files = blocking(Operations.list_files)
+    retrieve_file = blocking(Operations.retrieve_file)
+    delete_file = blocking(Operations.delete_file)
+    create_upload = blocking(Operations.create_upload)
+    add_upload_part = blocking(Operations.add_upload_part)
+    complete_upload = blocking(Operations.complete_upload)
+    cancel_upload = blocking(Operations.cancel_upload)
+    create_batch = blocking(Operations.create_batch)
+    retrieve_batch = blocking(Operations.retrieve_batch)
+    list_batches = blocking(Operations.list_batches)
+    cancel_batch = blocking(Operations.cancel_batch)
+
+    # -- what is more than one request -------------------------------------------------------
+
+    def iter_files(
+        self, *, purpose: str | None = None, order: str | None = None, page_size: int | None = None
+    ) -> Iterator[FileObject]:
+        """Every file, following ``has_more``/``last_id`` page after page."""
+        return self._pages(
+            lambda after: self.list_files(purpose=purpose, limit=page_size, order=order, after=after),
+            self.operations.profile.paginates,
+        )
+
+    def iter_batches(self, *, limit: int | None = None) -> Iterator[Batch]:
+        """Every batch, newest first, following ``has_more``/``last_id``; ``limit`` is the page size."""
+        return self._pages(lambda after: self.list_batches(after=after, limit=limit))
+
+    def download_file(self, file_id: str, destination: str | os.PathLike[str] | IO[bytes]) -> int:
+        """``GET /files/{file_id}/content`` streamed to a path (written atomically) or a file object.
+
+        :return: bytes written.
+        """
+        spec = self.operations.file_content(file_id)
+        if isinstance(destination, (str, os.PathLike)):
+            target = Path(destination)
+            partial = target.with_name(target.name + ".part")
+            try:
+                with open(partial, "wb") as handle:
+                    written = self._send(spec, _stream_to(handle))
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+            return written
+        return self._send(spec, _stream_to(destination))
+
+    def find_stored_file(self, match: recovery.FileMatch, md5: Callable[[], str]) -> FileObject | None:
+        """The file an attempt whose answer was lost stored anyway, if it can be told apart.
+
+        It counts only when it is the one file matching ``match`` and its content has the md5
+        ``md5()`` gives (computed only then); see :mod:`~airflow_provider_files.api.recovery`.
+        """
+        try:
+            candidate = match.only_candidate(self.list_files(**match.list_params()))
+            if candidate is None:
+                return None
+            sink = recovery.Md5Sink()
+            self.download_file(candidate.id, cast(IO[bytes], sink))
+        except FilesApiError as exc:
+            recovery.lookup_failed(exc)
+            return None
+        return recovery.confirm(candidate, sink.hexdigest(), md5())
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _call(self, operation: Operation[T]) -> T:
+        recover: Callable[[], Any] | None = None
+        match, body = operation.recovery, operation.spec.body
+        if match is not None and body is not None:
+
+            def recover() -> dict[str, Any] | None:
+                found = self.find_stored_file(match, lambda: recovery.body_md5(body.source))
+                return dict(found.raw) if found else None
+
+        return operation.parse(self._send(operation.spec, _read_json, recover))
+
+    def _send(
+        self,
+        spec: RequestSpec,
+        consume: Callable[[httpx.Response], T],
+        recover: Callable[[], T | None] | None = None,
+    ) -> T:
+        state = self._policy.start()
+        while True:
+            should_retry: str | None = None
+            try:
+                response = self._http.send(self._build(spec), stream=True)
+                try:
+                    if response.is_success:
+                        return consume(response)
+                    response.read()
+                    should_retry = response.headers.get("x-should-retry")
+                    error: FilesApiError = self._status_error(response)
+                finally:
+                    response.close()
+            except httpx.TransportError as exc:
+                error = self._transport_error(spec, exc)
+            self._sleep(self._next_delay(state, spec, error, should_retry))
+            if recover is not None and is_ambiguous(error):
+                found = recover()
+                if found is not None:
+                    return found
+
+    def _content(self, body: MultipartBody) -> Iterator[bytes]:
+        return body.chunks()
+
+    @staticmethod
+    def _pages(fetch: Callable[[str | None], Page[ItemT]], paginates: bool = True) -> Iterator[ItemT]:
+        after: str | None = None
+        while True:
+            page = fetch(after)
+            yield from page.data
+            after = next_cursor(page, after, paginates)
+            if after is None:
+                return
+
+
+def _read_json(response: httpx.Response) -> Any:
+    """Consumer of a streamed response: read the whole (small) JSON body, then parse it."""
+    response.read()
+    return parse_json(response)
+
+
+def _stream_to(handle: IO[bytes]) -> Callable[[httpx.Response], int]:
+    """A response consumer writing the body to ``handle``, from the same start on every attempt."""
+    seekable = handle.seekable()
+    start = handle.tell() if seekable else 0
+    attempts = 0
+
+    def consume(response: httpx.Response) -> int:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            if not seekable:
+                raise SourceNotReplayableError(
+                    "the download failed midway and the destination cannot be rewound"
+                )
+            handle.seek(start)
+        written = 0
+        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_BYTES):
+            handle.write(chunk)
+            written += len(chunk)
+        if seekable:
+            handle.truncate()
+        return written
+
+    return consume
