@@ -32,7 +32,7 @@ demo: setup
 	$(BIN)/airflow-files demo
 
 bench: setup
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.perf
 
 reliability: setup
 	$(BIN)/python -m bench.reliability

@@ -11,6 +11,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.support import FilesConnection
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,3 +28,12 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 
 pytest_plugins = ["airflow_provider_files.emulator.pytest_plugin"]
+
+
+@pytest.fixture
+def files_connection(monkeypatch: pytest.MonkeyPatch) -> FilesConnection:
+    """``files_connection(host_or_emulator, conn_id=..., password=..., **extra) -> conn_id``: an
+    ``openai_files`` connection for this test, through its ``AIRFLOW_CONN_*`` variable."""
+    from .support import FilesConnection  # imported here: Airflow's environment is set above first
+
+    return FilesConnection(monkeypatch)

@@ -13,6 +13,7 @@ import pytest
 from airflow_provider_files import __version__
 from airflow_provider_files.get_provider_info import CONN_FIELDS, GATEWAYS, get_provider_info
 from airflow_provider_files.hooks.files import FilesHook
+from tests.support import FilesConnection
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
 SENSITIVE_FIELDS = {"portkey_virtual_key", "portkey_config"}
@@ -110,11 +111,10 @@ def test_providers_manager_exposes_hook_and_form(providers_manager) -> None:
     assert widgets["allow_insecure_http"].field["value"] is False
 
 
-def test_base_hook_get_hook_builds_a_files_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_base_hook_get_hook_builds_a_files_hook(files_connection: FilesConnection) -> None:
     from airflow.sdk import BaseHook
 
-    value = {"conn_type": "openai_files", "host": "http://127.0.0.1:9/v1", "password": "sk-get-hook-123456"}
-    monkeypatch.setenv("AIRFLOW_CONN_FILES_VIA_GET_HOOK", json.dumps(value))
+    files_connection("http://127.0.0.1:9/v1", conn_id="files_via_get_hook", password="sk-get-hook-123456")
     hook = BaseHook.get_hook("files_via_get_hook")
     assert isinstance(hook, FilesHook)
     assert hook.files_conn_id == "files_via_get_hook"

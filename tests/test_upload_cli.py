@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_files.cli import main
 from airflow_provider_files.emulator.testing import EmulatorHandle
+from tests.support import FilesConnection
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,16 +26,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def connection_env(emulator: EmulatorHandle, conn_id: str = "openai_files_default") -> dict[str, str]:
-    conn = {
-        "conn_type": "openai_files",
-        "host": emulator.base_url,
-        "password": emulator.api_key,
-        "extra": {"gateway": "openai"},
-    }
-    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn)}
-
-
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     path = tmp_path / "requests.jsonl"
@@ -43,7 +34,7 @@ def source(tmp_path: Path) -> Path:
 
 
 def test_upload_through_a_connection_prints_the_file_object(
-    emulator: EmulatorHandle, source: Path, tmp_path: Path
+    emulator: EmulatorHandle, files_connection: FilesConnection, source: Path, tmp_path: Path
 ) -> None:
     checkpoint = tmp_path / "ckpt.json"
     args: tuple[str, ...] = (
@@ -57,7 +48,8 @@ def test_upload_through_a_connection_prints_the_file_object(
     )
     args += ("--concurrency", "3", "--checkpoint", str(checkpoint))
 
-    result = run_cli(*args, env=connection_env(emulator, "files_test"))
+    files_connection(emulator, conn_id="files_test", gateway="openai")  # the child inherits it
+    result = run_cli(*args)
 
     assert result.returncode == 0, result.stderr
     file_object = json.loads(result.stdout)

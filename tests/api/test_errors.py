@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 import pytest
-from apitest_support import Recorder
 
 from airflow_provider_files.api import (
     ApiStatusError,
@@ -25,6 +24,8 @@ from airflow_provider_files.api import (
     ServerError,
     UnprocessableEntityError,
 )
+
+from .support import Recorder
 
 KEY = "sk-errors-test-key-777"
 ONE_ATTEMPT = RetryPolicy(max_attempts=1)

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from apitest_support import Recorder, parse_multipart
 
 from airflow_provider_files.api import (
     AsyncFilesClient,
@@ -22,6 +21,8 @@ from airflow_provider_files.api import (
     UnsupportedOperationError,
 )
 from airflow_provider_files.api.gateways import USER_AGENT
+
+from .support import Recorder, parse_multipart
 
 KEY = "sk-test-0123456789abcdef"
 FILE_ID = "file-abc123"

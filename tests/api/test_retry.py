@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from apitest_support import Recorder, parse_multipart
 
 from airflow_provider_files.api import (
     ApiConnectionError,
@@ -30,6 +29,8 @@ from airflow_provider_files.api import (
 )
 from airflow_provider_files.api.errors import FilesApiError, error_from_response
 from airflow_provider_files.api.retry import is_transient, parse_retry_after
+
+from .support import Recorder, parse_multipart
 
 KEY = "sk-retry-test-key-0001"
 FILE_JSON = {"id": "file-1", "object": "file", "bytes": 3, "filename": "a.jsonl", "purpose": "batch"}

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 
 import httpx
 import pytest
-from apitest_support import Recorder
 
 from airflow_provider_files.api import (
     ApiConnectionError,
@@ -18,6 +17,8 @@ from airflow_provider_files.api import (
     FilesClient,
     RetryPolicy,
 )
+
+from .support import Recorder
 
 # Values used by no other test, so that no secrets masker set up elsewhere can hide a leak here.
 KEY = "sk-proj-LEAKCHECK-4f9a1c2e7b"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apitest_support import Recorder, parse_multipart
 
 from airflow_provider_files.api import (
     AuthenticationError,
@@ -15,6 +14,8 @@ from airflow_provider_files.api import (
     ClientSettings,
     FilesClient,
 )
+
+from .support import Recorder, parse_multipart
 
 RESPAN_KEY = "rsp-key-00112233445566"
 FASTAPI_KEY = "fk-key-99887766554433"

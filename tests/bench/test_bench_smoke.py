@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import run as bench_run
+from bench.perf import driver
 
 TOY_SIZES = "chunked=3MiB,large=5MiB,single=2MB,validate=1MB,jsonl=2MiB"
 
@@ -15,7 +15,7 @@ TOY_SIZES = "chunked=3MiB,large=5MiB,single=2MB,validate=1MB,jsonl=2MiB"
 @pytest.mark.timeout(60)
 def test_driver_writes_every_figure_with_verified_uploads(tmp_path: Path) -> None:
     output = tmp_path / "results"
-    exit_code = bench_run.main(
+    exit_code = driver.main(
         [
             "--no-install",
             "--runs", "1",
@@ -58,6 +58,6 @@ def test_driver_writes_every_figure_with_verified_uploads(tmp_path: Path) -> Non
 
 
 def test_sizes_option_reads_binary_and_decimal_units() -> None:
-    assert bench_run.parse_sizes("large=4GiB,single=400MB") == {"large": 4 * 1024**3, "single": 400_000_000}
+    assert driver.parse_sizes("large=4GiB,single=400MB") == {"large": 4 * 1024**3, "single": 400_000_000}
     with pytest.raises(Exception, match="KEY=SIZE"):
-        bench_run.parse_sizes("huge=1GiB")
+        driver.parse_sizes("huge=1GiB")

@@ -8,7 +8,6 @@ The root conftest points AIRFLOW_HOME at a temporary folder and the dags folder 
 from __future__ import annotations
 
 import importlib.util
-import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_files.emulator.testing import EmulatorHandle
+from tests.support import FilesConnection
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 CONN_ID = "openai_files_default"
@@ -50,19 +50,14 @@ def load_example_dag(airflow_db: None) -> Callable[[str], ModuleType]:
 
 
 @pytest.fixture
-def use_emulator(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., None]:
+def use_emulator(
+    files_connection: FilesConnection, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Callable[..., None]:
     """``use_emulator(emulator, **extra)``: the connection points at ``emulator``; upload
     checkpoints go to the test's tmp_path so runs do not see each other's."""
 
     def use(emulator: EmulatorHandle, conn_id: str = CONN_ID, **extra: Any) -> None:
-        connection: dict[str, Any] = {
-            "conn_type": "openai_files",
-            "host": emulator.base_url,
-            "password": "sk-dag-tests",
-        }
-        if extra:
-            connection["extra"] = extra
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+        files_connection(emulator, conn_id=conn_id, **extra)
         monkeypatch.setenv("AIRFLOW__OPENAI_FILES__CHECKPOINT_FOLDER", str(tmp_path / "checkpoints"))
 
     return use

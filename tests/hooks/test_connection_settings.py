@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -10,27 +9,17 @@ import pytest
 from airflow_provider_files.api import ClientSettings, ConfigurationError
 from airflow_provider_files.api.gateways import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
 from airflow_provider_files.hooks.files import FilesHook
+from tests.support import FilesConnection
 
 KEY = "sk-hook-settings-key-5150"
-
-
-@pytest.fixture
-def set_conn(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``set_conn(conn_id, value)``: define a connection through its ``AIRFLOW_CONN_*`` env var."""
-
-    def define(conn_id: str, value: dict[str, Any] | str) -> None:
-        text = value if isinstance(value, str) else json.dumps({"conn_type": "openai_files", **value})
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", text)
-
-    return define
 
 
 def settings_of(conn_id: str) -> ClientSettings:
     return FilesHook(conn_id).settings
 
 
-def test_json_connection_with_every_extra(set_conn: Any) -> None:
-    set_conn(
+def test_json_connection_with_every_extra(files_connection: FilesConnection) -> None:
+    files_connection.define(
         "files_json",
         {
             "host": "https://gw.example.test/v1",
@@ -72,8 +61,8 @@ def test_json_connection_with_every_extra(set_conn: Any) -> None:
     assert settings.context == "connection 'files_json'"
 
 
-def test_uri_connection_with_string_extras(set_conn: Any) -> None:
-    set_conn(
+def test_uri_connection_with_string_extras(files_connection: FilesConnection) -> None:
+    files_connection.define(
         "files_uri",
         f"openai-files://:{KEY}@api.example.test/v1?gateway=custom&timeout_s=5&max_retries=3"
         "&verify_ssl=false&allow_insecure_http=true&headers=%7B%22X-A%22%3A%20%221%22%7D",
@@ -86,10 +75,10 @@ def test_uri_connection_with_string_extras(set_conn: Any) -> None:
     assert dict(settings.headers) == {"X-A": "1"}
 
 
-def test_uri_connection_with_encoded_base_url_and_port(set_conn: Any) -> None:
-    set_conn("files_enc", f"openai-files://:{KEY}@https%3A%2F%2Fproxy.example.test%2Fllm%2Fv1")
+def test_uri_connection_with_encoded_base_url_and_port(files_connection: FilesConnection) -> None:
+    files_connection.define("files_enc", f"openai-files://:{KEY}@https%3A%2F%2Fproxy.example.test%2Fllm%2Fv1")
     assert settings_of("files_enc").resolved_base_url() == "https://proxy.example.test/llm/v1"
-    set_conn("files_port", f"openai-files://:{KEY}@127.0.0.1:8080/v1")
+    files_connection.define("files_port", f"openai-files://:{KEY}@127.0.0.1:8080/v1")
     assert settings_of("files_port").resolved_base_url() == "https://127.0.0.1:8080/v1"
 
 
@@ -104,13 +93,15 @@ def test_uri_connection_with_encoded_base_url_and_port(set_conn: Any) -> None:
         ({"host": " https://api.example.test/v1/ "}, "https://api.example.test/v1"),
     ],
 )
-def test_host_port_and_schema_fields(set_conn: Any, fields: dict[str, Any], base_url: str) -> None:
-    set_conn("files_parts", {"password": KEY, **fields})
+def test_host_port_and_schema_fields(
+    files_connection: FilesConnection, fields: dict[str, Any], base_url: str
+) -> None:
+    files_connection.define("files_parts", {"password": KEY, **fields})
     assert settings_of("files_parts").resolved_base_url() == base_url
 
 
-def test_defaults(set_conn: Any) -> None:
-    set_conn("files_min", {"password": f" {KEY}\n"})
+def test_defaults(files_connection: FilesConnection) -> None:
+    files_connection.define("files_min", {"password": f" {KEY}\n"})
     settings = settings_of("files_min")
     assert settings.gateway == "openai"
     assert settings.api_key == KEY
@@ -121,8 +112,8 @@ def test_defaults(set_conn: Any) -> None:
     assert settings.portkey_virtual_key is None
 
 
-def test_legacy_prefixed_extra_keys_are_read(set_conn: Any) -> None:
-    set_conn(
+def test_legacy_prefixed_extra_keys_are_read(files_connection: FilesConnection) -> None:
+    files_connection.define(
         "files_legacy",
         {
             "password": KEY,
@@ -134,8 +125,8 @@ def test_legacy_prefixed_extra_keys_are_read(set_conn: Any) -> None:
     assert settings.resolved_base_url() == "https://api.respan.ai/api"
 
 
-def test_empty_strings_from_the_form_mean_unset(set_conn: Any) -> None:
-    set_conn(
+def test_empty_strings_from_the_form_mean_unset(files_connection: FilesConnection) -> None:
+    files_connection.define(
         "files_form",
         {"password": KEY, "extra": {"gateway": "", "organization": "", "timeout_s": "", "headers": ""}},
     )
@@ -163,8 +154,10 @@ def test_empty_strings_from_the_form_mean_unset(set_conn: Any) -> None:
         ({"gateway": "bedrock"}, "gateway"),
     ],
 )
-def test_bad_values_name_the_connection_and_field(set_conn: Any, extra: dict[str, Any], field: str) -> None:
-    set_conn("files_bad", {"password": KEY, "extra": extra})
+def test_bad_values_name_the_connection_and_field(
+    files_connection: FilesConnection, extra: dict[str, Any], field: str
+) -> None:
+    files_connection.define("files_bad", {"password": KEY, "extra": extra})
     with pytest.raises(ConfigurationError) as caught:
         settings_of("files_bad")
     message = str(caught.value)
@@ -172,22 +165,22 @@ def test_bad_values_name_the_connection_and_field(set_conn: Any, extra: dict[str
     assert field in message
 
 
-def test_unknown_gateway_lists_the_known_ones(set_conn: Any) -> None:
-    set_conn("files_gw", {"password": KEY, "extra": {"gateway": "Bedrock"}})
+def test_unknown_gateway_lists_the_known_ones(files_connection: FilesConnection) -> None:
+    files_connection.define("files_gw", {"password": KEY, "extra": {"gateway": "Bedrock"}})
     with pytest.raises(ConfigurationError, match="openai, azure, portkey, respan, litellm, custom"):
         settings_of("files_gw")
 
 
 @pytest.mark.parametrize("gateway", ["azure", "litellm", "custom"])
-def test_gateways_without_a_default_need_a_host(set_conn: Any, gateway: str) -> None:
-    set_conn("files_nohost", {"password": KEY, "extra": {"gateway": gateway}})
+def test_gateways_without_a_default_need_a_host(files_connection: FilesConnection, gateway: str) -> None:
+    files_connection.define("files_nohost", {"password": KEY, "extra": {"gateway": gateway}})
     hook = FilesHook("files_nohost")
     with pytest.raises(ConfigurationError, match=f"'{gateway}' gateway needs a base URL.*files_nohost"):
         _ = hook.client
 
 
-def test_plain_http_to_a_remote_host_is_refused(set_conn: Any) -> None:
-    set_conn("files_http", {"host": "http://files.example.test/v1", "password": KEY})
+def test_plain_http_to_a_remote_host_is_refused(files_connection: FilesConnection) -> None:
+    files_connection.define("files_http", {"host": "http://files.example.test/v1", "password": KEY})
     with pytest.raises(ConfigurationError) as caught:
         _ = FilesHook("files_http").client
     message = str(caught.value)
@@ -197,8 +190,8 @@ def test_plain_http_to_a_remote_host_is_refused(set_conn: Any) -> None:
     assert KEY not in message
 
 
-def test_plain_http_to_a_remote_host_with_allow_insecure_http(set_conn: Any) -> None:
-    set_conn(
+def test_plain_http_to_a_remote_host_with_allow_insecure_http(files_connection: FilesConnection) -> None:
+    files_connection.define(
         "files_http_ok",
         {"host": "http://files.example.test/v1", "password": KEY, "extra": {"allow_insecure_http": "true"}},
     )
@@ -209,8 +202,8 @@ def test_plain_http_to_a_remote_host_with_allow_insecure_http(set_conn: Any) -> 
     "host",
     ["http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1", "http://127.5.6.7/v1"],
 )
-def test_plain_http_to_loopback_is_allowed(set_conn: Any, host: str) -> None:
-    set_conn("files_loop", {"host": host, "password": KEY})
+def test_plain_http_to_loopback_is_allowed(files_connection: FilesConnection, host: str) -> None:
+    files_connection.define("files_loop", {"host": host, "password": KEY})
     assert FilesHook("files_loop").client.base_url == host
 
 
@@ -218,7 +211,7 @@ def test_plain_http_to_loopback_is_allowed(set_conn: Any, host: str) -> None:
     "host",
     ["ftp://files.example.test", "https://user:pw@files.example.test/v1", "http://localhost.evil.test/v1"],
 )
-def test_other_bad_base_urls(set_conn: Any, host: str) -> None:
-    set_conn("files_url", {"host": host, "password": KEY})
+def test_other_bad_base_urls(files_connection: FilesConnection, host: str) -> None:
+    files_connection.define("files_url", {"host": host, "password": KEY})
     with pytest.raises(ConfigurationError, match="files_url"):
         _ = FilesHook("files_url").client

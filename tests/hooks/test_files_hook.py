@@ -17,6 +17,7 @@ from airflow_provider_files.api import (
 )
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import AsyncFilesHook, FilesHook
+from tests.support import FilesConnection
 
 CONN_ID = "files_emulator"
 LINES = b"".join(
@@ -33,16 +34,9 @@ LINES = b"".join(
 )
 
 
-def define_connection(
-    monkeypatch: pytest.MonkeyPatch, conn_id: str, host: str, key: str, **extra: Any
-) -> None:
-    value = {"conn_type": "openai_files", "host": host, "password": key, "extra": {"max_retries": 1, **extra}}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
-
-
 @pytest.fixture
-def hook(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Any:
-    define_connection(monkeypatch, CONN_ID, emulator.base_url, emulator.api_key)
+def hook(emulator: EmulatorHandle, files_connection: FilesConnection) -> Any:
+    files_connection(emulator, conn_id=CONN_ID, max_retries=1)
     files_hook = FilesHook(CONN_ID)
     yield files_hook
     files_hook.close()
@@ -151,10 +145,10 @@ def test_get_hook_returns_the_client(hook: FilesHook, emulator: EmulatorHandle) 
 
 
 def test_auth_failure_names_the_connection(
-    strict_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    strict_emulator: EmulatorHandle, files_connection: FilesConnection
 ) -> None:
     wrong_key = "sk-the-wrong-key-999888777"
-    define_connection(monkeypatch, "files_wrong_key", strict_emulator.base_url, wrong_key)
+    files_connection(strict_emulator, conn_id="files_wrong_key", password=wrong_key, max_retries=1)
     hook = FilesHook("files_wrong_key")
     with pytest.raises(AuthenticationError) as caught:
         hook.get_file("file-1")
@@ -169,21 +163,23 @@ def test_auth_failure_names_the_connection(
     hook.close()
 
 
-def test_test_connection_reports_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    define_connection(monkeypatch, "files_remote_http", "http://files.example.test/v1", "sk-abcdef123456")
+def test_test_connection_reports_configuration_errors(files_connection: FilesConnection) -> None:
+    files_connection(
+        "http://files.example.test/v1", conn_id="files_remote_http", password="sk-abcdef123456", max_retries=1
+    )
     ok, text = FilesHook("files_remote_http").test_connection()
     assert ok is False
     assert "allow_insecure_http" in text and "files_remote_http" in text
 
 
-def test_test_connection_reports_an_unreachable_server(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_connection_reports_an_unreachable_server(files_connection: FilesConnection) -> None:
     import socket
 
     with socket.socket() as probe:  # a port with nothing listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    define_connection(
-        monkeypatch, "files_down", f"http://127.0.0.1:{port}/v1", "sk-abcdef123456", max_retries=0
+    files_connection(
+        f"http://127.0.0.1:{port}/v1", conn_id="files_down", password="sk-abcdef123456", max_retries=0
     )
     ok, text = FilesHook("files_down").test_connection()
     assert ok is False
@@ -209,9 +205,9 @@ async def test_async_hook_get_file(hook: FilesHook, emulator: EmulatorHandle) ->
 
 
 def test_hook_retries_rate_limits_and_does_not_duplicate_a_lost_create(
-    emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    emulator: EmulatorHandle, files_connection: FilesConnection
 ) -> None:
-    define_connection(monkeypatch, "files_faulty", emulator.base_url, emulator.api_key, max_retries=3)
+    files_connection(emulator, conn_id="files_faulty", max_retries=3)
     hook = FilesHook("files_faulty")
     emulator.set_faults("create_file:drop_after=x1,retrieve_file:429=x2")
     file = hook.upload_file(LINES, "batch", filename="faulty.jsonl")
@@ -234,12 +230,12 @@ def test_hook_retries_rate_limits_and_does_not_duplicate_a_lost_create(
     ],
 )
 def test_gateway_flavours_round_trip(
-    gateway: str, host_of: Any, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    gateway: str, host_of: Any, emulator: EmulatorHandle, files_connection: FilesConnection, tmp_path: Path
 ) -> None:
-    extra: dict[str, Any] = {"gateway": gateway}
+    extra: dict[str, Any] = {"gateway": gateway, "max_retries": 1}
     if gateway == "portkey":
         extra["portkey_provider"] = "openai"
-    define_connection(monkeypatch, f"files_{gateway}", host_of(emulator), emulator.api_key, **extra)
+    files_connection(host_of(emulator), conn_id=f"files_{gateway}", password=emulator.api_key, **extra)
     hook = FilesHook(f"files_{gateway}")
     file = hook.upload_file(LINES, "batch", filename=f"{gateway}.jsonl")
     assert file.bytes == len(LINES)
@@ -261,8 +257,8 @@ def test_gateway_flavours_round_trip(
     hook.close()
 
 
-def test_test_connection_reports_a_missing_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIRFLOW_CONN_NO_SUCH_FILES_CONN", raising=False)
+def test_test_connection_reports_a_missing_connection(files_connection: FilesConnection) -> None:
+    files_connection.remove("no_such_files_conn")
     ok, message = FilesHook(files_conn_id="no_such_files_conn").test_connection()
     assert ok is False
     assert "no_such_files_conn" in message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 
@@ -12,6 +11,7 @@ from airflow.sdk._shared.secrets_masker.secrets_masker import _secrets_masker
 from airflow_provider_files.api import AuthenticationError
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import AsyncFilesHook, FilesHook
+from tests.support import FilesConnection
 
 KEY = "sk-hook-MASKCHECK-90210abc"
 VIRTUAL_KEY = "vk-hook-MASKCHECK-5551212"
@@ -19,24 +19,17 @@ CONFIG = "pc-hook-MASKCHECK-cfg"
 HEADER_SECRET = "hdr-hook-MASKCHECK-4242"
 
 
-def define(monkeypatch: pytest.MonkeyPatch, conn_id: str, host: str, key: str) -> None:
-    value = {
-        "conn_type": "openai_files",
-        "host": host,
-        "password": key,
-        "extra": {
-            "gateway": "portkey",
-            "portkey_virtual_key": VIRTUAL_KEY,
-            "portkey_config": CONFIG,
-            "headers": {"X-Api-Token": HEADER_SECRET, "X-Team": "data-eng"},
-            "max_retries": 0,
-        },
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+SECRET_EXTRA = {
+    "gateway": "portkey",
+    "portkey_virtual_key": VIRTUAL_KEY,
+    "portkey_config": CONFIG,
+    "headers": {"X-Api-Token": HEADER_SECRET, "X-Team": "data-eng"},
+    "max_retries": 0,
+}
 
 
-def test_hook_registers_credentials_with_the_secrets_masker(monkeypatch: pytest.MonkeyPatch) -> None:
-    define(monkeypatch, "files_masked", "https://api.portkey.ai/v1", KEY)
+def test_hook_registers_credentials_with_the_secrets_masker(files_connection: FilesConnection) -> None:
+    files_connection("https://api.portkey.ai/v1", conn_id="files_masked", password=KEY, **SECRET_EXTRA)
     masker = _secrets_masker()
     line = f"key={KEY} vk={VIRTUAL_KEY} cfg={CONFIG} hdr={HEADER_SECRET} team=data-eng"
     assert masker.redact(line) == line  # nothing registered yet
@@ -50,9 +43,9 @@ def test_hook_registers_credentials_with_the_secrets_masker(monkeypatch: pytest.
 
 
 @pytest.mark.asyncio
-async def test_async_hook_registers_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_async_hook_registers_credentials(files_connection: FilesConnection) -> None:
     key = "sk-async-MASKCHECK-777000"
-    define(monkeypatch, "files_async_masked", "https://api.portkey.ai/v1", key)
+    files_connection("https://api.portkey.ai/v1", conn_id="files_async_masked", password=key, **SECRET_EXTRA)
     assert key in _secrets_masker().redact(f"k={key}")
     await AsyncFilesHook("files_async_masked").get_settings()
     assert key not in _secrets_masker().redact(f"k={key}")
@@ -71,10 +64,10 @@ def assert_reprs_clean(hook: FilesHook) -> None:
 
 
 def test_auth_failure_over_http_leaks_nothing(
-    strict_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    strict_emulator: EmulatorHandle, files_connection: FilesConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong_key = "sk-wrong-LEAKCHECK-hook-24680"
-    define(monkeypatch, "files_leak", strict_emulator.base_url, wrong_key)
+    files_connection(strict_emulator, conn_id="files_leak", password=wrong_key, **SECRET_EXTRA)
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "airflow_provider_files"):
         caplog.set_level(logging.DEBUG, logger=name)

@@ -6,10 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from jsonl_support import line, lines, write
 
 from airflow_provider_files.cli import main
 from airflow_provider_files.jsonl.cli import configure_shard_parser, run_shard
+
+from .support import line, lines, write
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_SCRIPT = REPO_ROOT / ".venv" / "bin" / "airflow-files"

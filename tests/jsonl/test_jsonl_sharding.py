@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 import pytest
-from jsonl_support import MODEL, line, lines, write
 
 from airflow_provider_files.jsonl import (
     BatchLimits,
@@ -17,6 +16,8 @@ from airflow_provider_files.jsonl import (
     shard_batch_file,
     validate_batch_file,
 )
+
+from .support import MODEL, line, lines, write
 
 
 def varied_lines(count: int) -> bytes:

@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from jsonl_support import CHAT, MODEL, line, lines, request, write
 
 from airflow_provider_files.jsonl import (
     BATCH_ENDPOINTS,
@@ -23,6 +22,8 @@ from airflow_provider_files.jsonl import (
     validate_batch_file,
 )
 from airflow_provider_files.jsonl._reading import LineChunks
+
+from .support import CHAT, MODEL, line, lines, request, write
 
 
 def check(data: bytes, **kwargs: Any) -> ValidationReport:

@@ -10,14 +10,13 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from airflow_provider_files.demo import write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
-
-from .helpers import CONN_ID, connection_json
+from tests.support import FilesConnection
 
 
 @pytest.fixture
-def files_conn(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHandle:
+def files_conn(emulator: EmulatorHandle, files_connection: FilesConnection) -> EmulatorHandle:
     """The default connection points at the (reset) emulator; returns the emulator handle."""
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(emulator.base_url))
+    files_connection(emulator)
     return emulator
 
 

@@ -16,7 +16,7 @@ from airflow_provider_files.operators._checkpoint import (
 )
 from airflow_provider_files.uploads import CheckpointStore
 
-from .helpers import task_context
+from .support import task_context
 
 
 def test_name_is_readable_and_stable() -> None:

@@ -33,8 +33,9 @@ from airflow_provider_files.sensors.files import (
 )
 from airflow_provider_files.triggers.files import UploadCompleteTrigger
 from airflow_provider_files.uploads import UploadCancelledError
+from tests.support import FilesConnection
 
-from .helpers import md5_of, run_task, task_context, upload_requests
+from .support import md5_of, run_task, task_context, upload_requests
 
 PART_BYTES = 64 * 1024
 FILE_KEYS = {"id", "bytes", "filename", "purpose", "status"}
@@ -249,15 +250,11 @@ def test_retry_finds_the_file_a_lost_response_created(
     files_conn: EmulatorHandle,
     batch_file: Callable[..., Path],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    files_connection: FilesConnection,
 ) -> None:
     """The response to POST /files is lost and the client gives up; the retry of the task finds
     the stored file instead of uploading a duplicate."""
-    from .helpers import connection_json
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_OPENAI_FILES_DEFAULT", connection_json(files_conn.base_url, max_retries=0)
-    )
+    files_connection(files_conn, max_retries=0)
     source = batch_file(80)
     files_conn.set_faults("create_file:drop_after=x1")
     arguments: dict[str, Any] = {
@@ -276,13 +273,9 @@ def test_retry_finds_the_file_a_lost_response_created(
 
 
 def test_retry_does_not_take_another_tasks_file_of_the_same_name_and_size(
-    files_conn: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    files_conn: EmulatorHandle, tmp_path: Path, files_connection: FilesConnection
 ) -> None:
-    from .helpers import connection_json
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_OPENAI_FILES_DEFAULT", connection_json(files_conn.base_url, max_retries=0)
-    )
+    files_connection(files_conn, max_retries=0)
     source = tmp_path / "a" / "requests.jsonl"
     other = tmp_path / "b" / "requests.jsonl"
     write_sample_requests(source, 40)
@@ -495,15 +488,11 @@ def test_retry_resumes_the_same_upload(files_conn: EmulatorHandle, tmp_path: Pat
 def test_failed_upload_is_left_for_a_retry_or_cancelled_on_the_last_try(
     files_conn: EmulatorHandle,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    files_connection: FilesConnection,
     retries: int,
     expected_status: str,
 ) -> None:
-    from .helpers import connection_json
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_OPENAI_FILES_DEFAULT", connection_json(files_conn.base_url, max_retries=0)
-    )
+    files_connection(files_conn, max_retries=0)
     source = tmp_path / "data.bin"
     source.write_bytes(b"z" * (4 * PART_BYTES))
     operator = ChunkedUploadOperator(

@@ -2,7 +2,7 @@
 and (for JSONL) the line number it must name. Nothing may reach the server for any of them.
 
 Files live in ``tests/reliability/bad_inputs/``; a few large inputs are generated at run time
-(``generate``). ``bench/reliability_badinput.py`` runs every case; the ``quick`` ones also run in
+(``generate``). ``bench/reliability/badinput.py`` runs every case; the ``quick`` ones also run in
 ``make test`` (``tests/reliability/test_bad_inputs.py``).
 
 Fields:

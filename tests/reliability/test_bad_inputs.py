@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_files.emulator.testing import EmulatorHandle, run_emulator
-from bench.reliability_badinput import GOOD_KEY, connection_env, run_case
+from bench.reliability.badinput import GOOD_KEY, connection_env, run_case
 
 from .cases import CASES, BadInputCase
 

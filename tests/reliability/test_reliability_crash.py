@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.reliability_crash import run_crash_scenario
+from bench.reliability.crash import run_crash_scenario
 
 pytestmark = pytest.mark.timeout(120)
 

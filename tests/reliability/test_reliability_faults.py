@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.reliability_faults import run_faults_scenario
+from bench.reliability.faults import run_faults_scenario
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,19 +10,19 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_files.emulator.testing import run_emulator
-from bench.reliability_common import write_batch_file, write_random_file
-from bench.reliability_secrets import REPO_ROOT, SECRETS, run_environment, search
+from bench.datagen import write_batch_file, write_random_file
+from bench.reliability.secrets import REPO_ROOT, SECRETS, run_environment, search
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_reprs_and_error_texts_carry_no_secret(tmp_path: Path) -> None:
-    jsonl = write_batch_file(tmp_path / "requests.jsonl", 5)
-    blob = write_random_file(tmp_path / "blob.bin", 1000, 1)
+    jsonl = write_batch_file(tmp_path / "requests.jsonl", 5).path
+    blob = write_random_file(tmp_path / "blob.bin", 1000, 1).path
     with run_emulator(api_key=SECRETS["api key"]) as emulator:
         env = run_environment(tmp_path / "home", emulator.base_url, jsonl, blob)
         completed = subprocess.run(
-            [sys.executable, "-m", "bench.reliability_secrets_runner"],
+            [sys.executable, "-m", "bench.reliability.secrets_runner"],
             env=env,
             cwd=REPO_ROOT,
             capture_output=True,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.reliability_sensor import run_sensor_scenario
+from bench.reliability.sensor import run_sensor_scenario
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
 import respx
+
+from tests.support import FilesConnection
 
 BASE_URL = "http://127.0.0.1:9/v1"  # never reached: respx answers every request
 CONN_ID = "files_sensor_unit"
 
 
 @pytest.fixture
-def files_conn(monkeypatch: pytest.MonkeyPatch) -> str:
-    connection = {
-        "conn_type": "openai_files",
-        "host": BASE_URL,
-        "password": "sk-unit-secret",
-        "extra": {"max_retries": 0},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
-    return CONN_ID
+def files_conn(files_connection: FilesConnection) -> str:
+    return files_connection(BASE_URL, conn_id=CONN_ID, password="sk-unit-secret", max_retries=0)
 
 
 @pytest.fixture

@@ -14,16 +14,15 @@ from airflow_provider_files.sensors.files import (
     UploadCompleteSensor,
     wait_for_files,
 )
+from tests.support import FilesConnection
 
 CONN_ID = "files_sensor_emulator"
 LINE = {"custom_id": "r1", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m", "input": "x"}}
 
 
 @pytest.fixture
-def hook(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> FilesHook:
-    connection = {"conn_type": "openai_files", "host": emulator.base_url, "password": emulator.api_key}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
-    return FilesHook(CONN_ID)
+def hook(emulator: EmulatorHandle, files_connection: FilesConnection) -> FilesHook:
+    return FilesHook(files_connection(emulator, conn_id=CONN_ID))
 
 
 def test_sensor_poke_mode_waits_for_processing(emulator: EmulatorHandle, hook: FilesHook) -> None:

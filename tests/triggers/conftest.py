@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -10,15 +9,15 @@ import respx
 
 from airflow_provider_files.api import RetryPolicy
 from airflow_provider_files.triggers import files as trigger_module
+from tests.support import FilesConnection
 
 BASE_URL = "http://127.0.0.1:9/v1"  # never reached: respx answers every request
 CONN_ID = "files_unit"
 
 
 @pytest.fixture
-def files_conn(monkeypatch: pytest.MonkeyPatch) -> str:
-    connection = {"conn_type": "openai_files", "host": BASE_URL, "password": "sk-unit-secret"}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
+def files_conn(files_connection: FilesConnection, monkeypatch: pytest.MonkeyPatch) -> str:
+    files_connection(BASE_URL, conn_id=CONN_ID, password="sk-unit-secret")
     # One quick retry inside the client, so the trigger's own error handling is what is tested.
     monkeypatch.setattr(
         trigger_module, "TRIGGER_RETRY_POLICY", RetryPolicy(max_attempts=2, initial_delay_s=0.01, jitter=0)

@@ -14,6 +14,7 @@ from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.triggers import files as trigger_module
 from airflow_provider_files.triggers.files import UploadCompleteTrigger
+from tests.support import FilesConnection
 
 CONN_ID = "files_trigger_emulator"
 GOOD_LINES: list[dict[str, Any]] = [
@@ -28,10 +29,8 @@ GOOD_LINES: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-def conn_id(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> str:
-    connection = {"conn_type": "openai_files", "host": emulator.base_url, "password": emulator.api_key}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
-    return CONN_ID
+def conn_id(emulator: EmulatorHandle, files_connection: FilesConnection) -> str:
+    return files_connection(emulator, conn_id=CONN_ID)
 
 
 def upload(conn_id: str, content: bytes) -> str:

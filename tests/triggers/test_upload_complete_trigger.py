@@ -13,6 +13,7 @@ from airflow.sdk import serde
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_files.triggers.files import UploadCompleteTrigger
+from tests.support import FilesConnection
 
 
 def file_json(file_id: str = "file-1", status: str | None = "processed", **fields: Any) -> dict[str, Any]:
@@ -244,9 +245,8 @@ async def test_gateway_without_status_ready_when_size_matches(files_conn: str, a
 
 
 @pytest.mark.asyncio
-async def test_missing_connection_gives_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIRFLOW_CONN_NO_SUCH_FILES_CONN", raising=False)
-    event = await first_event(make_trigger("no_such_files_conn"))
+async def test_missing_connection_gives_error_event(files_connection: FilesConnection) -> None:
+    event = await first_event(make_trigger(files_connection.remove("no_such_files_conn")))
     assert event["status"] == "error"
     assert "no_such_files_conn" in event["message"]
 

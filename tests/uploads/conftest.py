@@ -6,10 +6,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from uploads_support import client_for, write_random
 
 from airflow_provider_files.api import FilesClient
 from airflow_provider_files.emulator.testing import EmulatorHandle
+
+from .support import client_for, write_random
 
 
 @pytest.fixture

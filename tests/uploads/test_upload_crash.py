@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from uploads_support import md5_file, requests_to
 
 from airflow_provider_files.emulator.testing import EmulatorHandle
+
+from .support import md5_file, requests_to
 
 pytestmark = pytest.mark.timeout(60)
 

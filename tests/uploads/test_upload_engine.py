@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from uploads_support import MIB, client_for, md5_file, requests_to, write_random
 
 from airflow_provider_files.api import FilesClient, QuotaExceededError
 from airflow_provider_files.emulator.testing import EmulatorHandle
@@ -25,6 +24,8 @@ from airflow_provider_files.uploads import (
     UploadProgress,
     parse_size_bytes,
 )
+
+from .support import MIB, client_for, md5_file, requests_to, write_random
 
 pytestmark = pytest.mark.timeout(60)
 

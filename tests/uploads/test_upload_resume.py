@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from uploads_support import md5_file, requests_to
 
 from airflow_provider_files.api import FilesClient
 from airflow_provider_files.emulator.testing import EmulatorHandle
@@ -20,6 +19,8 @@ from airflow_provider_files.uploads import (
     UploadCancelledError,
     UploadProgress,
 )
+
+from .support import md5_file, requests_to
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -157,7 +158,7 @@ def test_upload_expired_on_the_server_starts_over(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from uploads_support import client_for
+    from .support import client_for
 
     emulator = emulator_factory(upload_expiry_s=3)
     path = make_file(SIZE)

@@ -2,7 +2,7 @@
 
 Every task talks to the emulator through a connection carrying known secrets (API key, Portkey
 virtual key and config, an Azure-style ``api-key`` header); one task uses a wrong key and fails.
-Paths come from environment variables set by ``bench/reliability_secrets.py``.
+Paths come from environment variables set by ``bench/reliability/secrets.py``.
 """
 
 from __future__ import annotations

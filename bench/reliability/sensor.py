@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.reliability_common import Metric, ScenarioResult, connection_json, emulator_client, env_vars
+from bench.connections import connection_env
+from bench.reliability.common import Metric, ScenarioResult, emulator_client, env_vars
 
 CONN_ID = "reliability_sensor"
 GET_FAULTS = "retrieve_file:429=0.15,retrieve_file:500=0.15,retrieve_file:503=0.1,retrieve_file:drop=0.15"
@@ -85,7 +86,7 @@ def run_sensor_scenario(
     checks: list[tuple[str, bool, str]] = []
     with (
         run_emulator(processing_delay_s=PROCESSING_DELAY_S) as emulator,
-        env_vars(**{f"AIRFLOW_CONN_{CONN_ID.upper()}": connection_json(emulator.base_url, emulator.api_key)}),
+        env_vars(**connection_env(CONN_ID, emulator.base_url, emulator.api_key)),
     ):
         # 1. ready under faults
         uploaded = upload_files(emulator, files, "ready")

@@ -1,4 +1,4 @@
-"""One upload per process, so that its peak RSS is its own: ``python -m bench.contenders NAME ...``.
+"""One upload per process, so that its peak RSS is its own: ``python -m bench.perf.contenders NAME ...``.
 
 Prints one JSON object on stdout: ``elapsed_s`` (the upload call only, not interpreter start or
 imports), ``file_id``, ``bytes`` and what the contender reported. The parent measures peak RSS
@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench.connections import connection_env
 
 PURPOSE_BINARY = "assistants"
 MIME_BINARY = "application/octet-stream"
@@ -104,46 +106,39 @@ def sdk_single(args: argparse.Namespace) -> dict[str, Any]:
     return {"elapsed_s": elapsed, "file_id": file.id, "bytes": file.bytes}
 
 
-def _airflow_environment(conn_id: str, connection: dict[str, Any]) -> None:
+def _airflow_connection(conn_id: str, args: argparse.Namespace, conn_type: str = "openai_files") -> None:
+    """Connection ``conn_id`` to the emulator, as an ``AIRFLOW_CONN_*`` variable of this process."""
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-home-"))
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
+    os.environ.update(connection_env(conn_id, args.base_url, args.api_key, conn_type=conn_type))
+
+
+def _timed_upload_file(hook: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """``hook.upload_file(path, purpose)``, timed (both hooks have that method)."""
+    started = time.perf_counter()
+    file = hook.upload_file(args.file, args.purpose)
+    elapsed = time.perf_counter() - started
+    return {"elapsed_s": elapsed, "file_id": file.id, "bytes": file.bytes}
 
 
 def ours_hook_single(args: argparse.Namespace) -> dict[str, Any]:
     """``FilesHook.upload_file`` (one ``POST /files`` request) through an Airflow connection."""
-    _airflow_environment(
-        "bench_files",
-        {
-            "conn_type": "openai_files",
-            "host": args.base_url,
-            "password": args.api_key,
-            "extra": {"gateway": "openai"},
-        },
-    )
+    _airflow_connection("bench_files", args)
     from airflow_provider_files.hooks.files import FilesHook
 
     hook = FilesHook(files_conn_id="bench_files")
     hook.client  # noqa: B018 - connection lookup is not part of the upload
-    started = time.perf_counter()
-    file = hook.upload_file(args.file, args.purpose)
-    elapsed = time.perf_counter() - started
-    return {"elapsed_s": elapsed, "file_id": file.id, "bytes": file.bytes}
+    return _timed_upload_file(hook, args)
 
 
 def airflow_openai_hook_single(args: argparse.Namespace) -> dict[str, Any]:
     """``apache-airflow-providers-openai``'s ``OpenAIHook.upload_file``."""
-    _airflow_environment(
-        "bench_openai", {"conn_type": "openai", "host": args.base_url, "password": args.api_key}
-    )
+    _airflow_connection("bench_openai", args, conn_type="openai")
     from airflow.providers.openai.hooks.openai import OpenAIHook
 
     hook = OpenAIHook(conn_id="bench_openai")
     hook.conn  # noqa: B018 - connection lookup is not part of the upload
-    started = time.perf_counter()
-    file = hook.upload_file(args.file, args.purpose)
-    elapsed = time.perf_counter() - started
-    return {"elapsed_s": elapsed, "file_id": file.id, "bytes": file.bytes}
+    return _timed_upload_file(hook, args)
 
 
 def peak_rss_bytes() -> int | None:
@@ -170,7 +165,7 @@ CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.contenders")
+    parser = argparse.ArgumentParser(prog="python -m bench.perf.contenders")
     parser.add_argument("contender", choices=sorted(CONTENDERS))
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--api-key", required=True)

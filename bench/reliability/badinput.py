@@ -14,10 +14,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, cast
 
-from bench.reliability_common import Metric, ScenarioResult, connection_json, env_vars
+from bench.connections import connection_json, connection_variable
+from bench.reliability.common import (
+    Metric,
+    ScenarioResult,
+    env_vars,
+    task_context,
+)
 
 # The corpus lives with the tests (tests/reliability/cases.py); it is imported by name at run time
 # so that type checkers, which map tests/ as its own tree, see one module per file.
@@ -76,8 +81,8 @@ def connection_env(root_url: str, base_url: str) -> dict[str, str | None]:
         "respan": connection_json(root_url + "/api", GOOD_KEY, gateway="respan"),
         "azure_no_host": connection_json("", GOOD_KEY, gateway="azure"),
     }
-    env: dict[str, str | None] = {f"AIRFLOW_CONN_{CONN_IDS[k].upper()}": v for k, v in conns.items()}
-    env[f"AIRFLOW_CONN_{CONN_IDS['missing'].upper()}"] = None
+    env: dict[str, str | None] = {connection_variable(CONN_IDS[k]): v for k, v in conns.items()}
+    env[connection_variable(CONN_IDS["missing"])] = None
     return env
 
 
@@ -111,11 +116,6 @@ def _operator_kwargs(case: BadInputCase, workdir: Path) -> dict[str, Any]:
     return kwargs
 
 
-def _context(task_id: str) -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="reliability_bad_inputs", task_id=task_id, run_id="bad-inputs", map_index=-1)
-    return {"ti": ti, "run_id": "bad-inputs", "dag": SimpleNamespace(dag_id="reliability_bad_inputs")}
-
-
 def _expected_line(case: BadInputCase, source: str) -> int | None:
     if case.line == -1:
         limits = case.kwargs.get("limits") or {}
@@ -145,7 +145,7 @@ def run_case(case: BadInputCase, emulator: Any, workdir: Path) -> CaseOutcome:
             task_id=task_id, source=source, files_conn_id=CONN_IDS[case.connection], **kwargs
         )
         stage = "execute"
-        operator.execute(cast(Any, _context(task_id)))
+        operator.execute(cast(Any, task_context("reliability_bad_inputs", task_id, "bad-inputs")))
     except Exception as exc:
         failed = True
         message = _exception_text(exc)
@@ -215,7 +215,7 @@ def run_badinput_scenario(
         )
     )
     result.elapsed_s = time.monotonic() - started
-    os.environ.pop("AIRFLOW_CONN_RELIABILITY_GOOD", None)
+    os.environ.pop(connection_variable(CONN_IDS["good"]), None)
     return result
 
 

@@ -37,13 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.reliability_common import (
-    MIB,
+from bench.connections import connection_env
+from bench.datagen import MIB, DataFile, write_batch_file, write_random_file
+from bench.reliability.common import (
     Metric,
     ScenarioResult,
     emulator_client,
-    md5_of,
-    write_random_file,
+    env_vars,
+    fast_retry_policy,
+    task_context,
 )
 
 PART_SIZE_BYTES = 1 * MIB
@@ -94,6 +96,10 @@ class UploadJob:
     error: str | None = None
     upload_id: str | None = None
 
+    @classmethod
+    def of(cls, index: int, source: DataFile, filename: str, method: str) -> UploadJob:
+        return cls(index, source.path, source.size, source.md5, filename, method)
+
 
 @dataclass
 class Tally:
@@ -112,19 +118,16 @@ class Tally:
     fault_rate: float = 0.0
 
 
-def prepare_sources(directory: Path, count: int, part_size: int, seed: int) -> list[tuple[Path, int, str]]:
-    """Source files cycling through :func:`upload_sizes`; distinct sizes share one file."""
+def prepare_sources(directory: Path, count: int, part_size: int, seed: int) -> list[DataFile]:
+    """Source files cycling through :func:`upload_sizes`; uploads of one size share one file."""
     directory.mkdir(parents=True, exist_ok=True)
     sizes = upload_sizes(part_size)
-    by_size: dict[int, tuple[Path, int, str]] = {}
-    sources = []
+    by_size: dict[int, DataFile] = {}
     for index in range(count):
         size = sizes[index % len(sizes)]
         if size not in by_size:
-            path = write_random_file(directory / f"source-{size}.bin", size, seed + size)
-            by_size[size] = (path, size, md5_of(path))
-        sources.append(by_size[size])
-    return sources
+            by_size[size] = write_random_file(directory / f"source-{size}.bin", size, seed + size)
+    return [by_size[sizes[index % len(sizes)]] for index in range(count)]
 
 
 def run_uploads(
@@ -208,11 +211,11 @@ def tally(emulator: Any, jobs: list[UploadJob], faults_injected: dict[str, int])
     return result
 
 
-def make_jobs(sources: list[tuple[Path, int, str]], prefix: str, single_every: int) -> list[UploadJob]:
+def make_jobs(sources: list[DataFile], prefix: str, single_every: int) -> list[UploadJob]:
     jobs = []
-    for index, (path, size, md5) in enumerate(sources):
+    for index, source in enumerate(sources):
         method = "single" if single_every and index % single_every == single_every - 1 else "engine"
-        jobs.append(UploadJob(index, path, size, md5, f"{prefix}-{index:04d}-{size}.bin", method))
+        jobs.append(UploadJob.of(index, source, f"{prefix}-{index:04d}-{source.size}.bin", method))
     return jobs
 
 
@@ -274,7 +277,7 @@ def run_row(
     *,
     row: str,
     spec: str,
-    sources: list[tuple[Path, int, str]],
+    sources: list[DataFile],
     part_size: int,
     seed: int,
     single_every: int,
@@ -295,6 +298,7 @@ def run_row(
 
 
 OPERATOR_MAX_RETRIES = 8
+OPERATOR_CONN_ID = "reliability_faults"
 # Parts fail more often than the production 6 attempts can absorb; cancelling fails at the
 # same rates as every request of the `faults` row.
 FAILING_SPEC = "parts:500=0.6,parts:drop=0.3,cancel:503=0.15,cancel:drop=0.15,latency_ms=5"
@@ -303,7 +307,7 @@ FAILING_ATTEMPTS = 6
 
 def run_failing_row(
     emulator: Any,
-    sources: list[tuple[Path, int, str]],
+    sources: list[DataFile],
     *,
     seed: int,
     log: Callable[[str], None],
@@ -311,7 +315,6 @@ def run_failing_row(
     """Uploads that give up (6 attempts per request against 90% part failures): each must be
     cancelled on the server, not left pending, even when the cancel request itself fails at first."""
     from airflow_provider_files.uploads import ChunkedUploader
-    from bench.reliability_common import fast_retry_policy
 
     emulator.reset()
     emulator.set_faults(FAILING_SPEC, seed=seed)
@@ -319,10 +322,10 @@ def run_failing_row(
     with emulator_client(
         emulator.base_url, emulator.api_key, retry_policy=fast_retry_policy(FAILING_ATTEMPTS)
     ) as client:
-        for index, (path, _size, _md5) in enumerate(sources):
+        for index, source in enumerate(sources):
             try:
                 ChunkedUploader(client, part_size_bytes=64 * 1024, concurrency=3).upload(
-                    path, purpose="batch", filename=f"failing-{index:03d}.bin"
+                    source.path, purpose="batch", filename=f"failing-{index:03d}.bin"
                 )
                 outcomes.append(None)
             except Exception as exc:
@@ -369,9 +372,8 @@ def run_collision_row(
     folder.mkdir(parents=True, exist_ok=True)
     jobs = []
     for index in range(uploads):
-        path = write_random_file(folder / f"collision-{index:03d}.bin", 200_000, seed + index)
-        method = "single" if index % 2 else "engine"
-        jobs.append(UploadJob(index, path, 200_000, md5_of(path), COLLISION_FILENAME, method))
+        source = write_random_file(folder / f"collision-{index:03d}.bin", 200_000, seed + index)
+        jobs.append(UploadJob.of(index, source, COLLISION_FILENAME, "single" if index % 2 else "engine"))
     emulator.set_faults(COLLISION_SPEC, seed=seed)
     run_uploads(emulator, jobs, part_size=64 * 1024, parallel_uploads=8, concurrency=2)
     injected = dict(emulator.faults().get("injected") or {})
@@ -419,27 +421,26 @@ def run_operator_row(
     Their connection keeps the production retry policy (backoff from 0.5 s), with
     ``max_retries`` raised to 8 in its extras as a user facing a flaky gateway would.
     """
-    from types import SimpleNamespace
-
     from airflow_provider_files.operators.files import ChunkedUploadOperator, UploadJsonlOperator
-    from bench.reliability_common import connection_json, env_vars, write_batch_file
 
     emulator.reset()
     sources = workdir / "operator-sources"
     sources.mkdir(parents=True, exist_ok=True)
     jobs: list[UploadJob] = []
     for index in range(runs):
-        path = write_batch_file(sources / f"operator-{index:03d}.jsonl", 1 + index * 37, seed=seed + index)
+        source = write_batch_file(sources / f"operator-{index:03d}.jsonl", 1 + index * 37, seed=seed + index)
         kind = ("jsonl-single", "jsonl-chunked", "chunked")[index % 3]
-        jobs.append(UploadJob(index, path, path.stat().st_size, md5_of(path), path.name, kind))
-    conn = connection_json(emulator.base_url, emulator.api_key, max_retries=OPERATOR_MAX_RETRIES)
+        jobs.append(UploadJob.of(index, source, source.path.name, kind))
+    conn = connection_env(
+        OPERATOR_CONN_ID, emulator.base_url, emulator.api_key, max_retries=OPERATOR_MAX_RETRIES
+    )
 
     def run(job: UploadJob) -> None:
         task_id = f"operator_{job.index}"
         common: dict[str, Any] = {
             "task_id": task_id,
             "source": str(job.path),
-            "files_conn_id": "reliability_faults",
+            "files_conn_id": OPERATOR_CONN_ID,
             "checkpoint_folder": str(workdir / "operator-checkpoints"),
         }
         if job.method == "chunked":
@@ -453,15 +454,14 @@ def run_operator_row(
                 concurrency=3,
                 **common,
             )
-        ti = SimpleNamespace(dag_id="reliability_faults", task_id=task_id, run_id="faults", map_index=-1)
         try:
-            job.file_id = operator.execute({"ti": ti, "run_id": "faults"})["id"]
+            job.file_id = operator.execute(task_context("reliability_faults", task_id, "faults"))["id"]
         except Exception as exc:
             job.error = f"{type(exc).__name__}: {exc}"
 
     emulator.set_faults(FAULT_SPEC, seed=seed)
     started = time.monotonic()
-    with env_vars(AIRFLOW_CONN_RELIABILITY_FAULTS=conn), ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
+    with env_vars(**conn), ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
         list(pool.map(run, jobs))
     injected = dict(emulator.faults().get("injected") or {})
     emulator.clear_faults()
@@ -532,7 +532,7 @@ def run_faults_scenario(
             result.metrics += metrics
             result.failures += failures
         if failing_uploads:
-            failing_sources = [src for src in sources if src[1] >= 2 * part_size][
+            failing_sources = [src for src in sources if src.size >= 2 * part_size][
                 :failing_uploads
             ] or sources[:1]
             metrics, failures = run_failing_row(emulator, failing_sources, seed=seed + 4, log=log)

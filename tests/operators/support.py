@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -11,14 +10,6 @@ from airflow_provider_files.emulator.testing import EmulatorHandle
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
-
-CONN_ID = "openai_files_default"
-
-
-def connection_json(base_url: str, **extra: Any) -> str:
-    return json.dumps(
-        {"conn_type": "openai_files", "host": base_url, "password": "sk-operator-tests", "extra": extra}
-    )
 
 
 def task_context(

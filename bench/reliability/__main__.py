@@ -2,11 +2,11 @@
 
 Scenarios (each module's docstring defines its figures precisely):
 
-* faults (:mod:`bench.reliability_faults`): uploads under 429/5xx/drops/latency and lost responses;
-* crashes (:mod:`bench.reliability_crash`): SIGKILL at random points, then resume;
-* bad input (:mod:`bench.reliability_badinput`): the corpus of ``tests/reliability/cases.py``;
-* secrets (:mod:`bench.reliability_secrets`): a full DAG run searched for credentials;
-* sensor (:mod:`bench.reliability_sensor`): the deferrable trigger under faults and 404s.
+* faults (:mod:`bench.reliability.faults`): uploads under 429/5xx/drops/latency and lost responses;
+* crashes (:mod:`bench.reliability.crash`): SIGKILL at random points, then resume;
+* bad input (:mod:`bench.reliability.badinput`): the corpus of ``tests/reliability/cases.py``;
+* secrets (:mod:`bench.reliability.secrets`): a full DAG run searched for credentials;
+* sensor (:mod:`bench.reliability.sensor`): the deferrable trigger under faults and 404s.
 
 ``python -m bench.reliability [--quick] [--only faults,crashes] [--output RELIABILITY.md]``;
 exits 1 when any target is missed.
@@ -25,18 +25,18 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.reliability_common import Metric, ScenarioResult
+from bench import REPO_ROOT
+from bench.reliability.common import Metric, ScenarioResult
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("faults", "crashes", "bad input", "secrets", "sensor")
 
 
 def _runners(quick: bool) -> dict[str, Callable[[Path], ScenarioResult]]:
-    from bench.reliability_badinput import run_badinput_scenario
-    from bench.reliability_crash import run_crash_scenario
-    from bench.reliability_faults import run_faults_scenario
-    from bench.reliability_secrets import run_secrets_scenario
-    from bench.reliability_sensor import run_sensor_scenario
+    from bench.reliability.badinput import run_badinput_scenario
+    from bench.reliability.crash import run_crash_scenario
+    from bench.reliability.faults import run_faults_scenario
+    from bench.reliability.secrets import run_secrets_scenario
+    from bench.reliability.sensor import run_sensor_scenario
 
     return {
         "faults": lambda d: (
@@ -112,11 +112,11 @@ def markdown(results: list[ScenarioResult], *, quick: bool, elapsed_s: float) ->
             "",
         ]
         module = {
-            "faults": "bench/reliability_faults.py",
-            "crashes": "bench/reliability_crash.py",
-            "bad input": "bench/reliability_badinput.py",
-            "secrets": "bench/reliability_secrets.py",
-            "sensor": "bench/reliability_sensor.py",
+            "faults": "bench/reliability/faults.py",
+            "crashes": "bench/reliability/crash.py",
+            "bad input": "bench/reliability/badinput.py",
+            "secrets": "bench/reliability/secrets.py",
+            "sensor": "bench/reliability/sensor.py",
         }[result.scenario]
         out.append(f"Definitions of the figures: the docstring of `{module}`.")
         out.append("")

@@ -1,6 +1,6 @@
 """The process the crash scenario kills: one chunked upload with a checkpoint file.
 
-``python -m bench.reliability_crash_runner --base-url URL --api-key KEY --checkpoint C PATH``
+``python -m bench.reliability.crash_runner --base-url URL --api-key KEY --checkpoint C PATH``
 prints ``READY`` once its imports are done and the upload starts, and a JSON line describing
 the :class:`~airflow_provider_files.uploads.UploadResult` when it finishes.
 """
@@ -16,7 +16,7 @@ RESULT_PREFIX = "RESULT "
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.reliability_crash_runner")
+    parser = argparse.ArgumentParser(prog="bench.reliability.crash_runner")
     parser.add_argument("path")
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--api-key", required=True)

@@ -1,6 +1,6 @@
 """Prints the reprs and exception texts the secrets scenario searches (run with its environment).
 
-``python -m bench.reliability_secrets_runner`` builds the hook, settings, client and operators of
+``python -m bench.reliability.secrets_runner`` builds the hook, settings, client and operators of
 the secrets DAG's connections, provokes the errors a user would see (wrong key, a rejected
 purpose, http:// to a remote host), and prints ``repr``/``str``/traceback of each.
 """
@@ -32,7 +32,7 @@ def main() -> int:
     from airflow_provider_files.hooks.files import AsyncFilesHook, FilesHook
     from airflow_provider_files.operators.files import ChunkedUploadOperator, UploadJsonlOperator
     from airflow_provider_files.triggers.files import UploadCompleteTrigger
-    from bench.reliability_secrets import SECRET_CONN_ID, WRONG_KEY_CONN_ID
+    from bench.reliability.secrets import SECRET_CONN_ID, WRONG_KEY_CONN_ID
 
     source = os.environ["RELIABILITY_JSONL"]
     hook = FilesHook(SECRET_CONN_ID)

@@ -1,21 +1,16 @@
-"""Shared pieces of the reliability suite: result rows, test data, clients pointed at the emulator."""
+"""Shared pieces of the reliability suite: result rows, clients and connections pointed at the
+emulator, a task context for running operators outside Airflow. Inputs come from :mod:`bench.datagen`."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from airflow_provider_files.api import ClientSettings, FilesClient, RetryPolicy
-
-MIB = 1024 * 1024
-HASH_CHUNK_BYTES = MIB
 
 
 @dataclass
@@ -80,44 +75,6 @@ class ScenarioResult:
         raise KeyError(name)
 
 
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def write_random_file(path: Path, size_bytes: int, seed: int) -> Path:
-    """A file of ``size_bytes`` pseudo-random bytes (deterministic per seed)."""
-    rng = random.Random(seed)
-    remaining = size_bytes
-    with open(path, "wb") as handle:
-        while remaining > 0:
-            n = min(remaining, MIB)
-            handle.write(rng.randbytes(n))
-            remaining -= n
-    return path
-
-
-def write_batch_file(path: Path, lines: int, *, seed: int = 0, model: str = "gpt-4o-mini") -> Path:
-    """A valid Batch JSONL file of ``lines`` chat-completion requests."""
-    rng = random.Random(seed)
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        for number in range(lines):
-            request = {
-                "custom_id": f"request-{number}",
-                "method": "POST",
-                "url": "/v1/chat/completions",
-                "body": {
-                    "model": model,
-                    "messages": [{"role": "user", "content": f"question {number} {rng.random():.6f}"}],
-                },
-            }
-            handle.write(json.dumps(request) + "\n")
-    return path
-
-
 def fast_retry_policy(max_attempts: int = 16) -> RetryPolicy:
     """The production retry rules with short backoffs, so that hundreds of faults fit in minutes.
 
@@ -139,10 +96,10 @@ def emulator_client(base_url: str, api_key: str, **overrides: Any) -> FilesClien
     return FilesClient(emulator_settings(base_url, api_key, **overrides))
 
 
-def connection_json(base_url: str, api_key: str, **extra: Any) -> str:
-    """An ``openai_files`` connection as the JSON an ``AIRFLOW_CONN_*`` variable holds."""
-    extra.setdefault("gateway", "openai")
-    return json.dumps({"conn_type": "openai_files", "host": base_url, "password": api_key, "extra": extra})
+def task_context(dag_id: str, task_id: str, run_id: str) -> dict[str, Any]:
+    """The part of an Airflow task context the operators read (the task instance's key)."""
+    ti = SimpleNamespace(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=-1)
+    return {"ti": ti, "run_id": run_id, "dag": SimpleNamespace(dag_id=dag_id)}
 
 
 @contextmanager
@@ -150,15 +107,15 @@ def env_vars(**values: str | None) -> Iterator[None]:
     """Set (or, with None, remove) environment variables for the duration of the block."""
     saved = {name: os.environ.get(name) for name in values}
     try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(values)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(saved)
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

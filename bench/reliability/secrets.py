@@ -10,7 +10,7 @@ last 10 characters:
 * every file under the run's ``AIRFLOW_HOME`` (task log files, checkpoints, the SQLite metadata
   database, which holds XComs, rendered template fields and task instance notes);
 * the XCom and rendered-field rows, dumped from the database as text;
-* the reprs and error texts printed by :mod:`bench.reliability_secrets_runner`.
+* the reprs and error texts printed by :mod:`bench.reliability.secrets_runner`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.reliability_common import Metric, ScenarioResult, write_batch_file, write_random_file
+from bench import REPO_ROOT
+from bench.connections import connection_variable
+from bench.datagen import write_batch_file, write_random_file
+from bench.reliability.common import Metric, ScenarioResult
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = REPO_ROOT / "tests" / "reliability" / "dags"
 DAG_ID = "reliability_secrets"
 # the connection ids the DAG file uses (tests/reliability/dags/reliability_secrets_dag.py)
@@ -83,10 +85,8 @@ def run_environment(home: Path, base_url: str, jsonl: Path, blob: Path) -> dict[
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW_CONN_RELIABILITY_SECRET_CONN": secret_connection(base_url, SECRETS["api key"]),
-            "AIRFLOW_CONN_RELIABILITY_SECRET_WRONG_KEY": secret_connection(
-                base_url, SECRETS["wrong api key"]
-            ),
+            connection_variable(SECRET_CONN_ID): secret_connection(base_url, SECRETS["api key"]),
+            connection_variable(WRONG_KEY_CONN_ID): secret_connection(base_url, SECRETS["wrong api key"]),
             "RELIABILITY_JSONL": str(jsonl),
             "RELIABILITY_BLOB": str(blob),
             "PYTHONUNBUFFERED": "1",
@@ -135,8 +135,8 @@ def run_secrets_scenario(workdir: Path, *, log: Callable[[str], None] = print) -
     workdir.mkdir(parents=True, exist_ok=True)
     home = workdir / "airflow-home"
     home.mkdir(exist_ok=True)
-    jsonl = write_batch_file(workdir / "requests.jsonl", 50)
-    blob = write_random_file(workdir / "blob.bin", 300 * 1024, 3)
+    jsonl = write_batch_file(workdir / "requests.jsonl", 50).path
+    blob = write_random_file(workdir / "blob.bin", 300 * 1024, 3).path
     airflow = str(Path(sys.executable).parent / "airflow")
     hits: list[str] = []
     with run_emulator(api_key=SECRETS["api key"], processing_delay_s=1.0) as emulator:
@@ -147,7 +147,7 @@ def run_secrets_scenario(workdir: Path, *, log: Callable[[str], None] = print) -
             return result
         _, dag_output = _run([airflow, "dags", "test", DAG_ID], env, workdir / "dags-test.log")
         _, repr_output = _run(
-            [sys.executable, "-m", "bench.reliability_secrets_runner"], env, workdir / "reprs.log"
+            [sys.executable, "-m", "bench.reliability.secrets_runner"], env, workdir / "reprs.log"
         )
         request_log = emulator.request_log()
         stats = emulator.stats()

@@ -1,6 +1,6 @@
 """Crash scenario: SIGKILL the uploading process at a random point, then resume from its checkpoint.
 
-Each run uploads a fresh multi-part file through :mod:`bench.reliability_crash_runner` (the
+Each run uploads a fresh multi-part file through :mod:`bench.reliability.crash_runner` (the
 chunked engine with a JSON checkpoint file) against an emulator whose connections are capped so
 an upload takes a second or two; the process is killed at a random moment, then started again
 with the same checkpoint and left to finish.
@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.reliability_common import MIB, Metric, ScenarioResult, md5_of, write_random_file
-from bench.reliability_crash_runner import READY_LINE, RESULT_PREFIX
+from bench.datagen import MIB, md5_of, write_random_file
+from bench.reliability.common import Metric, ScenarioResult
+from bench.reliability.crash_runner import READY_LINE, RESULT_PREFIX
 
 PART_SIZE_BYTES = 1 * MIB
 CONCURRENCY = 2
@@ -96,7 +97,7 @@ def _runner_command(
     return [
         sys.executable,
         "-m",
-        "bench.reliability_crash_runner",
+        "bench.reliability.crash_runner",
         str(path),
         "--base-url",
         emulator.base_url,
@@ -181,7 +182,7 @@ def _wait_until_idle(emulator: Any, timeout_s: float = 30.0) -> None:
 def calibrate(emulator: Any, workdir: Path, size: int, part_size: int, concurrency: int) -> float:
     """Seconds from READY to the end of one uninterrupted upload of ``size`` bytes."""
     emulator.reset()
-    path = write_random_file(workdir / "calibrate.bin", size, 1)
+    path = write_random_file(workdir / "calibrate.bin", size, 1).path
     checkpoint = workdir / "calibrate.checkpoint.json"
     process = _start(_runner_command(emulator, path, checkpoint, part_size, concurrency), emulator.api_key)
     _wait_ready(process)
@@ -211,7 +212,7 @@ def crash_once(
     concurrency: int,
 ) -> None:
     emulator.reset()
-    path = write_random_file(workdir / f"crash-{run.index}.bin", run.size, 1000 + run.index)
+    path = write_random_file(workdir / f"crash-{run.index}.bin", run.size, 1000 + run.index).path
     source_md5 = md5_of(path)
     checkpoint = workdir / f"crash-{run.index}.checkpoint.json"
     command = _runner_command(emulator, path, checkpoint, part_size, concurrency, via_cli=run.via_cli)
@@ -288,15 +289,15 @@ class SingleCrashRun:
 def crash_single_once(
     emulator: Any, workdir: Path, run: SingleCrashRun, kill_after_s: float, lines: int
 ) -> None:
-    from bench.reliability_common import write_batch_file
+    from bench.datagen import write_batch_file
 
     emulator.reset()
-    path = write_batch_file(workdir / f"single-{run.index}.jsonl", lines, seed=run.index)
+    path = write_batch_file(workdir / f"single-{run.index}.jsonl", lines, seed=run.index).path
     folder = workdir / f"single-{run.index}-checkpoints"
     command = [
         sys.executable,
         "-m",
-        "bench.reliability_crash_runner",
+        "bench.reliability.crash_runner",
         str(path),
         "--base-url",
         emulator.base_url,
@@ -459,7 +460,7 @@ def run_crash_scenario(
         f"Files of {parts_per_file[0]}-{parts_per_file[1]} parts of {part_size} bytes, {concurrency} parts in "
         f"parallel, emulator capped at {bandwidth_mbps} MB/s per connection; an uninterrupted upload took "
         f"{duration_s:.2f}s; kill times uniform over that duration.",
-        "Even runs use `python -m bench.reliability_crash_runner` (ChunkedUploader + JsonFileCheckpointStore, "
+        "Even runs use `python -m bench.reliability.crash_runner` (ChunkedUploader + JsonFileCheckpointStore, "
         "killed counting from when the upload starts); odd runs use the real command "
         "`airflow-files upload PATH --checkpoint C --part-size N --concurrency K --base-url URL` "
         f"(killed counting from its start; it takes about {cli_startup_s:.2f}s to start).",

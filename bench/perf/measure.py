@@ -1,0 +1,236 @@
+"""Running the contenders: each upload in its own child process (its peak RSS is its own), each
+validation in this process, alternating contenders run by run, every upload's md5 checked."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import REPO_ROOT
+from bench.datagen import MB, DataFile
+from bench.perf.environment import installed, log
+
+WAN_BANDWIDTH_MBPS = 25.0
+WAN_LATENCY_MS = 40.0
+CHILD_TIMEOUT_S = 900.0
+
+
+@dataclass
+class Run:
+    """One upload by one contender."""
+
+    elapsed_s: float
+    peak_rss_bytes: int
+    md5_ok: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class ContenderFailed(RuntimeError):
+    pass
+
+
+TIME_COMMAND = "/usr/bin/time"
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux ``/proc``), 0 if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[dict[str, Any], int]:
+    """Run ``command``, return its JSON output and its own peak RSS in bytes.
+
+    The peak comes from GNU time (``%M``) when present: ``os.wait4`` on a child of this process
+    would count this (large) process's pages too, since Linux carries the pre-exec memory's high
+    water mark into ``ru_maxrss``. Without GNU time, the child's own ``VmHWM`` is used.
+    """
+    cpu_before = _children_cpu_s()
+    with tempfile.TemporaryDirectory(prefix="bench-child-") as scratch:
+        rss_file = Path(scratch) / "maxrss"
+        stderr_path = Path(scratch) / "stderr"
+        wrapped = command
+        if os.access(TIME_COMMAND, os.X_OK):
+            wrapped = [TIME_COMMAND, "-f", "%M", "-o", str(rss_file), *command]
+        with open(stderr_path, "wb") as stderr:
+            try:
+                completed = subprocess.run(
+                    wrapped,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    stdin=subprocess.DEVNULL,
+                    cwd=REPO_ROOT,
+                    env=env,
+                    timeout=CHILD_TIMEOUT_S,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise ContenderFailed(f"{command[3]} did not finish in {CHILD_TIMEOUT_S:.0f} s") from None
+        if completed.returncode != 0:
+            tail = stderr_path.read_text(errors="replace")[-3000:]
+            raise ContenderFailed(f"{command[3]} exited {completed.returncode}:\n{tail}")
+        outcome = json.loads(completed.stdout.decode().strip().splitlines()[-1])
+        rss_text = rss_file.read_text().split() if rss_file.exists() else []
+    # CPU of the whole child process, interpreter start and imports included.
+    outcome["client_cpu_s"] = round(_children_cpu_s() - cpu_before, 3)
+    if rss_text and rss_text[-1].isdigit():
+        return outcome, int(rss_text[-1]) * 1024  # GNU time reports KiB
+    return outcome, int(outcome.get("vm_hwm_bytes") or 0)
+
+
+@dataclass
+class Scenario:
+    """Several contenders doing the same job on the same input, alternating run by run."""
+
+    id: str
+    title: str
+    profile: str  # loopback | wan | local
+    input_key: str
+    contenders: list[str]
+    purpose: str = "assistants"
+    mime_type: str = "application/octet-stream"
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    size_bytes: int = 0
+    load_avg: list[float] = field(default_factory=list)
+
+
+def contender_available(name: str) -> str | None:
+    """Why ``name`` cannot run here, or None."""
+    needs = {
+        "sdk-chunked": "openai",
+        "sdk-single": "openai",
+        "airflow-openai-hook-single": "airflow.providers.openai",
+    }.get(name)
+    if needs and not installed(needs):
+        return f"{needs} is not installed"
+    return None
+
+
+def run_upload_scenario(scenario: Scenario, data: DataFile, emulator: Any, runs: int) -> None:
+    scenario.size_bytes = data.size
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    active = []
+    for name in scenario.contenders:
+        reason = contender_available(name)
+        if reason:
+            scenario.errors[name] = reason
+        else:
+            active.append(name)
+            scenario.runs[name] = []
+    for round_index in range(runs):
+        for name in active:
+            if name in scenario.errors:
+                continue
+            command = [
+                sys.executable, "-m", "bench.perf.contenders", name,
+                "--base-url", emulator.base_url, "--api-key", emulator.api_key,
+                "--file", str(data.path), "--purpose", scenario.purpose, "--mime-type", scenario.mime_type,
+            ]  # fmt: skip
+            server_cpu_before = process_cpu_s(emulator.pid)
+            try:
+                outcome, rss = run_child(command, env)
+            except (ContenderFailed, ValueError, IndexError) as error:
+                scenario.errors[name] = str(error)
+                log(f"{scenario.id}: {name} failed: {error}")
+                continue
+            outcome["server_cpu_s"] = round(process_cpu_s(emulator.pid) - server_cpu_before, 3)
+            stored_md5 = emulator.file_md5(outcome["file_id"])
+            md5_ok = stored_md5 == data.md5 and outcome.get("bytes") in (None, data.size)
+            scenario.runs[name].append(Run(outcome["elapsed_s"], rss, md5_ok, outcome))
+            log(
+                f"{scenario.id} run {round_index + 1}/{runs} {name}: {outcome['elapsed_s']:.2f} s, "
+                f"{data.size / outcome['elapsed_s'] / MB:.1f} MB/s, peak RSS {rss / MB:.0f} MB, "
+                f"CPU client {outcome['client_cpu_s']:.1f} s server {outcome['server_cpu_s']:.1f} s, "
+                f"md5 {'ok' if md5_ok else f'MISMATCH ({stored_md5} != {data.md5})'}"
+            )
+            emulator.reset()  # frees the stored bytes before the next run
+    scenario.load_avg = [round(value, 2) for value in os.getloadavg()]
+
+
+def run_validation_scenario(scenario: Scenario, data: DataFile, runs: int) -> None:
+    """Validation MB/s in this process (nothing to upload; RSS is not a target here).
+
+    Both contenders come from ``bench.perf.validate``: ``run(path)`` validates once with every
+    rule and the default limits, ``json_loads_loop(path)`` is the plain baseline.
+    """
+    scenario.size_bytes = data.size
+    try:
+        from bench.perf.validate import json_loads_loop
+        from bench.perf.validate import run as validate_once
+    except ImportError as error:
+        scenario.errors["ours-validate"] = f"bench.perf.validate is not available: {error}"
+        return
+    contenders: list[tuple[str, Callable[[], Any]]] = [
+        ("ours-validate", lambda: validate_once(data.path)),
+        ("json-loads-loop", lambda: json_loads_loop(data.path)),
+    ]
+    for name, _ in contenders:
+        scenario.runs[name] = []
+    for round_index in range(runs):
+        for name, call in contenders:
+            if name in scenario.errors:
+                continue
+            started = time.perf_counter()
+            try:
+                outcome = call()
+            except Exception as error:  # a bench must report, not stop
+                scenario.errors[name] = f"{type(error).__name__}: {error}"
+                log(f"{scenario.id}: {name} failed: {error}")
+                continue
+            elapsed = time.perf_counter() - started
+            valid = _validation_passed(outcome, data)
+            scenario.runs[name].append(Run(elapsed, 0, valid, _validation_detail(outcome)))
+            log(
+                f"{scenario.id} run {round_index + 1}/{runs} {name}: {elapsed:.2f} s, "
+                f"{data.size / elapsed / MB:.1f} MB/s, {'valid' if valid else 'NOT VALID'}"
+            )
+    scenario.load_avg = [round(value, 2) for value in os.getloadavg()]
+
+
+def _validation_passed(outcome: Any, data: DataFile) -> bool:
+    if isinstance(outcome, int):
+        return outcome == data.lines
+    report = getattr(outcome, "report", outcome)
+    if isinstance(report, dict):
+        return bool(report.get("valid", True)) and report.get("lines", data.lines) == data.lines
+    return bool(getattr(report, "valid", False)) and getattr(report, "lines", None) == data.lines
+
+
+def _validation_detail(outcome: Any) -> dict[str, Any]:
+    if isinstance(outcome, int):
+        return {"lines": outcome}
+    if isinstance(outcome, dict):
+        return {key: value for key, value in outcome.items() if isinstance(value, (int, float, str, bool))}
+    report = getattr(outcome, "report", outcome)
+    return {"lines": getattr(report, "lines", None), "valid": getattr(report, "valid", None)}
+
+
+@contextlib.contextmanager
+def emulator_for(profile: str, data_dir: Path) -> Iterator[Any]:
+    from airflow_provider_files.emulator.testing import run_emulator
+
+    options: dict[str, Any] = {}
+    if profile == "wan":
+        options = {"bandwidth_per_connection": WAN_BANDWIDTH_MBPS, "latency_ms": WAN_LATENCY_MS}
+    with run_emulator(data_dir=data_dir, **options) as emulator:
+        yield emulator

@@ -1,0 +1,249 @@
+"""The results of a bench: ``latest.json`` (every run), ``latest.md`` (the figures against the
+targets, every contender) and ``latest.png`` (the chart).
+
+``python -m bench.perf.report [PATH]`` prints the README's headline rows, computed afresh by
+:data:`~bench.perf.targets.TARGETS` from the runs stored in ``PATH`` (default the committed
+``bench/results/latest.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import REPO_ROOT
+from bench.perf.environment import log
+from bench.perf.measure import Run, Scenario
+from bench.perf.targets import Figure, compute_figures, summarise
+
+LATEST_JSON = REPO_ROOT / "bench" / "results" / "latest.json"
+
+
+def write_results(
+    output_dir: Path,
+    machine: dict[str, Any],
+    plan: dict[str, Any],
+    scenarios: dict[str, Scenario],
+    figures: list[Figure],
+    *,
+    chart: bool = True,
+) -> dict[str, Path]:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "md": output_dir / "latest.md",
+        "json": output_dir / "latest.json",
+        "png": output_dir / "latest.png",
+    }
+    payload = {
+        "machine": machine,
+        "plan": plan,
+        "figures": [dataclasses.asdict(figure) for figure in figures],
+        "scenarios": {
+            scenario_id: {
+                "title": scenario.title,
+                "profile": scenario.profile,
+                "size_bytes": scenario.size_bytes,
+                "load_avg_after": scenario.load_avg,
+                "errors": scenario.errors,
+                "contenders": {
+                    name: {
+                        "summary": dataclasses.asdict(summary) if summary else None,
+                        "runs": [dataclasses.asdict(run) for run in runs],
+                    }
+                    for name, runs in scenario.runs.items()
+                    for summary in [summarise(runs, scenario.size_bytes)]
+                },
+            }
+            for scenario_id, scenario in scenarios.items()
+        },
+    }
+    paths["json"].write_text(json.dumps(payload, indent=2) + "\n")
+    paths["md"].write_text(render_markdown(machine, plan, scenarios, figures))
+    if not chart or not draw_chart(paths["png"], scenarios):
+        paths.pop("png")
+    return paths
+
+
+def render_markdown(
+    machine: dict[str, Any], plan: dict[str, Any], scenarios: dict[str, Scenario], figures: list[Figure]
+) -> str:
+    out = ["# Benchmark results", ""]
+    command = f"python -m bench.run {plan['argv']}".strip()
+    out.append(f"Written by `make bench` (`{command}`) on {machine['date']}.")
+    out.append(
+        f"Each figure is the median of {plan['runs']} runs per contender, contenders alternating run by "
+        "run; min-max across runs in parentheses. MB = 10^6 bytes. Every upload's md5 as stored by the "
+        "emulator was checked against the source file."
+    )
+    out += ["", "## Machine", "", "| | |", "|---|---|"]
+    for key in (
+        "cpu", "cores", "ram_gib", "os", "python", "airflow", "airflow-provider-files", "openai",
+        "apache-airflow-providers-openai", "httpx", "orjson", "load_avg_start", "load_avg_end",
+    ):  # fmt: skip
+        if key in machine:
+            value = machine[key]
+            if isinstance(value, list):
+                value = " / ".join(str(item) for item in value) + " (1/5/15 min)"
+            out.append(f"| {key.replace('_', ' ')} | {value} |")
+    out += ["", "## Figures against the targets of DESIGN.md", ""]
+    out += ["| what | ours | peer | ratio | target | met? |", "|---|---|---|---|---|---|"]
+    for figure in figures:
+        out.append(
+            f"| {figure.what} | {figure.ours} | {figure.peer} | {figure.ratio} | {figure.target} | **{figure.met}** |"
+        )
+    out += ["", "## Every contender", ""]
+    out += [
+        "| scenario | contender | runs | wall time s (min-max) | MB/s (min-max) | peak RSS MB (max) | md5 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for scenario in scenarios.values():
+        for name, runs in scenario.runs.items():
+            summary = summarise(runs, scenario.size_bytes)
+            if summary is None:
+                continue
+            rss = f"{summary.median_rss_mb:.0f} ({summary.max_rss_mb:.0f})" if summary.max_rss_mb else "-"
+            out.append(
+                f"| {scenario.title} | {name} | {summary.runs} | {summary.median_s:.2f} "
+                f"({summary.min_s:.2f}-{summary.max_s:.2f}) | {summary.median_mbps:.0f} "
+                f"({summary.min_mbps:.0f}-{summary.max_mbps:.0f}) | {rss} | "
+                f"{'ok' if summary.md5_ok else 'MISMATCH'} |"
+            )
+        for name, error in scenario.errors.items():
+            out.append(f"| {scenario.title} | {name} | 0 | failed: {error.splitlines()[0][:120]} | | | |")
+    out += ["", "## What was run", ""]
+    out += plan["notes"]
+    loads = [f"{scenario.id} {scenario.load_avg[0]}" for scenario in scenarios.values() if scenario.load_avg]
+    if loads:
+        out.append("- Load average (1 min) after each scenario: " + ", ".join(loads) + ".")
+    out.append("")
+    return "\n".join(out)
+
+
+CHART_COLOURS = {
+    "ours-validate-upload": "#9467bd",
+    "ours-chunked-no-md5": "#aec7e8",
+    "ours": "#1f77b4",
+    "sdk": "#ff7f0e",
+    "json-loads": "#ff7f0e",
+    "airflow-openai": "#2ca02c",
+}
+
+
+def _colour(name: str) -> str:
+    for prefix, value in CHART_COLOURS.items():
+        if name.startswith(prefix):
+            return value
+    return "#7f7f7f"
+
+
+def draw_chart(path: Path, scenarios: dict[str, Scenario]) -> bool:
+    """MB/s per scenario and contender, and peak RSS of the uploads; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is not installed; no chart")
+        return False
+    groups = []
+    for scenario in scenarios.values():
+        bars = [
+            (name, summary)
+            for name, runs in scenario.runs.items()
+            for summary in [summarise(runs, scenario.size_bytes)]
+            if summary is not None
+        ]
+        if bars:
+            groups.append((scenario, bars))
+    if not groups:
+        return False
+    width = max(9.0, 1.25 * sum(len(bars) for _, bars in groups) + 2)
+    figure, (speed_axis, rss_axis) = plt.subplots(
+        2, 1, figsize=(width, 9), dpi=110, gridspec_kw={"height_ratios": [3, 2]}
+    )
+    positions: list[float] = []
+    names: list[str] = []
+    centres: list[tuple[float, str]] = []
+    x = 0.0
+    for scenario, bars in groups:
+        start = x
+        for name, summary in bars:
+            low, high = summary.median_mbps - summary.min_mbps, summary.max_mbps - summary.median_mbps
+            speed_axis.bar(x, summary.median_mbps, 0.8, color=_colour(name), yerr=[[low], [high]], capsize=3)
+            speed_axis.text(
+                x, summary.max_mbps, f"{summary.median_mbps:.0f}", ha="center", va="bottom", fontsize=8
+            )
+            if summary.max_rss_mb:
+                rss_axis.bar(x, summary.median_rss_mb, 0.8, color=_colour(name))
+                rss_axis.text(
+                    x,
+                    summary.median_rss_mb,
+                    f"{summary.median_rss_mb:.0f}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
+            positions.append(x)
+            names.append(name)
+            x += 1
+        centres.append(((start + x - 1) / 2, scenario.title))
+        x += 0.8
+    speed_axis.set_ylabel("MB/s (median; bars: min-max)")
+    speed_axis.set_title("airflow-provider-files (blue) vs peers: throughput, higher is better")
+    speed_axis.set_xticks([centre for centre, _ in centres], [title for _, title in centres], fontsize=8)
+    speed_axis.grid(axis="y", alpha=0.3)
+    rss_axis.set_ylabel("peak RSS, MB (median)")
+    rss_axis.set_title("peak RSS of the uploading process, lower is better (target for ours: <= 150 MB)")
+    rss_axis.axhline(150, color="red", linestyle="--", linewidth=1)
+    rss_axis.set_xticks(positions, names, rotation=35, ha="right", fontsize=8)
+    rss_axis.grid(axis="y", alpha=0.3)
+    rss_axis.set_xlim(speed_axis.get_xlim())
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return True
+
+
+def scenarios_from_json(payload: dict[str, Any]) -> dict[str, Scenario]:
+    """The scenarios of a ``latest.json``, with every run, as :func:`write_results` stored them."""
+    scenarios = {}
+    for scenario_id, stored in payload["scenarios"].items():
+        scenario = Scenario(scenario_id, stored["title"], stored["profile"], "", list(stored["contenders"]))
+        scenario.size_bytes = stored["size_bytes"]
+        scenario.errors = dict(stored["errors"])
+        scenario.load_avg = list(stored["load_avg_after"])
+        scenario.runs = {
+            name: [Run(**run) for run in contender["runs"]]
+            for name, contender in stored["contenders"].items()
+        }
+        scenarios[scenario_id] = scenario
+    return scenarios
+
+
+def headline_markdown(figures: list[Figure]) -> str:
+    """The README's table: the figures whose target has a headline, in short form."""
+    out = ["| what | ours | peer | ratio | target |", "|---|---|---|---|---|"]
+    for figure in figures:
+        if figure.headline:
+            ours, peer = figure.ours.split(" (")[0], figure.peer.split(" (")[0]
+            verdict = figure.target if figure.met == "-" else f"{figure.target}: {figure.met}"
+            out.append(f"| {figure.headline} | {ours} | {peer} | {figure.ratio} | {verdict} |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.perf.report", description=__doc__.splitlines()[0])
+    parser.add_argument("json", nargs="?", type=Path, default=LATEST_JSON, help="a latest.json")
+    args = parser.parse_args(argv)
+    payload = json.loads(args.json.read_text())
+    sys.stdout.write(headline_markdown(compute_figures(scenarios_from_json(payload))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
