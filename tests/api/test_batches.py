@@ -10,8 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from apitest_support import Recorder
-from test_requests import KEY, PROFILES, Expected, check_request
 
 from airflow_provider_files.api import (
     TERMINAL_BATCH_STATUSES,
@@ -29,6 +27,9 @@ from airflow_provider_files.api import (
     gateways,
 )
 from airflow_provider_files.api.limits import BATCH_ENDPOINTS
+
+from .support import Recorder
+from .test_requests import KEY, PROFILES, Expected, check_request
 
 BATCH_ID = "batch_abc123"
 BATCH_JSON: dict[str, Any] = {

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from apitest_support import Recorder
 
 from airflow_provider_files.api import AsyncFilesClient, ClientSettings, FilesClient, RetryPolicy
 from airflow_provider_files.api.async_client import awaiting
@@ -23,6 +22,8 @@ from airflow_provider_files.api.limits import (
 )
 from airflow_provider_files.api.operations import Operation, Operations
 from airflow_provider_files.api.sync_client import blocking
+
+from .support import Recorder
 
 KEY = "sk-test-table-0123456789"
 NO_WAIT = RetryPolicy(max_attempts=3, initial_delay_s=0.0, jitter=0.0)

@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_files.api import AsyncFilesClient, Batch, FilesClient
 from airflow_provider_files.hooks.files import AsyncFilesHook, FilesHook
+from tests.support import FilesConnection
 
 CONN_ID = "files_batches"
 KEY = "sk-hook-batches-123456"
@@ -53,9 +54,8 @@ class BatchServer:
 
 
 @pytest.fixture
-def connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    value = {"conn_type": "openai_files", "host": "https://api.openai.com/v1", "password": KEY}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(value))
+def connection(files_connection: FilesConnection) -> None:
+    files_connection("https://api.openai.com/v1", conn_id=CONN_ID, password=KEY)
 
 
 def sync_hook(server: BatchServer) -> FilesHook:

@@ -12,7 +12,6 @@ from typing import Any
 import fsspec
 import orjson
 import pytest
-from results_support import failed, http_error, input_file, ok
 
 from airflow_provider_files.jsonl import (
     LineScanner,
@@ -26,6 +25,8 @@ from airflow_provider_files.jsonl import (
     parse_result_line,
     read_custom_ids,
 )
+
+from .support import failed, http_error, input_file, ok
 
 SAMPLE = (
     ok("a", {"prompt_tokens": 3, "completion_tokens": 4})

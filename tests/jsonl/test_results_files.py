@@ -8,7 +8,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from results_support import failed, http_error, input_file, ok, request_line
 
 from airflow_provider_files.jsonl import (
     ResultFiles,
@@ -20,6 +19,8 @@ from airflow_provider_files.jsonl import (
     write_in_input_order,
     write_input_subset,
 )
+
+from .support import failed, http_error, input_file, ok, request_line
 
 
 def ids_of(data: bytes) -> list[str]:

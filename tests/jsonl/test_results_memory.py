@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from results_support import ok
 
 from airflow_provider_files.jsonl import (
     ResultFiles,
@@ -22,6 +21,8 @@ from airflow_provider_files.jsonl import (
     write_in_input_order,
     write_input_subset,
 )
+
+from .support import ok
 
 LINES = 50_000
 CONTENT_CHARS = 1500  # about 1.7 KB per line, about 85 MB in all

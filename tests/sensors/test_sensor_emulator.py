@@ -50,16 +50,9 @@ RETRY_AFTER_S = 0.8
 
 
 @pytest.fixture
-def hook_without_client_retries(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> FilesHook:
+def hook_without_client_retries(emulator: EmulatorHandle, files_connection: FilesConnection) -> FilesHook:
     """A connection whose client does not retry, so each 429 reaches the wait loop itself."""
-    connection = {
-        "conn_type": "openai_files",
-        "host": emulator.base_url,
-        "password": emulator.api_key,
-        "extra": {"max_retries": 0},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
-    return FilesHook(CONN_ID)
+    return FilesHook(files_connection(emulator, conn_id=CONN_ID, max_retries=0))
 
 
 def gaps_between_checks(emulator: EmulatorHandle, file_id: str) -> list[float]:
