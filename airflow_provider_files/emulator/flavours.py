@@ -14,9 +14,10 @@ flavour            path prefix                            differences from OpenA
                                                           pagination; parts carry ``azure_block_id``;
                                                           Microsoft-style error bodies
 ``azure_v1``       ``/openai/v1``                         ``api-key`` header or Bearer; OpenAI shapes
-``respan``         ``/api`` (trailing slash required)     files only (``/api/uploads`` is 404);
+``respan``         ``/api`` (trailing slash required)     no uploads (``/api/uploads`` is 404);
                                                           ``purpose=batch`` only; list has no
-                                                          pagination; 401 body is a plain string
+                                                          pagination; 401 body is a plain string;
+                                                          batches for ``/v1/chat/completions`` only
 =================  =====================================  ============================================
 """
 
@@ -47,9 +48,10 @@ class Flavour:
     :param name: ``openai``, ``azure``, ``azure_v1`` or ``respan``.
     :param prefix: the path prefix that selects it.
     :param trailing_slash: paths end with ``/`` (and must).
-    :param files_only: no ``/uploads`` routes.
+    :param files_only: no ``/uploads`` routes (``/batches`` are served by every flavour).
     :param purposes: accepted purposes for new files, or None for OpenAI's.
     :param paginates: ``GET /files`` honours limit/order/after and answers has_more/first_id/last_id.
+    :param batch_endpoints: the batch ``endpoint`` values accepted, or None for OpenAI's.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Flavour:
     files_only: bool = False
     purposes: frozenset[str] | None = None
     paginates: bool = True
+    batch_endpoints: frozenset[str] | None = None
 
     def render_error(self, error: ApiError) -> dict[str, object]:
         if self.name == "azure":
@@ -131,7 +134,13 @@ AZURE = Flavour(
 )
 AZURE_V1 = Flavour("azure_v1", "/openai/v1")
 RESPAN = Flavour(
-    "respan", "/api", trailing_slash=True, files_only=True, purposes=frozenset({"batch"}), paginates=False
+    "respan",
+    "/api",
+    trailing_slash=True,
+    files_only=True,
+    purposes=frozenset({"batch"}),
+    paginates=False,
+    batch_endpoints=frozenset({"/v1/chat/completions"}),
 )
 
 # longest prefix first
@@ -166,6 +175,14 @@ def _route(segments: list[str], files_only: bool) -> tuple[str, dict[str, str]] 
             return "file", {"file_id": segments[1]}
         if len(segments) == 3 and segments[1] and segments[2] == "content":
             return "file_content", {"file_id": segments[1]}
+        return None
+    if segments[0] == "batches":
+        if len(segments) == 1:
+            return "batches", {}
+        if len(segments) == 2 and segments[1]:
+            return "batch", {"batch_id": segments[1]}
+        if len(segments) == 3 and segments[1] and segments[2] == "cancel":
+            return "cancel_batch", {"batch_id": segments[1]}
         return None
     if segments[0] == "uploads" and not files_only:
         if len(segments) == 1:

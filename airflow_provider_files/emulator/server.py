@@ -24,6 +24,8 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from airflow_provider_files.emulator.batch_api import BatchRoutes
+from airflow_provider_files.emulator.batches import BatchStore
 from airflow_provider_files.emulator.config import (
     FILE_EXPIRY_MAX_S,
     FILE_EXPIRY_MIN_S,
@@ -154,6 +156,8 @@ class EmulatorApp:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.store = Store(config)
+        self.batches = BatchStore(self.store)
+        self.batch_routes = BatchRoutes(self.batches, self._json_body)
         self.faults = FaultPlan.parse(config.faults, config.fault_seed)
         self.request_log: collections.deque[dict[str, object]] = collections.deque(
             maxlen=REQUEST_LOG_MAX_ENTRIES
@@ -293,6 +297,10 @@ class EmulatorApp:
             ("add_part", "POST"): (self._add_part, "add_part"),
             ("complete_upload", "POST"): (self._complete_upload, "complete_upload"),
             ("cancel_upload", "POST"): (self._cancel_upload, "cancel_upload"),
+            ("batches", "POST"): (self.batch_routes.create, "create_batch"),
+            ("batches", "GET"): (self.batch_routes.list, "list_batches"),
+            ("batch", "GET"): (self.batch_routes.retrieve, "retrieve_batch"),
+            ("cancel_batch", "POST"): (self.batch_routes.cancel, "cancel_batch"),
         }
         found = table.get((route_kind, method))
         if found is None:
@@ -739,11 +747,13 @@ class EmulatorApp:
                 return _json({"data": list(self.request_log)})
             if path == "/stats" and method == "GET":
                 stats = self.store.stats()
+                stats.update(self.batches.stats())
                 stats["body_bytes_received"] = self.body_bytes_received
                 stats["request_count"] = len(self.request_log)
                 stats["faults_injected"] = dict(self.faults.injected)
                 return _json(stats)
             if path == "/reset" and method == "POST":
+                self.batches.reset()
                 self.store.reset()
                 self.request_log.clear()
                 self.body_bytes_received = 0
