@@ -40,6 +40,7 @@ BATCH_URLS = frozenset(
 MAX_BATCH_REQUESTS = 50_000
 MAX_BATCH_FILE_BYTES = 200 * 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
+MAX_OUTPUT_TOKEN_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 
 def iter_lines(segments: Iterable[Path]) -> Iterator[bytes]:
@@ -84,11 +85,14 @@ class RequestSummary:
     :param custom_id: the request's id.
     :param size_bytes: length of the line (drives the fake token counts).
     :param input_count: number of inputs (embeddings); 1 otherwise.
+    :param max_output_tokens: the request's ``max_tokens`` / ``max_completion_tokens`` /
+        ``max_output_tokens``, if any: the fake answer is then exactly that long.
     """
 
     custom_id: str
     size_bytes: int
     input_count: int = 1
+    max_output_tokens: int | None = None
 
 
 @dataclass
@@ -157,6 +161,14 @@ def _check_request(
     return None
 
 
+def _max_output_tokens(body: dict[str, Any]) -> int | None:
+    for name in MAX_OUTPUT_TOKEN_FIELDS:
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 def scan_batch_file(
     segments: Iterable[Path], total_bytes: int, *, endpoint: str | None = None, max_errors: int = 1
 ) -> BatchScan:
@@ -211,10 +223,14 @@ def scan_batch_file(
             if len(scan.errors) >= max_errors:
                 return scan
             continue
-        inputs = request["body"].get("input")
+        body = request["body"]
+        inputs = body.get("input")
         scan.requests.append(
             RequestSummary(
-                request["custom_id"], len(line), len(inputs) if isinstance(inputs, list) and inputs else 1
+                request["custom_id"],
+                len(line),
+                len(inputs) if isinstance(inputs, list) and inputs else 1,
+                _max_output_tokens(body),
             )
         )
     if count == 0 and not scan.errors:

@@ -2,7 +2,9 @@
 
 Everything a result says is derived from the request's ``custom_id`` and size (and the batch's
 seed for the error draw), so the same input gives the same bodies, tokens and errors on every run.
-Token figures are estimates: input = line bytes / 4, output = 8..39, cached = half the input.
+Token figures are estimates: input = line bytes / 4, cached = half the input, output = 8..39 or
+the request's ``max_tokens`` (then the answer text is about 4 characters per output token, which
+lets a bench make result files of a chosen size).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ EMBEDDING_DIMENSIONS = 8
 BYTES_PER_TOKEN = 4
 MIN_OUTPUT_TOKENS = 8
 OUTPUT_TOKENS_SPREAD = 32
+MAX_FAKE_OUTPUT_TOKENS = 65_536
 # A retryable error per request: (HTTP status, error code, type, message).
 RETRYABLE_ERRORS = (
     (429, "rate_limit_exceeded", "requests", "Rate limit reached for requests (emulated)."),
@@ -73,8 +76,21 @@ def request_usage(request: RequestSummary, endpoint: str) -> Usage:
     prompt = input_tokens(request)
     if endpoint in ("/v1/embeddings", "/v1/moderations"):
         return Usage(prompt, 0, 0)
-    output = MIN_OUTPUT_TOKENS + _digest("output", request.custom_id)[0] % OUTPUT_TOKENS_SPREAD
+    if request.max_output_tokens is not None:
+        output = min(request.max_output_tokens, MAX_FAKE_OUTPUT_TOKENS)
+    else:
+        output = MIN_OUTPUT_TOKENS + _digest("output", request.custom_id)[0] % OUTPUT_TOKENS_SPREAD
     return Usage(prompt, prompt // 2, output)
+
+
+def answer_text(model: str, custom_id: str, output_tokens: int) -> str:
+    """The fake answer: names the model and the request, padded to ``output_tokens`` when long."""
+    text = f"Emulated reply from {model} to request {custom_id}."
+    wanted_chars = output_tokens * BYTES_PER_TOKEN
+    if len(text) < wanted_chars:
+        filler = " lorem ipsum"
+        text += (filler * (wanted_chars // len(filler) + 1))[: wanted_chars - len(text)]
+    return text
 
 
 def request_error(custom_id: str, rate: float, seed: int) -> tuple[int, str, str, str] | None:
@@ -106,7 +122,7 @@ def response_body(
     custom_id = request.custom_id
     model_name = model or "emulated-model"
     usage = request_usage(request, endpoint)
-    text = f"Emulated reply from {model_name} to request {custom_id}."
+    text = answer_text(model_name, custom_id, usage.output_tokens if request.max_output_tokens else 0)
     if endpoint == "/v1/chat/completions":
         return {
             "id": _hex_id("chatcmpl-", custom_id),

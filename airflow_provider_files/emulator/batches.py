@@ -60,6 +60,16 @@ class Timeline:
 
 
 @dataclass
+class Outcomes:
+    """What reading a valid input file decides: each request's outcome and running sums."""
+
+    outcomes: list[tuple[int, str, str, str] | None] = field(default_factory=list)
+    failed_prefix: list[int] = field(default_factory=list)
+    usage_prefix: list[Usage] = field(default_factory=list)
+    tokens: int = 0
+
+
+@dataclass
 class Batch:
     """One batch and what its lifecycle needs."""
 
@@ -84,6 +94,7 @@ class Batch:
     outcomes: list[tuple[int, str, str, str] | None] = field(default_factory=list)
     failed_prefix: list[int] = field(default_factory=list)  # failed among the first i
     usage_prefix: list[Usage] = field(default_factory=list)  # usage of the successes among the first i
+    tokens: int = 0  # estimated input tokens, what the batch enqueues
     cancelling_at: float | None = None
     output_file_id: str | None = None
     error_file_id: str | None = None
@@ -92,10 +103,6 @@ class Batch:
     @property
     def total(self) -> int:
         return len(self.scan.requests) if self.scan is not None and not self.failure else 0
-
-    @property
-    def tokens(self) -> int:
-        return sum(input_tokens(r) for r in self.scan.requests) if self.scan is not None else 0
 
 
 def _new_batch_id() -> str:
@@ -172,24 +179,46 @@ class BatchStore:
         task.add_done_callback(self._tasks.discard)
         return batch
 
+    @staticmethod
+    def _read_input(batch: Batch) -> tuple[BatchScan, Outcomes]:
+        """Check the input file and draw each request's outcome (runs in a worker thread)."""
+        scan = scan_batch_file(
+            batch.segments, batch.input_bytes, endpoint=batch.endpoint, max_errors=MAX_REPORTED_ERRORS
+        )
+        outcomes = Outcomes()
+        if scan.errors:
+            return scan, outcomes
+        failed = 0
+        input_sum = cached_sum = output_sum = 0
+        outcomes.failed_prefix.append(0)
+        outcomes.usage_prefix.append(Usage())
+        for request in scan.requests:
+            outcome = request_error(request.custom_id, batch.error_rate, batch.seed)
+            outcomes.outcomes.append(outcome)
+            outcomes.tokens += input_tokens(request)
+            if outcome is None:
+                usage = request_usage(request, batch.endpoint)
+                input_sum += usage.input_tokens
+                cached_sum += usage.cached_tokens
+                output_sum += usage.output_tokens
+            else:
+                failed += 1
+            outcomes.failed_prefix.append(failed)
+            outcomes.usage_prefix.append(Usage(input_sum, cached_sum, output_sum))
+        return scan, outcomes
+
     async def _validate(self, batch: Batch) -> None:
         try:
-            scan = await asyncio.to_thread(
-                scan_batch_file,
-                batch.segments,
-                batch.input_bytes,
-                endpoint=batch.endpoint,
-                max_errors=MAX_REPORTED_ERRORS,
-            )
+            scan, outcomes = await asyncio.to_thread(self._read_input, batch)
         except OSError:
             scan = BatchScan(
                 errors=[LineError("file_not_found", "The input file was deleted.", "input_file_id")]
             )
+            outcomes = Outcomes()
         now = self.store.now()
         failure = list(scan.errors)
         limit = self.store.config.batch_enqueued_token_limit
         if not failure and limit is not None:
-            tokens = sum(input_tokens(r) for r in scan.requests)
             enqueued = sum(
                 other.tokens
                 for other in self.batches.values()
@@ -199,29 +228,20 @@ class BatchStore:
                 and other.scan.model == scan.model
                 and self.timeline(other, now).status in RUNNING_STATUSES
             )
-            if tokens + enqueued > limit:
+            if outcomes.tokens + enqueued > limit:
                 failure.append(
                     LineError(
                         "token_limit_exceeded",
                         f"Enqueued token limit reached for {scan.model} in organization org-emulator. "
                         f"Limit: {limit} enqueued tokens. Please try submitting your batch again later "
-                        f"(this batch: {tokens} tokens, already enqueued: {enqueued}).",
+                        f"(this batch: {outcomes.tokens} tokens, already enqueued: {enqueued}).",
                     )
                 )
         if not failure:
-            failed = 0
-            usage = Usage()
-            batch.failed_prefix.append(0)
-            batch.usage_prefix.append(usage)
-            for request in scan.requests:
-                outcome = request_error(request.custom_id, batch.error_rate, batch.seed)
-                batch.outcomes.append(outcome)
-                if outcome is None:
-                    usage = usage + request_usage(request, batch.endpoint)
-                else:
-                    failed += 1
-                batch.failed_prefix.append(failed)
-                batch.usage_prefix.append(usage)
+            batch.outcomes = outcomes.outcomes
+            batch.failed_prefix = outcomes.failed_prefix
+            batch.usage_prefix = outcomes.usage_prefix
+            batch.tokens = outcomes.tokens
         batch.failure = failure
         batch.scan = scan
         batch.checked_at = now
@@ -289,40 +309,37 @@ class BatchStore:
         return timeline
 
     async def _write_results(self, batch: Batch, timeline: Timeline) -> None:
-        scan = batch.scan
-        outputs: list[bytes] = []
-        errors: list[bytes] = []
-        if scan is not None and not batch.failure:
-            created = int(self.store.now())
+        usable = batch.scan is not None and not batch.failure
+        requests = batch.scan.requests if batch.scan is not None and usable else []
+        model = batch.scan.model if batch.scan is not None else None
+        done = timeline.done if usable else 0
+        expired = timeline.expired if usable else 0
+        created = int(self.store.now())
+        output_id, output_path = self.store.new_file_slot()
+        error_id, error_path = self.store.new_file_slot()
 
-            def render() -> None:
-                for index in range(timeline.done):
-                    request = scan.requests[index]
-                    outcome = batch.outcomes[index]
+        def write() -> tuple[int, int]:
+            """Streams the result lines to the two files; returns their sizes."""
+            with open(output_path, "wb") as outputs, open(error_path, "wb") as errors:
+                for request, outcome in zip(requests[:done], batch.outcomes, strict=False):
                     if outcome is None:
-                        line = output_line(batch.id, request, batch.endpoint, scan.model, created)
-                        outputs.append(orjson.dumps(line) + b"\n")
+                        line = output_line(batch.id, request, batch.endpoint, model, created)
+                        outputs.write(orjson.dumps(line) + b"\n")
                     else:
-                        errors.append(orjson.dumps(failed_line(batch.id, request.custom_id, outcome)) + b"\n")
-                for request in scan.requests[timeline.done : timeline.done + timeline.expired]:
-                    errors.append(orjson.dumps(expired_line(batch.id, request.custom_id)) + b"\n")
+                        errors.write(orjson.dumps(failed_line(batch.id, request.custom_id, outcome)) + b"\n")
+                for request in requests[done : done + expired]:
+                    errors.write(orjson.dumps(expired_line(batch.id, request.custom_id)) + b"\n")
+                return outputs.tell(), errors.tell()
 
-            await asyncio.to_thread(render)
-        batch.output_file_id = await self._add_result_file(batch, "output", outputs)
-        batch.error_file_id = await self._add_result_file(batch, "error", errors)
+        output_bytes, error_bytes = await asyncio.to_thread(write)
+        batch.output_file_id = self._add_result_file(batch, "output", output_id, output_path, output_bytes)
+        batch.error_file_id = self._add_result_file(batch, "error", error_id, error_path, error_bytes)
         batch.files_written = True
 
-    async def _add_result_file(self, batch: Batch, kind: str, lines: list[bytes]) -> str | None:
-        if not lines:
+    def _add_result_file(self, batch: Batch, kind: str, file_id: str, path: Path, size: int) -> str | None:
+        if size == 0:
+            path.unlink(missing_ok=True)
             return None
-        file_id, path = self.store.new_file_slot()
-
-        def write() -> int:
-            with open(path, "wb") as handle:
-                handle.writelines(lines)
-            return sum(len(line) for line in lines)
-
-        size = await asyncio.to_thread(write)
         stored = self.store.add_file(
             file_id,
             filename=f"{batch.id}_{kind}.jsonl",

@@ -464,3 +464,22 @@ def test_lost_response_to_create_still_creates_exactly_one_batch(
         client.batches.retrieve(listed.id)
     assert client.batches.retrieve(listed.id).input_file_id == file_id
     assert emulator.faults()["injected"] == {"drop_after": 1, "429": 1}
+
+
+def test_max_tokens_sets_the_length_of_the_fake_answer(
+    client: openai.OpenAI, emulator: EmulatorHandle
+) -> None:
+    emulator.configure(batch_duration_s=0)
+    payload = request_line("long", max_tokens=500) + request_line("short")
+    file_id = client.files.create(file=("r.jsonl", payload), purpose="batch").id
+    batch = client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h")
+    batch = wait_for(client, batch.id, lambda b: b.status == "completed")
+    bodies = {
+        line["custom_id"]: line["response"]["body"] for line in read_lines(client, batch.output_file_id)
+    }
+    assert bodies["long"]["usage"]["completion_tokens"] == 500
+    assert len(bodies["long"]["choices"][0]["message"]["content"]) == 2000
+    assert bodies["long"]["choices"][0]["message"]["content"].startswith(
+        f"Emulated reply from {MODEL} to request long."
+    )
+    assert bodies["short"]["usage"]["completion_tokens"] < 40
