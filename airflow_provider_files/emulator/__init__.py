@@ -5,11 +5,13 @@ from tests with :func:`airflow_provider_files.emulator.testing.run_emulator`, or
 fixtures of :mod:`airflow_provider_files.emulator.pytest_plugin`. It imports nothing from the rest
 of the package: it is an independent implementation of the contract.
 
-Modules: :mod:`.server` (the ASGI app), :mod:`.store` (files, uploads, parts),
-:mod:`.batches` (batches and their lifecycle), :mod:`.batch_api` (the ``/batches`` routes),
+Modules: :mod:`.server` (the ASGI app: pipeline, throttling, faults, admin routes),
+:mod:`.routing` (paths -> flavour and operation), :mod:`.http_io` (request context, body readers),
+:mod:`.file_api` and :mod:`.batch_api` (the handlers), :mod:`.store` (files, uploads),
+:mod:`.parts` (parts and their running md5), :mod:`.batches` (batches and their lifecycle),
 :mod:`.batch_results` (fake results), :mod:`.batch_check` (the input-file check),
 :mod:`.flavours` (OpenAI, Azure classic and v1, Respan; Portkey/LiteLLM headers),
-:mod:`.faults` (fault spec), :mod:`.multipart` (streaming parser).
+:mod:`.faults` (fault spec), :mod:`.multipart` (streaming multipart on python-multipart).
 
 Batches (``POST/GET /batches``, ``GET /batches/{id}``, ``POST /batches/{id}/cancel``) run a real
 lifecycle on the emulator's clock (see :mod:`.batches`), tuned by these options (also settable at

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
-
-import orjson
 from starlette.responses import Response
 
 from airflow_provider_files.emulator.batch_check import BATCH_URLS
 from airflow_provider_files.emulator.batches import BatchStore
 from airflow_provider_files.emulator.config import FILE_EXPIRY_MAX_S, FILE_EXPIRY_MIN_S
 from airflow_provider_files.emulator.errors import bad_request
-
-if TYPE_CHECKING:
-    from airflow_provider_files.emulator.server import RequestContext
+from airflow_provider_files.emulator.http_io import RequestContext, json_response, read_json
 
 CREATE_BATCH_FIELDS = frozenset(
     {"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"}
@@ -25,12 +19,6 @@ MAX_METADATA_KEY_CHARS = 64
 MAX_METADATA_VALUE_CHARS = 512
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100
-
-JsonReader = Callable[["RequestContext", frozenset[str]], Awaitable[dict[str, Any]]]
-
-
-def _json(payload: object) -> Response:
-    return Response(orjson.dumps(payload), media_type="application/json")
 
 
 def check_metadata(value: object) -> dict[str, str] | None:
@@ -92,16 +80,14 @@ class BatchRoutes:
     """Handlers of create, retrieve, list and cancel.
 
     :param batches: the batch store.
-    :param read_json: reads a request's JSON object body, refusing fields outside the given set.
     """
 
-    def __init__(self, batches: BatchStore, read_json: JsonReader) -> None:
+    def __init__(self, batches: BatchStore) -> None:
         self.batches = batches
-        self.read_json = read_json
 
     async def create(self, context: RequestContext, params: dict[str, str]) -> Response:
         assert context.flavour is not None
-        body = await self.read_json(context, CREATE_BATCH_FIELDS)
+        body = await read_json(context, CREATE_BATCH_FIELDS)
         for name in ("input_file_id", "endpoint", "completion_window"):
             if body.get(name) is None:
                 raise bad_request(f"Missing required parameter: '{name}'.", param=name)
@@ -130,11 +116,11 @@ class BatchRoutes:
             metadata=metadata,
             output_expires_after_s=output_expires_after_s,
         )
-        return _json(self.batches.render(batch, await self.batches.refresh(batch)))
+        return json_response(self.batches.render(batch, await self.batches.refresh(batch)))
 
     async def retrieve(self, context: RequestContext, params: dict[str, str]) -> Response:
         batch = self.batches.get(params["batch_id"])
-        return _json(self.batches.render(batch, await self.batches.refresh(batch)))
+        return json_response(self.batches.render(batch, await self.batches.refresh(batch)))
 
     async def list(self, context: RequestContext, params: dict[str, str]) -> Response:
         query = context.query
@@ -148,7 +134,7 @@ class BatchRoutes:
                 raise bad_request(f"limit must be an integer between 1 and {MAX_LIST_LIMIT}.", param="limit")
         page, has_more = self.batches.page(after=query.get("after") or None, limit=limit)
         data = [self.batches.render(batch, await self.batches.refresh(batch)) for batch in page]
-        return _json(
+        return json_response(
             {
                 "object": "list",
                 "data": data,
@@ -160,6 +146,6 @@ class BatchRoutes:
 
     async def cancel(self, context: RequestContext, params: dict[str, str]) -> Response:
         batch = self.batches.get(params["batch_id"])
-        await self.read_json(context, frozenset())
+        await read_json(context, frozenset())
         self.batches.cancel(batch)
-        return _json(self.batches.render(batch, await self.batches.refresh(batch)))
+        return json_response(self.batches.render(batch, await self.batches.refresh(batch)))

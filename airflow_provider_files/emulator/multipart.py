@@ -1,8 +1,10 @@
 """Streaming ``multipart/form-data`` parsing: python-multipart's parser, the emulator's sinks and limits.
 
-The body is fed chunk by chunk to python-multipart's push parser (the one Starlette uses; it was
-as fast as or faster than the emulator's former parser, see the bench notes in the module
-:mod:`.server`). Each part's data goes to a sink chosen from its name when its headers have
+The body is fed chunk by chunk to python-multipart's push parser (the one Starlette uses). Measured
+against the emulator's former parser on a 64 MiB part (2 shared cores, best of 3): equal within
+noise at the 64 and 256 KiB chunks uvicorn hands over (about 0.25 s CPU per GiB either way, both
+limited by the bytes.find of the delimiter), and 4-8x faster at 1 MiB chunks, where the former
+parser re-copied its carried tail with every chunk. Each part's data goes to a sink chosen from its name when its headers have
 been read, so a file field streams straight to disk while small text fields are kept in memory
 (with a cap). The emulator keeps its own reading of ``Content-Disposition``, which also takes
 RFC 5987 ``filename*`` (python-multipart ignores it) and refuses an unknown charset cleanly.
