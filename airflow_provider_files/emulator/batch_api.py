@@ -6,8 +6,8 @@ from starlette.responses import Response
 
 from airflow_provider_files.emulator.batch_check import BATCH_URLS
 from airflow_provider_files.emulator.batches import BatchStore
-from airflow_provider_files.emulator.config import FILE_EXPIRY_MAX_S, FILE_EXPIRY_MIN_S
 from airflow_provider_files.emulator.errors import bad_request
+from airflow_provider_files.emulator.file_api import check_expires_after
 from airflow_provider_files.emulator.http_io import RequestContext, json_response, read_json
 
 CREATE_BATCH_FIELDS = frozenset(
@@ -53,27 +53,12 @@ def check_output_expires_after(value: object) -> int | None:
         return None
     if not isinstance(value, dict):
         raise bad_request("output_expires_after must be an object.", param="output_expires_after")
-    if value.get("anchor") != "created_at":
-        raise bad_request(
-            "output_expires_after.anchor must be 'created_at'.", param="output_expires_after.anchor"
-        )
-    seconds = value.get("seconds")
-    if (
-        not isinstance(seconds, int)
-        or isinstance(seconds, bool)
-        or not FILE_EXPIRY_MIN_S <= seconds <= FILE_EXPIRY_MAX_S
-    ):
-        raise bad_request(
-            f"output_expires_after.seconds must be an integer between {FILE_EXPIRY_MIN_S} and "
-            f"{FILE_EXPIRY_MAX_S}.",
-            param="output_expires_after.seconds",
-        )
     unknown = sorted(set(value) - {"anchor", "seconds"})
     if unknown:
         raise bad_request(
             f"Unrecognized argument in output_expires_after: {unknown[0]}", param="output_expires_after"
         )
-    return seconds
+    return check_expires_after(value.get("anchor"), value.get("seconds"), "output_expires_after")
 
 
 class BatchRoutes:

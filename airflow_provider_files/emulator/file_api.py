@@ -26,6 +26,29 @@ CREATE_UPLOAD_FIELDS = frozenset({"filename", "purpose", "bytes", "mime_type", "
 COMPLETE_FIELDS = frozenset({"part_ids", "md5"})
 
 
+def check_expires_after(anchor: object, seconds: object, param: str) -> int:
+    """The seconds of an expiry policy {anchor: created_at, seconds: 3600..2592000}.
+
+    The one check of files' ``expires_after`` (form fields or JSON) and batches'
+    ``output_expires_after``; ``seconds`` may be an integer or its decimal text (form fields).
+
+    :param param: the policy's parameter name, for the error.
+    """
+    if anchor != "created_at":
+        raise bad_request(f"{param}.anchor must be 'created_at'.", param=f"{param}.anchor")
+    value: int | None = None
+    if isinstance(seconds, int) and not isinstance(seconds, bool):
+        value = seconds
+    elif isinstance(seconds, str) and seconds.strip().isdigit():
+        value = int(seconds)
+    if value is None or not FILE_EXPIRY_MIN_S <= value <= FILE_EXPIRY_MAX_S:
+        raise bad_request(
+            f"{param}.seconds must be an integer between {FILE_EXPIRY_MIN_S} and {FILE_EXPIRY_MAX_S}.",
+            param=f"{param}.seconds",
+        )
+    return value
+
+
 class FileRoutes:
     """Handlers of the Files and Uploads operations.
 
@@ -45,22 +68,6 @@ class FileRoutes:
                 param="purpose",
             )
         return purpose
-
-    @staticmethod
-    def _expires_after_s(anchor: object, seconds: object) -> int:
-        if anchor != "created_at":
-            raise bad_request("expires_after.anchor must be 'created_at'.", param="expires_after.anchor")
-        try:
-            value = int(str(seconds)) if not isinstance(seconds, bool) else None
-        except ValueError:
-            value = None
-        if value is None or not FILE_EXPIRY_MIN_S <= value <= FILE_EXPIRY_MAX_S:
-            raise bad_request(
-                f"expires_after.seconds must be an integer between {FILE_EXPIRY_MIN_S} and "
-                f"{FILE_EXPIRY_MAX_S}.",
-                param="expires_after.seconds",
-            )
-        return value
 
     async def create_file(self, context: RequestContext, params: dict[str, str]) -> Response:
         assert context.flavour is not None
@@ -96,9 +103,10 @@ class FileRoutes:
             )
             expires_after_s = None
             if "expires_after[anchor]" in texts or "expires_after[seconds]" in texts:
-                expires_after_s = self._expires_after_s(
+                expires_after_s = check_expires_after(
                     texts.get("expires_after[anchor]", TextSink("")).value,
                     texts.get("expires_after[seconds]", TextSink("")).value,
+                    "expires_after",
                 )
         except BaseException:
             for sink in sink_holder:
@@ -218,7 +226,9 @@ class FileRoutes:
             policy = body["expires_after"]
             if not isinstance(policy, dict):
                 raise bad_request("expires_after must be an object.", param="expires_after")
-            expires_after_s = self._expires_after_s(policy.get("anchor"), policy.get("seconds"))
+            expires_after_s = check_expires_after(
+                policy.get("anchor"), policy.get("seconds"), "expires_after"
+            )
         upload = self.store.create_upload(
             filename=filename,
             purpose=purpose,
