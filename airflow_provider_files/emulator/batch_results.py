@@ -56,8 +56,18 @@ class Usage:
             self.output_tokens + other.output_tokens,
         )
 
+    def completion_usage(self) -> dict[str, object]:
+        """The ``usage`` object of a chat completion or a completion."""
+        return {
+            "prompt_tokens": self.input_tokens,
+            "completion_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        }
+
     def batch_usage(self) -> dict[str, object]:
-        """The ``usage`` object of a Batch."""
+        """The ``usage`` object of a Batch (also the Responses API's shape)."""
         return {
             "input_tokens": self.input_tokens,
             "input_tokens_details": {"cached_tokens": self.cached_tokens},
@@ -137,13 +147,7 @@ def response_body(
                     "finish_reason": "stop",
                 }
             ],
-            "usage": {
-                "prompt_tokens": usage.input_tokens,
-                "completion_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens,
-                "prompt_tokens_details": {"cached_tokens": usage.cached_tokens, "audio_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
-            },
+            "usage": usage.completion_usage(),
             "service_tier": "default",
             "system_fingerprint": "fp_emulator",
         }
@@ -182,12 +186,7 @@ def response_body(
             "created": created_at,
             "model": model_name,
             "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
-            "usage": {
-                "prompt_tokens": usage.input_tokens,
-                "completion_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens,
-                "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-            },
+            "usage": usage.completion_usage(),
         }
     if endpoint == "/v1/moderations":
         return {
