@@ -1,13 +1,35 @@
-"""A local, OpenAI-compatible Files and Uploads API server for tests and demos.
+"""A local, OpenAI-compatible Files, Uploads and Batches API server for tests and demos.
 
 Run it with ``airflow-files emulator --port 8000`` (or ``python -m airflow_provider_files.emulator``),
 from tests with :func:`airflow_provider_files.emulator.testing.run_emulator`, or through the pytest
 fixtures of :mod:`airflow_provider_files.emulator.pytest_plugin`. It imports nothing from the rest
 of the package: it is an independent implementation of the contract.
 
-Modules: :mod:`.server` (the ASGI app), :mod:`.store` (files, uploads, parts),
+Modules: :mod:`.server` (the ASGI app: pipeline, throttling, faults, admin routes),
+:mod:`.routing` (paths -> flavour and operation), :mod:`.http_io` (request context, body readers),
+:mod:`.file_api` and :mod:`.batch_api` (the handlers), :mod:`.store` (files, uploads),
+:mod:`.parts` (parts and their running md5), :mod:`.batches` (batches and their lifecycle),
+:mod:`.batch_results` (fake results), :mod:`.batch_check` (the input-file check),
 :mod:`.flavours` (OpenAI, Azure classic and v1, Respan; Portkey/LiteLLM headers),
-:mod:`.faults` (fault spec), :mod:`.multipart` (streaming parser), :mod:`.batch_check`.
+:mod:`.faults` (fault spec), :mod:`.multipart` (streaming multipart on python-multipart).
+
+Batches (``POST/GET /batches``, ``GET /batches/{id}``, ``POST /batches/{id}/cancel``) run a real
+lifecycle on the emulator's clock (see :mod:`.batches`), tuned by these options (also settable at
+run time through ``POST /_emulator/config``):
+
+``--batch-duration-s S``
+    creation to ``completed`` (default 2): validating 10%, in_progress 80%, finalizing 10%;
+    ``cancelling`` lasts 10% of it.
+``--batch-request-error-rate F``, ``--batch-seed N``
+    share of requests that land in the error file with 429 ``rate_limit_exceeded`` or 500
+    ``server_error``, drawn per ``custom_id`` (same seed, same failures).
+``--batch-expire-after-s S``
+    a batch still running S seconds after creation is ``expired``: finished requests keep their
+    results, the others are in the error file with ``batch_expired``.
+``--batch-enqueued-token-limit TOKENS``
+    per-model limit on the input tokens (line bytes / 4) of running batches; a batch over it
+    fails validation with ``errors.data[0].code == "token_limit_exceeded"`` (as OpenAI and Azure
+    report the enqueued-token quota), so clients can wait and create it again.
 
 Where it differs from OpenAI on purpose (or because OpenAI's behaviour is not documented):
 
@@ -29,5 +51,10 @@ Where it differs from OpenAI on purpose (or because OpenAI's behaviour is not do
   files disappear lazily (404). An ``after`` cursor naming a deleted file still works.
 * Purposes are OpenAI's six for both files and uploads (the spec lists four for uploads; the SDK six).
   ``mime_type`` must be a non-empty string but is not checked against the purpose.
+* Batch validation error codes (``invalid_json_line``, ``duplicate_custom_id``,
+  ``mismatched_endpoint``, ``mismatched_model``, ``invalid_url``, ...) are the emulator's own;
+  up to 100 bad lines are reported. Result bodies are fake but shaped like the real endpoint's,
+  with token figures estimated from the line size. Requests not reached before a cancel are in
+  neither result file. A result file exists only when it has lines (else its id is null).
 * Gateway flavours are approximations of documented behaviour (see :mod:`.flavours`).
 """

@@ -11,7 +11,7 @@ from airflow_provider_files.emulator.cli import configure_parser, run
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_files.emulator",
-        description="Run the local OpenAI-compatible Files/Uploads API emulator.",
+        description="Run the local OpenAI-compatible Files/Uploads/Batches API emulator.",
     )
     configure_parser(parser)
     return run(parser.parse_args())

@@ -1,4 +1,4 @@
-"""``airflow-files emulator``: run the local Files/Uploads API emulator.
+"""``airflow-files emulator``: run the local Files/Uploads/Batches API emulator.
 
 Also reachable as ``python -m airflow_provider_files.emulator`` with the same options.
 Prints one line with the base URL once it listens; stops cleanly on SIGINT/SIGTERM.
@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from airflow_provider_files.emulator.config import (
+    DEFAULT_BATCH_DURATION_S,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_PART_BYTES,
     DEFAULT_MAX_UPLOAD_BYTES,
@@ -69,6 +70,42 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="check purpose=batch files line by line and mark invalid ones 'error'",
     )
+    batches = parser.add_argument_group("batches")
+    batches.add_argument(
+        "--batch-duration-s",
+        type=float,
+        default=DEFAULT_BATCH_DURATION_S,
+        metavar="S",
+        help="time from a batch's creation to 'completed': validating 10%%, in_progress 80%%, "
+        f"finalizing 10%%; cancelling takes 10%% of it (default {DEFAULT_BATCH_DURATION_S:g})",
+    )
+    batches.add_argument(
+        "--batch-request-error-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share (0..1) of each batch's requests that land in the error file with a retryable "
+        "error (429 rate_limit_exceeded or 500 server_error), drawn per custom_id (default 0)",
+    )
+    batches.add_argument(
+        "--batch-seed", type=int, default=0, help="seed of the per-request error draw (default 0)"
+    )
+    batches.add_argument(
+        "--batch-expire-after-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="a batch still running S seconds after creation becomes 'expired': finished requests "
+        "in the output file, the rest in the error file as batch_expired (default: the 24h window)",
+    )
+    batches.add_argument(
+        "--batch-enqueued-token-limit",
+        type=int,
+        default=None,
+        metavar="TOKENS",
+        help="enqueued-token limit per model (input tokens estimated as line bytes / 4): a batch "
+        "over it fails validation with token_limit_exceeded (default: no limit)",
+    )
     parser.add_argument(
         "--enable-introspection",
         action="store_true",
@@ -91,6 +128,14 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     for option in ("max_file_bytes", "max_upload_bytes", "max_part_bytes", "upload_expiry_s"):
         if getattr(args, option) <= 0:
             raise ValueError(f"--{option.replace('_', '-')} must be positive")
+    if args.batch_duration_s < 0:
+        raise ValueError("--batch-duration-s must not be negative")
+    if not 0 <= args.batch_request_error_rate <= 1:
+        raise ValueError("--batch-request-error-rate must be between 0 and 1")
+    if args.batch_expire_after_s is not None and args.batch_expire_after_s <= 0:
+        raise ValueError("--batch-expire-after-s must be positive")
+    if args.batch_enqueued_token_limit is not None and args.batch_enqueued_token_limit <= 0:
+        raise ValueError("--batch-enqueued-token-limit must be positive")
     if args.bandwidth_per_connection is not None and args.bandwidth_per_connection <= 0:
         raise ValueError("--bandwidth-per-connection must be positive")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="airflow-files-emulator-"))
@@ -105,6 +150,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         latency_ms=args.latency_ms,
         bandwidth_per_connection_mbps=args.bandwidth_per_connection,
         validate_batch=args.validate_batch,
+        batch_duration_s=args.batch_duration_s,
+        batch_request_error_rate=args.batch_request_error_rate,
+        batch_seed=args.batch_seed,
+        batch_expire_after_s=args.batch_expire_after_s,
+        batch_enqueued_token_limit=args.batch_enqueued_token_limit,
         enable_introspection=args.enable_introspection,
         faults=args.faults,
         fault_seed=args.fault_seed,

@@ -18,6 +18,7 @@ DEFAULT_UPLOAD_EXPIRY_S = 3600.0
 BATCH_FILE_DEFAULT_EXPIRY_S = 30 * 24 * 3600
 FILE_EXPIRY_MIN_S = 3600
 FILE_EXPIRY_MAX_S = 2_592_000
+DEFAULT_BATCH_DURATION_S = 2.0
 
 # Settings that POST /_emulator/config may change while the server runs.
 RUNTIME_SETTINGS = (
@@ -29,6 +30,11 @@ RUNTIME_SETTINGS = (
     "max_upload_bytes",
     "max_part_bytes",
     "upload_expiry_s",
+    "batch_duration_s",
+    "batch_request_error_rate",
+    "batch_seed",
+    "batch_expire_after_s",
+    "batch_enqueued_token_limit",
 )
 
 
@@ -47,6 +53,16 @@ class EmulatorConfig:
     :param bandwidth_per_connection_mbps: cap in megabytes (10**6 bytes) per second per TCP
         connection, applied to request and response bodies; None for no cap.
     :param validate_batch: check ``purpose=batch`` files line by line and mark bad ones ``error``.
+    :param batch_duration_s: time from a batch's creation to ``completed`` (validating 10%,
+        in_progress 80%, finalizing 10%); cancelling takes 10% of it.
+    :param batch_request_error_rate: share of a batch's requests (0..1) that end in the error file
+        with a retryable error (429 ``rate_limit_exceeded`` or 500 ``server_error``), chosen per
+        ``custom_id`` from ``batch_seed``.
+    :param batch_seed: seed of that choice.
+    :param batch_expire_after_s: a batch still running this long after creation becomes
+        ``expired``; None uses the 24 h window.
+    :param batch_enqueued_token_limit: enqueued-token limit per model; a batch whose (estimated)
+        tokens would exceed it fails validation with ``token_limit_exceeded``. None: no limit.
     :param enable_introspection: serve the test-only ``/_emulator/...`` routes.
     :param faults: fault spec (see :mod:`airflow_provider_files.emulator.faults`).
     :param fault_seed: seed of the fault dice, for reproducible runs.
@@ -62,6 +78,11 @@ class EmulatorConfig:
     latency_ms: float = 0.0
     bandwidth_per_connection_mbps: float | None = None
     validate_batch: bool = False
+    batch_duration_s: float = DEFAULT_BATCH_DURATION_S
+    batch_request_error_rate: float = 0.0
+    batch_seed: int = 0
+    batch_expire_after_s: float | None = None
+    batch_enqueued_token_limit: int | None = None
     enable_introspection: bool = False
     faults: str = ""
     fault_seed: int | None = None

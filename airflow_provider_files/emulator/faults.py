@@ -31,8 +31,10 @@ Other keys: ``latency_ms=N`` adds N ms to every matching response (not random);
 
 Routes (default: all): ``create_file``, ``list_files``, ``retrieve_file``, ``delete_file``,
 ``file_content``, ``create_upload``, ``add_part`` (alias ``parts``), ``complete_upload``
-(alias ``complete``), ``cancel_upload`` (alias ``cancel``), and the groups ``files``,
-``uploads``, ``all`` (alias ``*``).
+(alias ``complete``), ``cancel_upload`` (alias ``cancel``), ``create_batch``,
+``retrieve_batch``, ``list_batches``, ``cancel_batch``, and the groups ``files``, ``uploads``,
+``batches``, ``all`` (alias ``*``). ``create_batch:drop_after=x1`` is a lost response to a
+batch that was created.
 
 One request gets at most one fault: counted (``xN``) rules are served first, then one roll of
 the dice is matched against the probabilities of the matching rules in spec order.
@@ -57,6 +59,10 @@ ROUTES = (
     "add_part",
     "complete_upload",
     "cancel_upload",
+    "create_batch",
+    "retrieve_batch",
+    "list_batches",
+    "cancel_batch",
 )
 ROUTE_GROUPS: dict[str, frozenset[str]] = {
     "all": frozenset(ROUTES),
@@ -66,6 +72,7 @@ ROUTE_GROUPS: dict[str, frozenset[str]] = {
     "parts": frozenset({"add_part"}),
     "complete": frozenset({"complete_upload"}),
     "cancel": frozenset({"cancel_upload"}),
+    "batches": frozenset({"create_batch", "retrieve_batch", "list_batches", "cancel_batch"}),
 }
 DEFAULT_RETRY_AFTER_S = 0.05
 

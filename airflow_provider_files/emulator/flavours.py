@@ -14,9 +14,10 @@ flavour            path prefix                            differences from OpenA
                                                           pagination; parts carry ``azure_block_id``;
                                                           Microsoft-style error bodies
 ``azure_v1``       ``/openai/v1``                         ``api-key`` header or Bearer; OpenAI shapes
-``respan``         ``/api`` (trailing slash required)     files only (``/api/uploads`` is 404);
+``respan``         ``/api`` (trailing slash required)     no uploads (``/api/uploads`` is 404);
                                                           ``purpose=batch`` only; list has no
-                                                          pagination; 401 body is a plain string
+                                                          pagination; 401 body is a plain string;
+                                                          batches for ``/v1/chat/completions`` only
 =================  =====================================  ============================================
 """
 
@@ -40,16 +41,28 @@ class PortkeyHeaderError(Exception):
     """A Portkey-style request without a provider, virtual key or config header."""
 
 
+PORTKEY_ROUTING_HEADERS = ("x-portkey-provider", "x-portkey-virtual-key", "x-portkey-config")
+
+
 @dataclass(frozen=True)
 class Flavour:
-    """How one gateway shapes the same API.
+    """How one gateway shapes the same API: every difference is an attribute here.
 
-    :param name: ``openai``, ``azure``, ``azure_v1`` or ``respan``.
+    :param name: ``openai``, ``azure``, ``azure_v1`` or ``respan`` (for logs and tests).
     :param prefix: the path prefix that selects it.
     :param trailing_slash: paths end with ``/`` (and must).
-    :param files_only: no ``/uploads`` routes.
+    :param files_only: no ``/uploads`` routes (``/batches`` are served by every flavour).
     :param purposes: accepted purposes for new files, or None for OpenAI's.
     :param paginates: ``GET /files`` honours limit/order/after and answers has_more/first_id/last_id.
+    :param batch_endpoints: the batch ``endpoint`` values accepted, or None for OpenAI's.
+    :param requires_api_version: every request needs ``?api-version=`` (400 without).
+    :param file_created_status: status of ``POST /files``; 201 also sends a ``Location`` header.
+    :param processing_status: the name of a file's status while it is being processed.
+    :param part_block_id: upload parts carry ``azure_block_id``.
+    :param microsoft_errors: error bodies in the Microsoft REST shape (``code``, ``target``...).
+    :param unauthenticated_body: a plain body for 401s instead of the error object, if any.
+    :param key_headers: headers that carry the key, tried in order before ``Authorization: Bearer``.
+    :param portkey_headers: ``x-portkey-api-key`` is accepted with a provider/config header.
     """
 
     name: str
@@ -58,9 +71,18 @@ class Flavour:
     files_only: bool = False
     purposes: frozenset[str] | None = None
     paginates: bool = True
+    batch_endpoints: frozenset[str] | None = None
+    requires_api_version: bool = False
+    file_created_status: int = 200
+    processing_status: str = "uploaded"
+    part_block_id: bool = False
+    microsoft_errors: bool = False
+    unauthenticated_body: object = None
+    key_headers: tuple[str, ...] = ("x-litellm-api-key", "api-key")
+    portkey_headers: bool = False
 
-    def render_error(self, error: ApiError) -> dict[str, object]:
-        if self.name == "azure":
+    def render_error(self, error: ApiError) -> object:
+        if self.microsoft_errors:
             code = error.code or AZURE_ERROR_CODES.get(error.status, "internalFailure")
             if error.status == 401:
                 code = "401"
@@ -73,14 +95,34 @@ class Flavour:
                     "type": error.error_type,
                 }
             }
-        if self.name == "respan" and error.status == 401:
-            return {"error": "Authentication credentials were not provided."}
+        if self.unauthenticated_body is not None and error.status == 401:
+            return self.unauthenticated_body
         return error.body()
 
     def file_status(self, status: str) -> str:
-        if self.name == "azure" and status == "uploaded":
-            return "pending"
-        return status
+        return self.processing_status if status == "uploaded" else status
+
+    def check_query(self, query: dict[str, str]) -> None:
+        """:raises ApiError: 400 when a required query parameter is missing."""
+        if self.requires_api_version and "api-version" not in query:
+            raise ApiError(
+                400,
+                "The api-version query parameter (?api-version=) is required for all requests.",
+                code="MissingApiVersionParameter",
+            )
+
+    def created_file_headers(self, root_url: str, file_id: str, query: dict[str, str]) -> dict[str, str]:
+        """Headers of a ``POST /files`` answer (a ``Location`` when it is a 201)."""
+        if self.file_created_status != 201:
+            return {}
+        location = f"{root_url}{self.prefix}/files/{file_id}"
+        if "api-version" in query:
+            location += f"?api-version={query['api-version']}"
+        return {"location": location}
+
+    def part_fields(self, part_id: str) -> dict[str, object]:
+        """Extra fields of an upload part object."""
+        return {"azure_block_id": part_id.removeprefix("part_")} if self.part_block_id else {}
 
     def authenticate(self, headers: dict[str, str], api_key: str | None) -> None:
         """Check the request's credentials as this flavour expects them.
@@ -90,21 +132,14 @@ class Flavour:
         """
         presented: str | None = None
         portkey_key = headers.get("x-portkey-api-key")
-        if portkey_key is not None and self.name == "openai":
-            if not any(
-                headers.get(name)
-                for name in ("x-portkey-provider", "x-portkey-virtual-key", "x-portkey-config")
-            ):
+        if portkey_key is not None and self.portkey_headers:
+            if not any(headers.get(name) for name in PORTKEY_ROUTING_HEADERS):
                 raise PortkeyHeaderError
             presented = portkey_key
         else:
-            bearer = _bearer(headers.get("authorization", ""))
-            if self.name == "respan":
-                presented = bearer
-            elif self.name == "azure":
-                presented = headers.get("api-key") or bearer
-            else:
-                presented = headers.get("x-litellm-api-key") or headers.get("api-key") or bearer
+            for name in self.key_headers:
+                presented = presented or headers.get(name)
+            presented = presented or _bearer(headers.get("authorization", ""))
         if not presented:
             raise ApiError(
                 401,
@@ -122,58 +157,31 @@ def _bearer(value: str) -> str | None:
     return token.strip() or None
 
 
-OPENAI = Flavour("openai", "/v1")
+OPENAI = Flavour("openai", "/v1", portkey_headers=True)
 AZURE = Flavour(
     "azure",
     "/openai",
     purposes=frozenset({"fine-tune", "assistants", "batch"}),
     paginates=False,
+    requires_api_version=True,
+    file_created_status=201,
+    processing_status="pending",
+    part_block_id=True,
+    microsoft_errors=True,
+    key_headers=("api-key",),
 )
 AZURE_V1 = Flavour("azure_v1", "/openai/v1")
 RESPAN = Flavour(
-    "respan", "/api", trailing_slash=True, files_only=True, purposes=frozenset({"batch"}), paginates=False
+    "respan",
+    "/api",
+    trailing_slash=True,
+    files_only=True,
+    purposes=frozenset({"batch"}),
+    paginates=False,
+    batch_endpoints=frozenset({"/v1/chat/completions"}),
+    unauthenticated_body={"error": "Authentication credentials were not provided."},
+    key_headers=(),
 )
 
 # longest prefix first
 FLAVOURS = (AZURE_V1, AZURE, OPENAI, RESPAN)
-
-
-def match_route(path: str) -> tuple[Flavour, str, dict[str, str]] | None:
-    """The flavour, route name and path parameters of a request path, or None if nothing matches."""
-    for flavour in FLAVOURS:
-        if not path.startswith(flavour.prefix + "/"):
-            continue
-        rest = path[len(flavour.prefix) :]
-        if flavour.trailing_slash:
-            if not rest.endswith("/"):
-                return None
-            rest = rest[:-1]
-        elif rest.endswith("/"):
-            return None
-        segments = rest.strip("/").split("/")
-        route = _route(segments, flavour.files_only)
-        if route is None:
-            return None
-        return flavour, route[0], route[1]
-    return None
-
-
-def _route(segments: list[str], files_only: bool) -> tuple[str, dict[str, str]] | None:
-    if segments[0] == "files":
-        if len(segments) == 1:
-            return "files", {}
-        if len(segments) == 2 and segments[1]:
-            return "file", {"file_id": segments[1]}
-        if len(segments) == 3 and segments[1] and segments[2] == "content":
-            return "file_content", {"file_id": segments[1]}
-        return None
-    if segments[0] == "uploads" and not files_only:
-        if len(segments) == 1:
-            return "create_upload", {}
-        if len(segments) == 3 and segments[1]:
-            action = {"parts": "add_part", "complete": "complete_upload", "cancel": "cancel_upload"}.get(
-                segments[2]
-            )
-            if action is not None:
-                return action, {"upload_id": segments[1]}
-    return None

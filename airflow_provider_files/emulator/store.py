@@ -2,14 +2,14 @@
 
 Bytes are stored under generated ids only (``files/file-...``, ``parts/part_...``), never
 under a name the client chose. A file made from an upload keeps its parts as its segments
-(in ``part_ids`` order) instead of copying them, so completing a large upload is cheap.
+(in ``part_ids`` order) instead of copying them, so completing a large upload is cheap. Parts and
+their running md5 are in :mod:`.parts`; batches in :mod:`.batches`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import secrets
 import shutil
@@ -21,23 +21,14 @@ from pathlib import Path
 from airflow_provider_files.emulator.batch_check import check_batch_file
 from airflow_provider_files.emulator.config import BATCH_FILE_DEFAULT_EXPIRY_S, EmulatorConfig
 from airflow_provider_files.emulator.errors import ApiError, bad_request, not_found
+from airflow_provider_files.emulator.parts import PartAttempt, SpeculativeHasher, hash_segments
 
-HASH_READ_BYTES = 4 * 1024 * 1024
 FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 UPLOAD_PURPOSES = FILE_PURPOSES
 
 
 def _new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
-
-
-def hash_segments(segments: Iterable[Path]) -> str:
-    digest = hashlib.md5()
-    for segment in segments:
-        with open(segment, "rb", buffering=0) as handle:
-            while block := handle.read(HASH_READ_BYTES):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -56,85 +47,6 @@ class StoredFile:
     md5: str | None = None
     check_running: bool = False
     check_error: str | None = None
-
-
-@dataclass
-class PartAttempt:
-    """A part being received; becomes a part once its body is complete."""
-
-    id: str
-    path: Path
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    size_bytes: int = 0
-    succeeded: bool = False
-    created_at: int = 0
-
-
-class SpeculativeHasher:
-    """Hashes an upload's parts in the order their requests started, while other parts arrive.
-
-    Sequential clients, and parallel clients that start parts in file order, then get
-    ``complete`` with ``md5`` answered without re-reading the whole file; in any other order the
-    upload is re-hashed at completion.
-    """
-
-    def __init__(self) -> None:
-        self.attempts: list[PartAttempt] = []
-        self.chain: list[str] = []
-        self.digests: list[str] = []
-        self._md5 = hashlib.md5()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._next = 0
-
-    def add(self, attempt: PartAttempt) -> None:
-        self.attempts.append(attempt)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-        self._wake.set()
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    def blocked(self) -> bool:
-        """True when the hasher waits for a part that is still in flight, or has nothing to do."""
-        return self._next >= len(self.attempts) or not self.attempts[self._next].done.is_set()
-
-    async def _run(self) -> None:
-        while True:
-            if self._next >= len(self.attempts):
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            attempt = self.attempts[self._next]
-            await attempt.done.wait()
-            if attempt.succeeded:
-                try:
-                    await asyncio.to_thread(self._hash_into, attempt.path)
-                except OSError:
-                    return
-                self.chain.append(attempt.id)
-                self.digests.append(self._md5.hexdigest())
-            self._next += 1
-
-    def _hash_into(self, path: Path) -> None:
-        with open(path, "rb", buffering=0) as handle:
-            while block := handle.read(HASH_READ_BYTES):
-                self._md5.update(block)
-
-    async def digest_of(self, part_ids: list[str]) -> str | None:
-        """The md5 of ``part_ids`` concatenated if it is (or is about to be) known, else None."""
-        wanted = len(part_ids)
-        while True:
-            known = min(len(self.chain), wanted)
-            if self.chain[:known] != part_ids[:known]:
-                return None
-            if len(self.chain) >= wanted:
-                return self.digests[wanted - 1] if wanted else hashlib.md5().hexdigest()
-            if self.blocked():
-                return None
-            await asyncio.sleep(0.002)
 
 
 @dataclass

@@ -50,6 +50,11 @@ _OPTIONS = {
     "max_part_bytes": "--max-part-bytes",
     "upload_expiry_s": "--upload-expiry-s",
     "validate_batch": "--validate-batch",
+    "batch_duration_s": "--batch-duration-s",
+    "batch_request_error_rate": "--batch-request-error-rate",
+    "batch_seed": "--batch-seed",
+    "batch_expire_after_s": "--batch-expire-after-s",
+    "batch_enqueued_token_limit": "--batch-enqueued-token-limit",
     "host": "--host",
 }
 
@@ -123,7 +128,8 @@ class EmulatorHandle:
 
     def stats(self) -> dict[str, Any]:
         """file_count, upload_count, per-file bytes/md5/status, per-upload bytes_received/part_count,
-        body_bytes_received, request_count, faults_injected."""
+        batch_count, batches_created, per-batch status/metadata/total, body_bytes_received,
+        request_count, faults_injected."""
         return dict(self._call("GET", "/stats"))
 
     def file_md5(self, file_id: str) -> str:
@@ -132,7 +138,9 @@ class EmulatorHandle:
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change runtime settings: processing_delay_s, latency_ms, bandwidth_per_connection_mbps,
-        validate_batch, max_file_bytes, max_upload_bytes, max_part_bytes, upload_expiry_s."""
+        validate_batch, max_file_bytes, max_upload_bytes, max_part_bytes, upload_expiry_s,
+        batch_duration_s, batch_request_error_rate, batch_seed, batch_expire_after_s,
+        batch_enqueued_token_limit."""
         return dict(self._call("POST", "/config", settings))
 
     def settings(self) -> dict[str, Any]:
@@ -203,7 +211,9 @@ def run_emulator(data_dir: str | Path | None = None, **options: Any) -> Iterator
     :param data_dir: where it stores bytes (default: a temporary directory removed afterwards).
     :param options: ``api_key``, ``faults``, ``fault_seed``, ``bandwidth_per_connection`` (MB/s),
         ``latency_ms``, ``processing_delay_s``, ``max_file_bytes``, ``max_upload_bytes``,
-        ``max_part_bytes``, ``upload_expiry_s``, ``validate_batch``, ``host``.
+        ``max_part_bytes``, ``upload_expiry_s``, ``validate_batch``, ``batch_duration_s``,
+        ``batch_request_error_rate``, ``batch_seed``, ``batch_expire_after_s``,
+        ``batch_enqueued_token_limit``, ``host``.
     """
     with contextlib.ExitStack() as stack:
         if data_dir is None:

@@ -66,3 +66,43 @@ def test_python_dash_m_help() -> None:
         check=True,
     )
     assert "--bandwidth-per-connection" in result.stdout and "--validate-batch" in result.stdout
+
+
+def test_batch_flags_reach_the_config() -> None:
+    import argparse
+
+    from airflow_provider_files.emulator.cli import config_from_args, configure_parser
+
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    config = config_from_args(
+        parser.parse_args(
+            [
+                "--data-dir",
+                "/tmp/unused-emulator-dir",
+                "--batch-duration-s",
+                "0.5",
+                "--batch-request-error-rate",
+                "0.25",
+                "--batch-seed",
+                "3",
+                "--batch-expire-after-s",
+                "30",
+                "--batch-enqueued-token-limit",
+                "1000",
+            ]
+        )
+    )
+    assert (config.batch_duration_s, config.batch_request_error_rate, config.batch_seed) == (0.5, 0.25, 3)
+    assert (config.batch_expire_after_s, config.batch_enqueued_token_limit) == (30, 1000)
+    defaults = config_from_args(parser.parse_args(["--data-dir", "/tmp/unused-emulator-dir"]))
+    assert defaults.batch_duration_s == 2 and defaults.batch_expire_after_s is None
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--batch-request-error-rate", "1.5"), ("--batch-duration-s", "-1"), ("--batch-expire-after-s", "0")],
+)
+def test_bad_batch_flag_exits_2(option: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulator", option, value]) == 2
+    assert option in capsys.readouterr().err

@@ -113,6 +113,40 @@ def test_not_multipart_is_400(api: httpx.Client) -> None:
     assert_error(api.post("/files", json={"purpose": "batch"}), 400, text="multipart/form-data")
 
 
+def raw_file_form(disposition: str) -> tuple[bytes, dict[str, str]]:
+    """A multipart body whose file part has the given Content-Disposition parameters."""
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="file"; ' + disposition.encode() + b"\r\n"
+        b"Content-Type: application/jsonl\r\n\r\n{}\r\n--B--\r\n"
+    )
+    return body, {"content-type": "multipart/form-data; boundary=B"}
+
+
+@pytest.mark.parametrize(
+    ("disposition", "text"),
+    [
+        ("filename*=x-unknown-charset''%41.jsonl", "unknown charset 'x-unknown-charset'"),
+        ("filename*=zlib''a.jsonl", "unknown charset 'zlib'"),
+        ("filename*=us-ascii''na%C3%AFve.jsonl", "not valid us-ascii"),
+        ("filename*=a.jsonl", "malformed filename*"),
+    ],
+)
+def test_bad_extended_filename_is_400(
+    api: httpx.Client, small_limits: EmulatorHandle, disposition: str, text: str
+) -> None:
+    body, headers = raw_file_form(disposition)
+    assert_error(api.post("/files", content=body, headers=headers), 400, text=text)
+    assert small_limits.stats()["file_count"] == 0
+
+
+def test_extended_filename_is_decoded(api: httpx.Client) -> None:
+    body, headers = raw_file_form("filename=\"fallback.jsonl\"; filename*=UTF-8''na%C3%AFve.jsonl")
+    response = api.post("/files", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["filename"] == "na\u00efve.jsonl"
+
+
 def test_oversize_file_is_413_and_nothing_stored(api: httpx.Client, small_limits: EmulatorHandle) -> None:
     response = api.post(
         "/files", data={"purpose": "batch"}, files={"file": ("a.jsonl", b"x" * (MAX_FILE_BYTES + 1))}

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import openai
 
+from airflow_provider_files.emulator.config import EmulatorConfig
+from airflow_provider_files.emulator.faults import ROUTES
+from airflow_provider_files.emulator.routing import OPERATIONS
+from airflow_provider_files.emulator.server import EmulatorApp
 from airflow_provider_files.emulator.testing import EmulatorHandle
 
 API_VERSION = "2024-10-21"
@@ -138,3 +143,26 @@ def test_litellm_key_header_and_provider_header(emulator: EmulatorHandle) -> Non
     logged = emulator.request_log()[-1]
     assert logged["header_values"]["custom-llm-provider"] == "azure"
     assert "sk-litellm" not in str(logged)
+
+
+def test_routing_405_and_404_per_flavour(emulator: EmulatorHandle) -> None:
+    root = emulator.root_url
+    wrong_method = httpx.put(
+        f"{root}/openai/batches", params={"api-version": API_VERSION}, headers={"api-key": "k"}
+    )
+    assert wrong_method.status_code == 405
+    assert set(wrong_method.json()["error"]) >= {"code", "target", "details"}  # Microsoft shape
+    bearer = {"Authorization": "Bearer k"}
+    assert httpx.head(f"{emulator.base_url}/files", headers=bearer).status_code == 405
+    assert httpx.get(f"{emulator.base_url}/batches/b/cancel", headers=bearer).status_code == 405
+    assert httpx.delete(f"{emulator.base_url}/batches/b", headers=bearer).status_code == 405
+    assert httpx.get(f"{emulator.base_url}/files//content", headers=bearer).status_code == 404
+    assert httpx.get(f"{root}/openai/v1/uploads", headers=bearer).status_code == 405
+    assert httpx.get(f"{root}/api/uploads/", headers=bearer).status_code == 404  # Respan has none
+    assert [e["route"] for e in emulator.request_log()] == [None] * 7
+
+
+def test_every_operation_has_a_handler_and_a_fault_route(tmp_path: Path) -> None:
+    app = EmulatorApp(EmulatorConfig(data_dir=tmp_path))
+    operations = {name for methods in OPERATIONS.values() for name in methods.values()}
+    assert operations == set(app.handlers) == set(ROUTES)
