@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -26,8 +26,8 @@ from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_files.api import FileObject, FilesApiError, NotFoundError
-from airflow_provider_files.api.client import EXPIRES_AFTER_MAX_S, EXPIRES_AFTER_MIN_S, FileMatch
+from airflow_provider_files.api import FileObject
+from airflow_provider_files.api.client import EXPIRES_AFTER_MAX_S, EXPIRES_AFTER_MIN_S
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.jsonl import (
     DEFAULT_LIMITS,
@@ -72,7 +72,9 @@ from airflow_provider_files.uploads import (
     UploadSource,
     validate_part_size,
 )
-from airflow_provider_files.uploads.sources import md5_of
+from airflow_provider_files.uploads.manifest import ShardSource, reuse_split, save_split, split_fingerprint
+from airflow_provider_files.uploads.reuse import cancel_pending_upload, reusable_file
+from airflow_provider_files.uploads.single import SingleRequestUploader
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -84,8 +86,6 @@ SINGLE_REQUEST_MAX_BYTES = 100 * 1024 * 1024
 SINGLE_REQUEST_LIMIT_BYTES = 512 * 1024 * 1024
 POLL_INTERVAL_S = 10.0
 WAIT_TIMEOUT_S = 3600.0
-SINGLE_CHECKPOINT_KIND = "airflow-provider-files/single-request-checkpoint"
-SPLIT_CHECKPOINT_KIND = "airflow-provider-files/split-checkpoint"
 
 
 class InvalidBatchFileException(AirflowFailException):
@@ -215,40 +215,6 @@ class _FilesUploadOperator(BaseOperator):
         folder = self.checkpoint_folder or default_checkpoint_folder()
         return ObjectStorageCheckpointStore.for_task(folder, checkpoint_name_from_context(context))
 
-    def _reusable_file(
-        self, store: ObjectStorageCheckpointStore, source: UploadSource, filename: str
-    ) -> FileObject | None:
-        """The file a finished earlier try of this task uploaded from the same content, if it
-        still exists on the server and did not fail processing."""
-        state = store.load()
-        if (
-            not state
-            or not isinstance(state.get("file"), Mapping)
-            or state.get("fingerprint") != source.fingerprint()
-            or state.get("filename") != filename
-            or state.get("purpose") != self.purpose
-        ):
-            return None
-        file_id = str(state["file"].get("id") or "")
-        if not file_id:
-            return None
-        try:
-            current = self.hook.get_file(file_id)
-        except NotFoundError:
-            self.log.warning("File %s of an earlier try no longer exists; uploading again", file_id)
-            store.clear()
-            return None
-        if current.status == "error":
-            self.log.warning(
-                "File %s of an earlier try failed processing (%s); uploading again",
-                file_id,
-                current.status_details or "no details",
-            )
-            store.clear()
-            return None
-        self.log.info("Reusing file %s uploaded by an earlier try of this task", file_id)
-        return current
-
     # -- uploading -----------------------------------------------------------------------------
 
     def _upload_chunked(
@@ -275,7 +241,7 @@ class _FilesUploadOperator(BaseOperator):
             raise  # killed: on_kill decided what happens to the upload
         except Exception:
             if self.resume and self._final_try:
-                self._cancel_pending(store)
+                cancel_pending_upload(self.hook.get_conn(), store)
             raise
         finally:
             self._uploader = None
@@ -297,74 +263,13 @@ class _FilesUploadOperator(BaseOperator):
     def _upload_single(
         self, source: UploadSource, store: ObjectStorageCheckpointStore, filename: str
     ) -> FileObject:
-        """``POST /files`` made retry-safe: the attempt is recorded before it is sent, so a
-        retry after a crash finds the file the lost attempt stored instead of duplicating it."""
-        single = store.sibling(".single")
-        fingerprint = source.fingerprint()
-        state = single.load() if self.resume else None
-        if state and state.get("fingerprint") == fingerprint and state.get("started_at"):
-            found = self._find_lost_file(source, filename, float(state["started_at"]))
-            if found is not None:
-                single.save({**state, "file": found.to_dict()})
-                return found
-        record: dict[str, Any] = {
-            "kind": SINGLE_CHECKPOINT_KIND,
-            "fingerprint": fingerprint,
-            "filename": filename,
-            "purpose": self.purpose,
-            "bytes": source.size,
-            "started_at": time.time(),
-            "file": None,
-        }
-        if self.resume:
-            single.save(record)
-        started = time.monotonic()
-        file = self.hook.get_conn().create_file(
-            source.range(0, source.size),
-            self.purpose,
-            filename=filename,
+        """``POST /files`` made retry-safe by :class:`SingleRequestUploader` and its checkpoint."""
+        uploader = SingleRequestUploader(
+            self.hook.get_conn(),
             expires_after_s=self.expires_after_s,
-            content_type=self.mime_type or "application/octet-stream",
+            checkpoint=store.sibling(".single") if self.resume else None,
         )
-        if self.resume:
-            single.save({**record, "file": file.to_dict()})
-        self.log.info(
-            "Uploaded %s as file %s with one request (%d bytes, %.1f s)",
-            filename,
-            file.id,
-            source.size,
-            time.monotonic() - started,
-        )
-        return file
-
-    def _find_lost_file(self, source: UploadSource, filename: str, started_at: float) -> FileObject | None:
-        """The file an interrupted earlier try stored before its response was lost.
-
-        A file counts only if it is the one candidate (same name, size and purpose, created since
-        that try began) and its content has the source's md5: another task may upload a file of
-        the same name and size at the same time, and reusing it would hand on the wrong data.
-        """
-        match = FileMatch(filename, source.size, self.purpose, started_at)
-        found = self.hook.get_conn().find_stored_file(match, lambda: md5_of(source))
-        if found is not None:
-            self.log.info("Found file %s stored by an interrupted earlier try; not uploading again", found.id)
-        return found
-
-    def _cancel_pending(self, store: ObjectStorageCheckpointStore) -> None:
-        """No retry will resume the upload this final try leaves behind: cancel it and forget it."""
-        state = store.load() or {}
-        upload_id = state.get("upload_id")
-        if not upload_id or state.get("file"):
-            return
-        try:
-            self.hook.cancel_upload(str(upload_id))
-        except FilesApiError as exc:
-            self.log.warning("This was the last try; cancelling upload %s failed: %s", upload_id, exc)
-        else:
-            self.log.info(
-                "This was the last try: cancelled upload %s instead of leaving it pending", upload_id
-            )
-        store.clear()
+        return uploader.upload(source, purpose=self.purpose, filename=filename, mime_type=self.mime_type).file
 
     def _reuse(
         self,
@@ -377,7 +282,13 @@ class _FilesUploadOperator(BaseOperator):
         if not self.resume:
             return None
         checkpoint = store.sibling(".single") if single_request else store
-        return self._reusable_file(checkpoint, source, filename)
+        return reusable_file(
+            self.hook.get_conn(),
+            checkpoint,
+            fingerprint=source.fingerprint(),
+            filename=filename,
+            purpose=self.purpose,
+        )
 
     def _upload(
         self,
@@ -667,12 +578,14 @@ class UploadJsonlOperator(_FilesUploadOperator):
         source = open_upload_source(self.source_path)
         store = self.checkpoint_store(context)
         manifest_store = store.sibling(".split")
-        fingerprint = source.fingerprint()
         limits = self.limits or DEFAULT_LIMITS
         max_lines = self.max_lines or limits.max_lines or DEFAULT_MAX_LINES
         max_bytes = self.max_bytes or limits.max_bytes or DEFAULT_MAX_BYTES
+        split = split_fingerprint(source.fingerprint(), max_lines, max_bytes)
         if self.resume:
-            reused = self._reuse_split(manifest_store, f"{fingerprint}:{max_lines}:{max_bytes}")
+            reused = reuse_split(
+                self.hook.get_conn(), manifest_store, fingerprint=split, purpose=self.purpose
+            )
             if reused is not None:
                 return reused
         destination, temporary = self._shard_folder()
@@ -702,10 +615,7 @@ class UploadJsonlOperator(_FilesUploadOperator):
             )
             files: list[FileObject] = []
             for index, shard in enumerate(shards):
-                shard_source = _StableFingerprint(
-                    open_upload_source(shard.path),
-                    f"{fingerprint}:{max_lines}:{max_bytes}:{index}:{shard.bytes}",
-                )
+                shard_source = ShardSource(open_upload_source(shard.path), split, index)
                 files.append(
                     self._reuse_or_upload(
                         shard_source,
@@ -718,42 +628,7 @@ class UploadJsonlOperator(_FilesUploadOperator):
             if temporary:
                 shutil.rmtree(temporary, ignore_errors=True)
         if self.resume:
-            manifest_store.save(
-                {
-                    "kind": SPLIT_CHECKPOINT_KIND,
-                    "fingerprint": f"{fingerprint}:{max_lines}:{max_bytes}",
-                    "purpose": self.purpose,
-                    "files": [f.to_dict() for f in files],
-                }
-            )
-        return files
-
-    def _reuse_split(
-        self, manifest_store: ObjectStorageCheckpointStore, fingerprint: str
-    ) -> list[FileObject] | None:
-        """The shard files a finished earlier try uploaded, if all of them are still usable."""
-        manifest = manifest_store.load()
-        if (
-            not manifest
-            or manifest.get("fingerprint") != fingerprint
-            or manifest.get("purpose") != self.purpose
-        ):
-            return None
-        recorded = manifest.get("files")
-        if not isinstance(recorded, list) or not recorded:
-            return None
-        files: list[FileObject] = []
-        for item in recorded:
-            file_id = str(item.get("id") or "") if isinstance(item, Mapping) else ""
-            try:
-                current = self.hook.get_file(file_id) if file_id else None
-            except NotFoundError:
-                current = None
-            if current is None or current.status == "error":
-                self.log.info("Shard file %s of an earlier try is gone or failed; splitting again", file_id)
-                return None
-            files.append(current)
-        self.log.info("Reusing the %d shard files uploaded by an earlier try of this task", len(files))
+            save_split(manifest_store, fingerprint=split, purpose=self.purpose, files=files)
         return files
 
     def _shard_folder(self) -> tuple[ObjectStoragePath | str, str | None]:
@@ -763,32 +638,3 @@ class UploadJsonlOperator(_FilesUploadOperator):
             return (path.path if is_local(path) else path), None
         temporary = tempfile.mkdtemp(prefix="airflow-files-shards-")
         return temporary, temporary
-
-
-class _StableFingerprint:
-    """An upload source whose fingerprint is derived from the content it was made from.
-
-    Shards are rewritten on every try (new mtime and inode), but the same source content and
-    split settings produce the same shards, so their checkpoints stay valid across retries.
-    """
-
-    def __init__(self, inner: UploadSource, fingerprint: str) -> None:
-        self._inner = inner
-        self._fingerprint = fingerprint
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def size(self) -> int:
-        return self._inner.size
-
-    def fingerprint(self) -> str:
-        return self._fingerprint
-
-    def range(self, offset: int, length: int) -> Any:
-        return self._inner.range(offset, length)
-
-    def open(self) -> Any:
-        return self._inner.open()
