@@ -27,7 +27,6 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_files.api import FileObject
-from airflow_provider_files.api.client import EXPIRES_AFTER_MAX_S, EXPIRES_AFTER_MIN_S
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.jsonl import (
     DEFAULT_LIMITS,
@@ -65,13 +64,13 @@ from airflow_provider_files.triggers.files import (
 from airflow_provider_files.uploads import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PART_SIZE_BYTES,
-    MAX_CONCURRENCY,
     ChunkedUploader,
     UploadCancelledError,
     UploadProgress,
     UploadSource,
     validate_part_size,
 )
+from airflow_provider_files.uploads.limits import validate_concurrency, validate_expires_after
 from airflow_provider_files.uploads.manifest import ShardSource, reuse_split, save_split, split_fingerprint
 from airflow_provider_files.uploads.reuse import cancel_pending_upload, reusable_file
 from airflow_provider_files.uploads.single import SingleRequestUploader
@@ -150,17 +149,8 @@ class _FilesUploadOperator(BaseOperator):
         if purpose is None or (isinstance(purpose, str) and not purpose.strip()):
             raise ValueError(f"purpose must be a non-empty string (e.g. 'batch'), got {purpose!r}")
         validate_part_size(part_size_bytes)
-        if (
-            isinstance(concurrency, bool)
-            or not isinstance(concurrency, int)
-            or not 1 <= concurrency <= MAX_CONCURRENCY
-        ):
-            raise ValueError(f"concurrency must be an int from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
-        if expires_after_s is not None and not EXPIRES_AFTER_MIN_S <= expires_after_s <= EXPIRES_AFTER_MAX_S:
-            raise ValueError(
-                f"expires_after_s must be between {EXPIRES_AFTER_MIN_S} (1 hour) and "
-                f"{EXPIRES_AFTER_MAX_S} (30 days), got {expires_after_s}"
-            )
+        validate_concurrency(concurrency)
+        validate_expires_after(expires_after_s)
         _require_positive("poll_interval_s", poll_interval_s)
         _require_positive("timeout_s", timeout_s)
         self.source = source
