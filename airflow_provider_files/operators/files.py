@@ -64,16 +64,13 @@ from airflow_provider_files.triggers.files import (
 from airflow_provider_files.uploads import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PART_SIZE_BYTES,
-    ChunkedUploader,
-    UploadCancelledError,
     UploadProgress,
     UploadSource,
     validate_part_size,
 )
 from airflow_provider_files.uploads.limits import validate_concurrency, validate_expires_after
 from airflow_provider_files.uploads.manifest import ShardSource, reuse_split, save_split, split_fingerprint
-from airflow_provider_files.uploads.reuse import cancel_pending_upload, reusable_file
-from airflow_provider_files.uploads.single import SingleRequestUploader
+from airflow_provider_files.uploads.resumable import ResumableUploader
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -167,7 +164,7 @@ class _FilesUploadOperator(BaseOperator):
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
-        self._uploader: ChunkedUploader | None = None
+        self._uploader: ResumableUploader | None = None
         self._final_try = False
 
     @property
@@ -207,103 +204,23 @@ class _FilesUploadOperator(BaseOperator):
 
     # -- uploading -----------------------------------------------------------------------------
 
-    def _upload_chunked(
-        self, source: UploadSource, store: ObjectStorageCheckpointStore, filename: str
-    ) -> FileObject:
-        def log_progress(progress: UploadProgress) -> None:
-            self.log.info("%s: %s", filename, progress.describe())
-
-        self._uploader = ChunkedUploader(
+    def _resumable(self) -> ResumableUploader:
+        """The uploads/ side of this try: reuse, resume or upload (kept for ``on_kill``)."""
+        self._uploader = ResumableUploader(
             self.hook.get_conn(),
+            purpose=self.purpose,
+            mime_type=self.mime_type,
             part_size_bytes=self.part_size_bytes,
             concurrency=self.concurrency,
             expires_after_s=self.expires_after_s,
-            progress=log_progress,
+            resume=self.resume,
+            progress=self._log_progress,
             progress_interval_s=PROGRESS_LOG_INTERVAL_S,
-            checkpoint=store if self.resume else None,
-            cancel_on_failure=not self.resume,
         )
-        try:
-            result = self._uploader.upload(
-                source, purpose=self.purpose, filename=filename, mime_type=self.mime_type
-            )
-        except UploadCancelledError:
-            raise  # killed: on_kill decided what happens to the upload
-        except Exception:
-            if self.resume and self._final_try:
-                cancel_pending_upload(self.hook.get_conn(), store)
-            raise
-        finally:
-            self._uploader = None
-        how = "resumed upload" if result.resumed else "upload"
-        self.log.info(
-            "Uploaded %s as file %s through the Uploads API (%s %s, %d parts, %d sent, %d reused, md5 %s, %.1f s)",
-            filename,
-            result.file.id,
-            how,
-            result.upload_id,
-            result.parts_total,
-            result.parts_sent,
-            result.parts_reused,
-            result.md5,
-            result.elapsed_s,
-        )
-        return result.file
+        return self._uploader
 
-    def _upload_single(
-        self, source: UploadSource, store: ObjectStorageCheckpointStore, filename: str
-    ) -> FileObject:
-        """``POST /files`` made retry-safe by :class:`SingleRequestUploader` and its checkpoint."""
-        uploader = SingleRequestUploader(
-            self.hook.get_conn(),
-            expires_after_s=self.expires_after_s,
-            checkpoint=store.sibling(".single") if self.resume else None,
-        )
-        return uploader.upload(source, purpose=self.purpose, filename=filename, mime_type=self.mime_type).file
-
-    def _reuse(
-        self,
-        source: UploadSource,
-        store: ObjectStorageCheckpointStore,
-        filename: str,
-        *,
-        single_request: bool,
-    ) -> FileObject | None:
-        if not self.resume:
-            return None
-        checkpoint = store.sibling(".single") if single_request else store
-        return reusable_file(
-            self.hook.get_conn(),
-            checkpoint,
-            fingerprint=source.fingerprint(),
-            filename=filename,
-            purpose=self.purpose,
-        )
-
-    def _upload(
-        self,
-        source: UploadSource,
-        store: ObjectStorageCheckpointStore,
-        filename: str,
-        *,
-        single_request: bool,
-    ) -> FileObject:
-        if single_request:
-            return self._upload_single(source, store, filename)
-        return self._upload_chunked(source, store, filename)
-
-    def _reuse_or_upload(
-        self,
-        source: UploadSource,
-        store: ObjectStorageCheckpointStore,
-        filename: str,
-        *,
-        single_request: bool,
-    ) -> FileObject:
-        reused = self._reuse(source, store, filename, single_request=single_request)
-        if reused is not None:
-            return reused
-        return self._upload(source, store, filename, single_request=single_request)
+    def _log_progress(self, filename: str, progress: UploadProgress) -> None:
+        self.log.info("%s: %s", filename, progress.describe())
 
     # -- waiting and results -------------------------------------------------------------------
 
@@ -363,9 +280,8 @@ class _FilesUploadOperator(BaseOperator):
 
     def on_kill(self) -> None:
         uploader = self._uploader
-        if uploader is None:
+        if uploader is None or not uploader.request_cancel():
             return
-        uploader.request_cancel()
         if self.resume:
             self.log.info("Upload stopped; it is left pending so that a retry of this task resumes it")
         else:
@@ -426,8 +342,12 @@ class ChunkedUploadOperator(_FilesUploadOperator):
             self.concurrency,
         )
         try:
-            file = self._reuse_or_upload(
-                source, self.checkpoint_store(context), filename, single_request=False
+            file = self._resumable().reuse_or_upload(
+                source,
+                self.checkpoint_store(context),
+                filename,
+                single_request=False,
+                last_try=self._final_try,
             )
             return cast(dict[str, Any], self._finish([file], many=False))
         finally:
@@ -542,7 +462,7 @@ class UploadJsonlOperator(_FilesUploadOperator):
         filename = self._filename_for(source)
         store = self.checkpoint_store(context)
         single_request = source.size <= self.single_request_max_bytes
-        reused = self._reuse(source, store, filename, single_request=single_request)
+        reused = self._resumable().reuse(source, store, filename, single_request=single_request)
         if reused is not None:
             return reused
         started = time.monotonic()
@@ -562,7 +482,9 @@ class UploadJsonlOperator(_FilesUploadOperator):
         )
         for warning in report.warnings:
             self.log.warning("%s", warning)
-        return self._upload(source, store, filename, single_request=single_request)
+        return self._resumable().upload(
+            source, store, filename, single_request=single_request, last_try=self._final_try
+        )
 
     def _upload_split(self, context: Context) -> list[FileObject]:
         source = open_upload_source(self.source_path)
@@ -607,11 +529,12 @@ class UploadJsonlOperator(_FilesUploadOperator):
             for index, shard in enumerate(shards):
                 shard_source = ShardSource(open_upload_source(shard.path), split, index)
                 files.append(
-                    self._reuse_or_upload(
+                    self._resumable().reuse_or_upload(
                         shard_source,
                         store.sibling(f".shard{index:05d}"),
                         shard_source.name,
                         single_request=shard_source.size <= self.single_request_max_bytes,
+                        last_try=self._final_try,
                     )
                 )
         finally:
