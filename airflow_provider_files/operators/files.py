@@ -69,7 +69,7 @@ from airflow_provider_files.uploads import (
     validate_part_size,
 )
 from airflow_provider_files.uploads.limits import validate_concurrency, validate_expires_after
-from airflow_provider_files.uploads.manifest import ShardSource, reuse_split, save_split, split_fingerprint
+from airflow_provider_files.uploads.manifest import split_fingerprint
 from airflow_provider_files.uploads.resumable import ResumableUploader
 
 if TYPE_CHECKING:
@@ -489,17 +489,13 @@ class UploadJsonlOperator(_FilesUploadOperator):
     def _upload_split(self, context: Context) -> list[FileObject]:
         source = open_upload_source(self.source_path)
         store = self.checkpoint_store(context)
-        manifest_store = store.sibling(".split")
         limits = self.limits or DEFAULT_LIMITS
         max_lines = self.max_lines or limits.max_lines or DEFAULT_MAX_LINES
         max_bytes = self.max_bytes or limits.max_bytes or DEFAULT_MAX_BYTES
         split = split_fingerprint(source.fingerprint(), max_lines, max_bytes)
-        if self.resume:
-            reused = reuse_split(
-                self.hook.get_conn(), manifest_store, fingerprint=split, purpose=self.purpose
-            )
-            if reused is not None:
-                return reused
+        reused = self._resumable().reuse_split(store, split)
+        if reused is not None:
+            return reused
         destination, temporary = self._shard_folder()
         try:
             started = time.monotonic()
@@ -525,24 +521,16 @@ class UploadJsonlOperator(_FilesUploadOperator):
                 max_bytes,
                 time.monotonic() - started,
             )
-            files: list[FileObject] = []
-            for index, shard in enumerate(shards):
-                shard_source = ShardSource(open_upload_source(shard.path), split, index)
-                files.append(
-                    self._resumable().reuse_or_upload(
-                        shard_source,
-                        store.sibling(f".shard{index:05d}"),
-                        shard_source.name,
-                        single_request=shard_source.size <= self.single_request_max_bytes,
-                        last_try=self._final_try,
-                    )
-                )
+            return self._resumable().upload_shards(
+                [open_upload_source(shard.path) for shard in shards],
+                store,
+                split,
+                single_request_max_bytes=self.single_request_max_bytes,
+                last_try=self._final_try,
+            )
         finally:
             if temporary:
                 shutil.rmtree(temporary, ignore_errors=True)
-        if self.resume:
-            save_split(manifest_store, fingerprint=split, purpose=self.purpose, files=files)
-        return files
 
     def _shard_folder(self) -> tuple[ObjectStoragePath | str, str | None]:
         """Where shards go, and the temporary folder to remove afterwards (if one was made)."""

@@ -1,21 +1,23 @@
-"""One file to the Files API, safe to run again: reuse, resume or upload, in one request or in parts.
+"""Files to the Files API, safe to run again: reuse, resume or upload, in one request or in parts.
 
 This is what a task that may be retried needs: a rerun with the same checkpoint folder hands on
 the file a finished run uploaded, resumes a chunked upload from its checkpoint, or finds the
 file a single request stored before its answer was lost. A run that no other run will follow
-(``last_try``) cancels the upload it leaves pending instead.
+(``last_try``) cancels the upload it leaves pending instead. A source split into shards is
+uploaded shard by shard, and the files they became are recorded for the next run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from airflow_provider_files.api.client import FilesClient
 from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.uploads.checkpoint import CheckpointStore
 from airflow_provider_files.uploads.errors import UploadCancelledError
+from airflow_provider_files.uploads.manifest import ShardSource, reuse_split, save_split
 from airflow_provider_files.uploads.progress import UploadProgress
 from airflow_provider_files.uploads.reuse import cancel_pending_upload, reusable_file
 from airflow_provider_files.uploads.single import SingleRequestUploader
@@ -24,8 +26,11 @@ from airflow_provider_files.uploads.uploader import ChunkedUploader
 
 log = logging.getLogger(__name__)
 
-# The checkpoint of a single request lives beside the chunked one, under this suffix.
+# Beside the checkpoint of a chunked upload: that of a single request, the manifest of a
+# sharded upload, and one checkpoint per shard.
 SINGLE_SUFFIX = ".single"
+SPLIT_SUFFIX = ".split"
+SHARD_SUFFIX = ".shard{index:05d}"
 
 
 class CheckpointFolder(CheckpointStore, Protocol):
@@ -117,6 +122,49 @@ class ResumableUploader:
         if reused is not None:
             return reused
         return self.upload(source, folder, filename, single_request=single_request, last_try=last_try)
+
+    def reuse_split(self, folder: CheckpointFolder, split: str) -> list[FileObject] | None:
+        """The files every shard of this split became in a finished earlier run, if all are usable.
+
+        :param folder: the checkpoint folder of the whole source.
+        :param split: the split's fingerprint (see :func:`~airflow_provider_files.uploads.manifest.split_fingerprint`).
+        """
+        if not self.resume:
+            return None
+        return reuse_split(self.client, folder.sibling(SPLIT_SUFFIX), fingerprint=split, purpose=self.purpose)
+
+    def upload_shards(
+        self,
+        shards: Sequence[UploadSource],
+        folder: CheckpointFolder,
+        split: str,
+        *,
+        single_request_max_bytes: int,
+        last_try: bool = False,
+    ) -> list[FileObject]:
+        """Upload every shard (each reused, resumed or uploaded on its own), then record the split.
+
+        :param shards: the shard files, in order (rewritten by every run).
+        :param folder: the checkpoint folder of the whole source.
+        :param split: the split's fingerprint.
+        :param single_request_max_bytes: shards up to this size go in one request.
+        :param last_try: no run follows this one.
+        """
+        files: list[FileObject] = []
+        for index, shard in enumerate(shards):
+            source = ShardSource(shard, split, index)
+            files.append(
+                self.reuse_or_upload(
+                    source,
+                    folder.sibling(SHARD_SUFFIX.format(index=index)),
+                    source.name,
+                    single_request=source.size <= single_request_max_bytes,
+                    last_try=last_try,
+                )
+            )
+        if self.resume:
+            save_split(folder.sibling(SPLIT_SUFFIX), fingerprint=split, purpose=self.purpose, files=files)
+        return files
 
     def request_cancel(self) -> bool:
         """Stop the chunked upload under way (from any thread); ``False`` if none is running."""
