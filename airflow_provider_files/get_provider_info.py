@@ -107,7 +107,10 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {
                 "integration-name": "OpenAI-compatible Files",
-                "python-modules": ["airflow_provider_files.sensors.files"],
+                "python-modules": [
+                    "airflow_provider_files.sensors.files",
+                    "airflow_provider_files.sensors.batches",
+                ],
             }
         ],
         "hooks": [
@@ -119,7 +122,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "OpenAI-compatible Files",
-                "python-modules": ["airflow_provider_files.triggers.files"],
+                "python-modules": [
+                    "airflow_provider_files.triggers.files",
+                    "airflow_provider_files.triggers.batches",
+                ],
             }
         ],
         "config": {
