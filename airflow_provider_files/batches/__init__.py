@@ -3,6 +3,7 @@ create, lost answers, pacing, the enqueued-token limit), as ``uploads/`` holds t
 
 from __future__ import annotations
 
+from airflow_provider_files.batches.inputs import BatchInput, resolve_batch_input
 from airflow_provider_files.batches.submit import (
     CREATE_INTERVAL_S,
     DEFAULT_OUTPUT_EXPIRES_AFTER_S,
@@ -12,12 +13,14 @@ from airflow_provider_files.batches.submit import (
     BatchInputError,
     SubmitResult,
     TokenLimitRetry,
+    count_token_limit_refusals,
     find_batch,
     is_reusable,
     is_token_limit_failure,
     run_batch,
     run_key,
     submit_batch,
+    token_limit_delay_s,
 )
 
 __all__ = [
@@ -26,13 +29,17 @@ __all__ = [
     "RUN_KEY_METADATA_KEY",
     "TOKEN_LIMIT_CODE",
     "BatchCreateRateLimitedError",
+    "BatchInput",
     "BatchInputError",
     "SubmitResult",
     "TokenLimitRetry",
+    "count_token_limit_refusals",
     "find_batch",
     "is_reusable",
     "is_token_limit_failure",
+    "resolve_batch_input",
     "run_batch",
     "run_key",
     "submit_batch",
+    "token_limit_delay_s",
 ]

@@ -311,31 +311,85 @@ class TokenLimitRetry:
         return self.wait_s
 
 
+def count_token_limit_refusals(
+    client: FilesClient,
+    *,
+    run_key: str,
+    input_file_id: str,
+    now: float,
+    lookup_window_s: float = LOOKUP_WINDOW_S,
+    max_batches: int = LOOKUP_MAX_BATCHES,
+) -> int:
+    """How many batches of ``run_key`` for ``input_file_id`` were refused for the enqueued-token limit.
+
+    Counted from the server, not kept in memory, so the bound on the waits holds across task
+    retries and deferrals.
+    """
+    oldest = now - lookup_window_s - LOOKUP_CLOCK_SLACK_S
+    refusals = 0
+    for seen, batch in enumerate(client.iter_batches(limit=LOOKUP_PAGE_SIZE)):
+        if seen >= max_batches or (batch.created_at is not None and batch.created_at < oldest):
+            break
+        if (
+            batch.metadata.get(RUN_KEY_METADATA_KEY) == run_key
+            and (not batch.input_file_id or batch.input_file_id == input_file_id)
+            and is_token_limit_failure(batch)
+        ):
+            refusals += 1
+    return refusals
+
+
+def token_limit_delay_s(
+    client: FilesClient,
+    batch: Batch,
+    *,
+    run_key: str,
+    retry: TokenLimitRetry,
+    clock: Callable[[], float] = time.time,
+) -> float | None:
+    """The wait before creating ``batch`` again after a token-limit refusal, or ``None``: it was
+    not one, or the refusals of this run key have used up ``retry.max_wait_s``."""
+    if not is_token_limit_failure(batch):
+        return None
+    refusals = count_token_limit_refusals(
+        client, run_key=run_key, input_file_id=batch.input_file_id, now=clock()
+    )
+    return retry.delay_s(batch, waited_s=max(refusals - 1, 0) * retry.wait_s)
+
+
 def run_batch(
     client: FilesClient,
     *,
     wait: Callable[[Batch], Batch],
     token_limit: TokenLimitRetry | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
     log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     **submit: Any,
 ) -> Batch:
-    """Submit (see :func:`submit_batch`, whose keyword arguments ``submit`` holds), wait with
-    ``wait`` until the batch ends, and create it again after enqueued-token-limit refusals."""
+    """Submit (see :func:`submit_batch`, whose other keyword arguments ``submit`` holds), wait with
+    ``wait`` until the batch ends, and create it again after enqueued-token-limit refusals.
+
+    :param wait: returns the batch once it has ended (a token-limit refusal is returned, not raised).
+    :return: the last batch; a token-limit refusal when the waits were used up.
+    """
     out = log or logger
     retry = token_limit or TokenLimitRetry()
-    waited_s = 0.0
     while True:
-        batch = wait(submit_batch(client, sleep=sleep, log=out, **submit).batch)
-        delay = retry.delay_s(batch, waited_s)
+        batch = wait(submit_batch(client, sleep=sleep, clock=clock, log=out, **submit).batch)
+        delay = token_limit_delay_s(client, batch, run_key=submit["run_key"], retry=retry, clock=clock)
         if delay is None:
             return batch
-        out.warning(
-            "Batch %s was refused for the enqueued-token limit; creating it again in %.0f s (waited %.0f of %.0f s)",
-            batch.id,
-            delay,
-            waited_s,
-            retry.max_wait_s,
-        )
+        log_token_limit_wait(out, batch, delay)
         sleep(delay)
-        waited_s += delay
+
+
+def log_token_limit_wait(
+    out: logging.Logger | logging.LoggerAdapter[Any], batch: Batch, delay_s: float
+) -> None:
+    out.warning(
+        "Batch %s was refused for the enqueued-token limit (%s); creating it again in %.0f s",
+        batch.id,
+        TOKEN_LIMIT_CODE,
+        delay_s,
+    )

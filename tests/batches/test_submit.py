@@ -20,10 +20,12 @@ from airflow_provider_files.batches import (
     DEFAULT_OUTPUT_EXPIRES_AFTER_S,
     RUN_KEY_METADATA_KEY,
     BatchCreateRateLimitedError,
+    BatchInput,
     BatchInputError,
     SubmitResult,
     TokenLimitRetry,
     is_token_limit_failure,
+    resolve_batch_input,
     run_batch,
     run_key,
     submit_batch,
@@ -269,3 +271,35 @@ def test_token_limit_waits_are_bounded(client: FilesClient, emulator: EmulatorHa
     assert is_token_limit_failure(batch)
     assert waits == [100, 100]
     assert created_count(emulator) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "endpoint", "expected"),
+    [
+        ("file-1", CHAT, BatchInput("file-1", CHAT)),
+        ({"id": "file-1", "endpoint": CHAT, "model": "m"}, None, BatchInput("file-1", CHAT, "m")),
+        ({"id": "file-1", "endpoint": CHAT}, CHAT, BatchInput("file-1", CHAT)),
+        ({"id": "file-1"}, "/v1/embeddings", BatchInput("file-1", "/v1/embeddings")),
+    ],
+)
+def test_batch_input_from_a_file_id_or_a_file_dict(
+    value: object, endpoint: str | None, expected: BatchInput
+) -> None:
+    assert resolve_batch_input(value, endpoint) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "endpoint", "message"),
+    [
+        ("file-1", None, "no endpoint for file file-1: pass endpoint="),
+        ({"id": "file-1"}, None, "no endpoint for file file-1"),
+        ({"id": "file-1", "endpoint": CHAT}, "/v1/embeddings", "was validated for '/v1/chat/completions'"),
+        ([{"id": "a"}, {"id": "b"}], CHAT, r"a list of 2 files .*partial\(...\).expand"),
+        ("  ", CHAT, "names no file"),
+        ({"status": "processed"}, CHAT, "names no file"),
+        (42, CHAT, "must be a file id or a file dict, got int"),
+    ],
+)
+def test_bad_batch_inputs_are_named(value: object, endpoint: str | None, message: str) -> None:
+    with pytest.raises(BatchInputError, match=message):
+        resolve_batch_input(value, endpoint)
