@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_files.api.batch_models import Batch, BatchStatus
 from airflow_provider_files.api.errors import FilesApiError, QuotaExceededError, RateLimitError
@@ -62,6 +62,14 @@ TOKEN_LIMIT_MAX_WAIT_S = 6 * 3600.0
 _NOT_REUSED_STATUSES = frozenset(
     {BatchStatus.CANCELLING.value, BatchStatus.CANCELLED.value, BatchStatus.EXPIRED.value}
 )
+
+
+class Log(Protocol):
+    """Where :func:`submit_batch` says what it does: a logger, or an Airflow task's ``log``."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 class BatchInputError(ValueError):
@@ -187,7 +195,7 @@ def submit_batch(
     completion_window: str = "24h",
     metadata: Mapping[str, str] | None = None,
     output_expires_after_s: int | None = DEFAULT_OUTPUT_EXPIRES_AFTER_S,
-    log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    log: Log | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     min_create_interval_s: float = CREATE_INTERVAL_S,
@@ -364,7 +372,7 @@ def run_batch(
     token_limit: TokenLimitRetry | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
-    log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    log: Log | None = None,
     **submit: Any,
 ) -> Batch:
     """Submit (see :func:`submit_batch`, whose other keyword arguments ``submit`` holds), wait with
@@ -384,9 +392,7 @@ def run_batch(
         sleep(delay)
 
 
-def log_token_limit_wait(
-    out: logging.Logger | logging.LoggerAdapter[Any], batch: Batch, delay_s: float
-) -> None:
+def log_token_limit_wait(out: Log, batch: Batch, delay_s: float) -> None:
     out.warning(
         "Batch %s was refused for the enqueued-token limit (%s); creating it again in %.0f s",
         batch.id,
