@@ -34,7 +34,8 @@ from airflow_provider_files.uploads import (
     UploadProgress,
     parse_size_bytes,
 )
-from airflow_provider_files.uploads.checkpoint import CheckpointError
+from airflow_provider_files.uploads.checkpoint import SINGLE_CHECKPOINT_KIND, CheckpointError
+from airflow_provider_files.uploads.single import SingleRequestUploader
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -65,7 +66,8 @@ def _concurrency(text: str) -> int:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Upload a file through the Uploads API (parts in parallel, md5 checked, resumable with "
-        "--checkpoint) or in one request (--single-request); print the file object as JSON."
+        "--checkpoint) or in one request (--single-request, also resumable with --checkpoint); print "
+        "the file object as JSON."
     )
     parser.add_argument("path", type=Path, help="the local file to upload")
     parser.add_argument("--purpose", required=True, help="file purpose, e.g. batch")
@@ -188,9 +190,6 @@ def run(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
         return EXIT_USAGE
-    if args.single_request and args.checkpoint:
-        print("error: --checkpoint works with the Uploads API, not with --single-request", file=sys.stderr)
-        return EXIT_USAGE
     # stdout carries only the JSON result: whatever Airflow prints while it loads goes to stderr.
     result_stream = sys.stdout
     with _logging_to_stderr(args.quiet), contextlib.redirect_stdout(sys.stderr):
@@ -219,10 +218,23 @@ def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
 
 def _upload(client: FilesClient, args: argparse.Namespace) -> dict[str, Any]:
     if args.single_request:
-        kwargs: dict[str, Any] = {"filename": args.filename, "expires_after_s": args.expires_after_s}
-        if args.mime_type:
-            kwargs["content_type"] = args.mime_type
-        return client.create_file(args.path, args.purpose, **kwargs).to_dict()
+        single = SingleRequestUploader(
+            client,
+            expires_after_s=args.expires_after_s,
+            checkpoint=JsonFileCheckpointStore(args.checkpoint, kind=SINGLE_CHECKPOINT_KIND)
+            if args.checkpoint
+            else None,
+        )
+        outcome = single.upload(
+            args.path, purpose=args.purpose, filename=args.filename, mime_type=args.mime_type
+        )
+        if outcome.reused_file:
+            log.info(
+                "%s was already uploaded as file %s (from the checkpoint); not uploading again",
+                args.path,
+                outcome.file.id,
+            )
+        return outcome.file.to_dict()
     uploader = ChunkedUploader(
         client,
         part_size_bytes=args.part_size,

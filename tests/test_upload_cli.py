@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,73 @@ def test_single_request_upload(
     file_id = json.loads(out)["id"]
     assert [e["route"] for e in emulator.request_log()] == ["create_file"]
     assert emulator.file_md5(file_id) == hashlib.md5(source.read_bytes()).hexdigest()
+
+
+def test_single_request_with_checkpoint_finds_the_file_of_a_killed_run(
+    emulator: EmulatorHandle, source: Path, tmp_path: Path
+) -> None:
+    """The process dies after the server stored the file but before the answer arrived: the rerun
+    with the same checkpoint hands on that file instead of uploading a second one."""
+    checkpoint = tmp_path / "single.json"
+    env = {"FILES_KEY": emulator.api_key}
+    args = (
+        str(source), "--purpose", "batch", "--single-request", "--checkpoint", str(checkpoint),
+        "--base-url", emulator.base_url, "--api-key-env", "FILES_KEY",
+    )  # fmt: skip
+    emulator.set_faults("create_file:latency_ms=30000")  # the answer comes 30 s after the file is stored
+    first = subprocess.Popen(
+        [*CLI, *args], env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while emulator.stats()["file_count"] == 0 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert emulator.stats()["file_count"] == 1, "the first run did not store the file"
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
+    assert first.returncode != 0
+    recorded = json.loads(checkpoint.read_text())
+    assert recorded["file"] is None and recorded["started_at"] > 0
+    emulator.clear_faults()
+
+    second = run_cli(*args, env=env)
+    third = run_cli(*args, env=env)
+
+    assert second.returncode == 0 and third.returncode == 0, second.stderr + third.stderr
+    stored = emulator.stats()
+    assert stored["file_count"] == 1
+    file_id = json.loads(second.stdout)["id"]
+    assert json.loads(third.stdout)["id"] == file_id
+    assert emulator.file_md5(file_id) == hashlib.md5(source.read_bytes()).hexdigest()
+    assert "stored by an interrupted earlier try" in second.stderr
+    assert "not uploading again" in third.stderr
+    assert json.loads(checkpoint.read_text())["file"]["id"] == file_id
+    assert [e["route"] for e in emulator.request_log()].count("create_file") == 1
+
+
+def test_single_request_refuses_a_chunked_checkpoint(
+    emulator: EmulatorHandle, source: Path, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "ckpt.json"
+    env = {"FILES_KEY": emulator.api_key}
+    common = (
+        str(source),
+        "--purpose",
+        "batch",
+        "--base-url",
+        emulator.base_url,
+        "--api-key-env",
+        "FILES_KEY",
+    )
+    assert run_cli(*common, "--part-size", "1MiB", "--checkpoint", str(checkpoint), env=env).returncode == 0
+    before = checkpoint.read_text()
+
+    refused = run_cli(*common, "--single-request", "--checkpoint", str(checkpoint), env=env)
+
+    assert refused.returncode == 2
+    assert "checkpoint of an upload through the Uploads API" in refused.stderr
+    assert checkpoint.read_text() == before and emulator.stats()["file_count"] == 1
 
 
 @pytest.mark.parametrize(

@@ -12,25 +12,18 @@ and can wait (blocking or deferred) until the API has processed what they upload
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from functools import cached_property
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
+from airflow.sdk import ObjectStoragePath, XComArg
 
-from airflow_provider_files.api import FileObject, FilesApiError, NotFoundError
-from airflow_provider_files.api.limits import validate_expires_after_s
-from airflow_provider_files.api.polling import MAX_POLL_INTERVAL_S
-from airflow_provider_files.api.recovery import FileMatch
-from airflow_provider_files.exceptions import FileWaitTimeoutError
+from airflow_provider_files.api import FileObject
 from airflow_provider_files.exceptions import InvalidBatchFileError as _TaskInvalidBatchFileError
-from airflow_provider_files.hooks.files import FilesHook, file_targets
 from airflow_provider_files.jsonl import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_BYTES,
@@ -42,10 +35,7 @@ from airflow_provider_files.jsonl import (
     validate_batch_file,
 )
 from airflow_provider_files.operators._checkpoint import (
-    ObjectStorageCheckpointStore,
     as_storage_path,
-    checkpoint_name_from_context,
-    default_checkpoint_folder,
     is_local,
 )
 from airflow_provider_files.operators._source import (
@@ -54,37 +44,17 @@ from airflow_provider_files.operators._source import (
     open_upload_source,
     readable,
 )
-from airflow_provider_files.triggers.deferral import (
-    default_deferrable,
-    defer_until_files_ready,
-    files_on_resume,
+from airflow_provider_files.operators._upload_base import (
+    SINGLE_REQUEST_LIMIT_BYTES,
+    SINGLE_REQUEST_MAX_BYTES,
+    FilesUploadOperatorBase,
 )
-from airflow_provider_files.uploads import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_PART_SIZE_BYTES,
-    MAX_CONCURRENCY,
-    ChunkedUploader,
-    UploadCancelledError,
-    UploadProgress,
-    UploadSource,
-    validate_part_size,
-)
-from airflow_provider_files.uploads.sources import md5_of
+from airflow_provider_files.uploads.manifest import split_fingerprint
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     InvalidBatchFileException = _TaskInvalidBatchFileError  # deprecated: see __getattr__
-
-PROGRESS_LOG_INTERVAL_S = 5.0
-# OpenAI takes up to 512 MB in one POST /files, but Azure users report failures from about
-# 100-150 MB; above this threshold the Uploads API is used instead.
-SINGLE_REQUEST_MAX_BYTES = 100 * 1024 * 1024
-SINGLE_REQUEST_LIMIT_BYTES = 512 * 1024 * 1024
-POLL_INTERVAL_S = 10.0
-WAIT_TIMEOUT_S = 3600.0
-SINGLE_CHECKPOINT_KIND = "airflow-provider-files/single-request-checkpoint"
-SPLIT_CHECKPOINT_KIND = "airflow-provider-files/split-checkpoint"
 
 
 def __getattr__(name: str) -> Any:
@@ -99,367 +69,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _require_positive(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-
-
-class _FilesUploadOperator(BaseOperator):
-    """What both upload operators share: source, checkpoints, the engine, waiting, XCom."""
-
-    template_fields: Sequence[str] = (
-        "source",
-        "purpose",
-        "filename",
-        "files_conn_id",
-        "checkpoint_folder",
-    )
-    ui_color = "#d8f3e4"
-
-    def __init__(
-        self,
-        *,
-        source: SourceLike | XComArg,
-        purpose: str,
-        files_conn_id: str = FilesHook.default_conn_name,
-        filename: str | None = None,
-        mime_type: str | None = None,
-        part_size_bytes: int = DEFAULT_PART_SIZE_BYTES,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        expires_after_s: int | None = None,
-        resume: bool = True,
-        checkpoint_folder: str | ObjectStoragePath | None = None,
-        wait_for_completion: bool = False,
-        deferrable: bool | None = None,
-        poll_interval_s: float = POLL_INTERVAL_S,
-        timeout_s: float = WAIT_TIMEOUT_S,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        # An XComArg or a template is checked again once rendered (in execute).
-        if (
-            source is None
-            or isinstance(source, (bytes, int, float))
-            or (isinstance(source, str) and not source.strip())
-        ):
-            raise TypeError(f"source must be a local path, a URL or an ObjectStoragePath, got {source!r}")
-        if purpose is None or (isinstance(purpose, str) and not purpose.strip()):
-            raise ValueError(f"purpose must be a non-empty string (e.g. 'batch'), got {purpose!r}")
-        validate_part_size(part_size_bytes)
-        if (
-            isinstance(concurrency, bool)
-            or not isinstance(concurrency, int)
-            or not 1 <= concurrency <= MAX_CONCURRENCY
-        ):
-            raise ValueError(f"concurrency must be an int from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
-        validate_expires_after_s(expires_after_s)
-        _require_positive("poll_interval_s", poll_interval_s)
-        _require_positive("timeout_s", timeout_s)
-        self.source = source
-        self.purpose = purpose
-        self.files_conn_id = files_conn_id
-        self.filename = filename
-        self.mime_type = mime_type
-        self.part_size_bytes = part_size_bytes
-        self.concurrency = concurrency
-        self.expires_after_s = expires_after_s
-        self.resume = resume
-        self.checkpoint_folder = checkpoint_folder
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval_s = poll_interval_s
-        self.timeout_s = timeout_s
-        self._uploader: ChunkedUploader | None = None
-        self._final_try = False
-
-    @property
-    def source_path(self) -> SourceLike:
-        """``source`` once rendered: a local path, a URL or an ObjectStoragePath."""
-        source = self.source
-        if not isinstance(source, (str, os.PathLike, ObjectStoragePath)) or (
-            isinstance(source, str) and not source.strip()
-        ):
-            raise TypeError(
-                f"source must be a local path, a URL or an ObjectStoragePath, got "
-                f"{type(source).__name__} {source!r}"
-            )
-        return source
-
-    def _start(self, context: Context) -> None:
-        """Checks that must wait for templates and XComArgs to be resolved; notes whether a retry
-        may follow this try (if not, a failed upload is cancelled rather than left to resume)."""
-        try_number = getattr(context["ti"], "try_number", None)
-        self._final_try = isinstance(try_number, int) and try_number > (self.retries or 0)
-        _ = self.source_path
-        if not isinstance(self.purpose, str) or not self.purpose.strip():
-            raise ValueError(f"purpose must be a non-empty string (e.g. 'batch'), got {self.purpose!r}")
-        if self.filename is not None and (not isinstance(self.filename, str) or not self.filename.strip()):
-            raise ValueError(f"filename must be a non-empty string or None, got {self.filename!r}")
-
-    @cached_property
-    def hook(self) -> FilesHook:
-        return FilesHook(files_conn_id=self.files_conn_id, max_connections=max(16, self.concurrency + 2))
-
-    # -- checkpoints ---------------------------------------------------------------------------
-
-    def checkpoint_store(self, context: Context) -> ObjectStorageCheckpointStore:
-        """The store of this task instance (keyed by dag, task, run and map index)."""
-        folder = self.checkpoint_folder or default_checkpoint_folder()
-        return ObjectStorageCheckpointStore.for_task(folder, checkpoint_name_from_context(context))
-
-    def _reusable_file(
-        self, store: ObjectStorageCheckpointStore, source: UploadSource, filename: str
-    ) -> FileObject | None:
-        """The file a finished earlier try of this task uploaded from the same content, if it
-        still exists on the server and did not fail processing."""
-        state = store.load()
-        if (
-            not state
-            or not isinstance(state.get("file"), Mapping)
-            or state.get("fingerprint") != source.fingerprint()
-            or state.get("filename") != filename
-            or state.get("purpose") != self.purpose
-        ):
-            return None
-        file_id = str(state["file"].get("id") or "")
-        if not file_id:
-            return None
-        try:
-            current = self.hook.get_file(file_id)
-        except NotFoundError:
-            self.log.warning("File %s of an earlier try no longer exists; uploading again", file_id)
-            store.clear()
-            return None
-        if current.status == "error":
-            self.log.warning(
-                "File %s of an earlier try failed processing (%s); uploading again",
-                file_id,
-                current.status_details or "no details",
-            )
-            store.clear()
-            return None
-        self.log.info("Reusing file %s uploaded by an earlier try of this task", file_id)
-        return current
-
-    # -- uploading -----------------------------------------------------------------------------
-
-    def _upload_chunked(
-        self, source: UploadSource, store: ObjectStorageCheckpointStore, filename: str
-    ) -> FileObject:
-        def log_progress(progress: UploadProgress) -> None:
-            self.log.info("%s: %s", filename, progress.describe())
-
-        self._uploader = ChunkedUploader(
-            self.hook.client,
-            part_size_bytes=self.part_size_bytes,
-            concurrency=self.concurrency,
-            expires_after_s=self.expires_after_s,
-            progress=log_progress,
-            progress_interval_s=PROGRESS_LOG_INTERVAL_S,
-            checkpoint=store if self.resume else None,
-            cancel_on_failure=not self.resume,
-        )
-        try:
-            result = self._uploader.upload(
-                source, purpose=self.purpose, filename=filename, mime_type=self.mime_type
-            )
-        except UploadCancelledError:
-            raise  # killed: on_kill decided what happens to the upload
-        except Exception:
-            if self.resume and self._final_try:
-                self._cancel_pending(store)
-            raise
-        finally:
-            self._uploader = None
-        how = "resumed upload" if result.resumed else "upload"
-        self.log.info(
-            "Uploaded %s as file %s through the Uploads API (%s %s, %d parts, %d sent, %d reused, md5 %s, %.1f s)",
-            filename,
-            result.file.id,
-            how,
-            result.upload_id,
-            result.parts_total,
-            result.parts_sent,
-            result.parts_reused,
-            result.md5,
-            result.elapsed_s,
-        )
-        return result.file
-
-    def _upload_single(
-        self, source: UploadSource, store: ObjectStorageCheckpointStore, filename: str
-    ) -> FileObject:
-        """``POST /files`` made retry-safe: the attempt is recorded before it is sent, so a
-        retry after a crash finds the file the lost attempt stored instead of duplicating it."""
-        single = store.sibling(".single")
-        fingerprint = source.fingerprint()
-        state = single.load() if self.resume else None
-        if state and state.get("fingerprint") == fingerprint and state.get("started_at"):
-            found = self._find_lost_file(source, filename, float(state["started_at"]))
-            if found is not None:
-                single.save({**state, "file": found.to_dict()})
-                return found
-        record: dict[str, Any] = {
-            "kind": SINGLE_CHECKPOINT_KIND,
-            "fingerprint": fingerprint,
-            "filename": filename,
-            "purpose": self.purpose,
-            "bytes": source.size,
-            "started_at": time.time(),
-            "file": None,
-        }
-        if self.resume:
-            single.save(record)
-        started = time.monotonic()
-        file = self.hook.upload_file(
-            source.range(0, source.size),
-            self.purpose,
-            filename=filename,
-            expires_after_s=self.expires_after_s,
-            content_type=self.mime_type or "application/octet-stream",
-        )
-        if self.resume:
-            single.save({**record, "file": file.to_dict()})
-        self.log.info(
-            "Uploaded %s as file %s with one request (%d bytes, %.1f s)",
-            filename,
-            file.id,
-            source.size,
-            time.monotonic() - started,
-        )
-        return file
-
-    def _find_lost_file(self, source: UploadSource, filename: str, started_at: float) -> FileObject | None:
-        """The file an interrupted earlier try stored before its response was lost.
-
-        A file counts only if it is the one candidate (same name, size and purpose, created since
-        that try began) and its content has the source's md5: another task may upload a file of
-        the same name and size at the same time, and reusing it would hand on the wrong data.
-        """
-        match = FileMatch(filename, source.size, self.purpose, started_at)
-        found = self.hook.find_stored_file(match, lambda: md5_of(source))
-        if found is not None:
-            self.log.info("Found file %s stored by an interrupted earlier try; not uploading again", found.id)
-        return found
-
-    def _cancel_pending(self, store: ObjectStorageCheckpointStore) -> None:
-        """No retry will resume the upload this final try leaves behind: cancel it and forget it."""
-        state = store.load() or {}
-        upload_id = state.get("upload_id")
-        if not upload_id or state.get("file"):
-            return
-        try:
-            self.hook.cancel_upload(str(upload_id))
-        except FilesApiError as exc:
-            self.log.warning("This was the last try; cancelling upload %s failed: %s", upload_id, exc)
-        else:
-            self.log.info(
-                "This was the last try: cancelled upload %s instead of leaving it pending", upload_id
-            )
-        store.clear()
-
-    def _reuse(
-        self,
-        source: UploadSource,
-        store: ObjectStorageCheckpointStore,
-        filename: str,
-        *,
-        single_request: bool,
-    ) -> FileObject | None:
-        if not self.resume:
-            return None
-        checkpoint = store.sibling(".single") if single_request else store
-        return self._reusable_file(checkpoint, source, filename)
-
-    def _upload(
-        self,
-        source: UploadSource,
-        store: ObjectStorageCheckpointStore,
-        filename: str,
-        *,
-        single_request: bool,
-    ) -> FileObject:
-        if single_request:
-            return self._upload_single(source, store, filename)
-        return self._upload_chunked(source, store, filename)
-
-    def _reuse_or_upload(
-        self,
-        source: UploadSource,
-        store: ObjectStorageCheckpointStore,
-        filename: str,
-        *,
-        single_request: bool,
-    ) -> FileObject:
-        reused = self._reuse(source, store, filename, single_request=single_request)
-        if reused is not None:
-            return reused
-        return self._upload(source, store, filename, single_request=single_request)
-
-    # -- waiting and results -------------------------------------------------------------------
-
-    def _finish(self, files: list[FileObject], *, many: bool) -> dict[str, Any] | list[dict[str, Any]]:
-        """The XCom value; with ``wait_for_completion``, only once the API has processed the files."""
-        if not self.wait_for_completion:
-            return self._as_xcom([f.to_dict() for f in files], many=many)
-        ids = [f.id for f in files]
-        expected = {f.id: f.bytes for f in files if f.bytes is not None}
-        deadline = time.time() + self.timeout_s
-        if self.deferrable:
-            try:
-                # One check first: a file that is ready already needs no trip through the triggerer.
-                ready = self.hook.wait_for_files(ids, timeout_s=0, expected_bytes=expected)
-            except FileWaitTimeoutError:
-                pass
-            else:
-                return self._as_xcom([f.to_dict() for f in ready], many=many)
-            defer_until_files_ready(
-                self,
-                file_targets(ids, expected),
-                files_conn_id=self.files_conn_id,
-                deadline=deadline,
-                timeout_s=self.timeout_s,
-                poll_interval_s=self.poll_interval_s,
-                max_poll_interval_s=MAX_POLL_INTERVAL_S,
-            )
-        self.log.info("Waiting until file(s) %s are processed", ", ".join(ids))
-        ready = self.hook.wait_for_files(
-            ids,
-            timeout_s=max(0.0, deadline - time.time()),
-            poll_interval_s=self.poll_interval_s,
-            expected_bytes=expected,
-        )
-        return self._as_xcom([f.to_dict() for f in ready], many=many)
-
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None
-    ) -> dict[str, Any] | list[dict[str, Any]]:
-        """Resume after the trigger: return the ready file(s), or fail with the trigger's reason."""
-        return self._as_xcom(files_on_resume(self, event), many=self._returns_list)
-
-    @property
-    def _returns_list(self) -> bool:
-        return False
-
-    @staticmethod
-    def _as_xcom(files: list[dict[str, Any]], *, many: bool) -> dict[str, Any] | list[dict[str, Any]]:
-        return files if many else files[0]
-
-    def on_kill(self) -> None:
-        uploader = self._uploader
-        if uploader is None:
-            return
-        uploader.request_cancel()
-        if self.resume:
-            self.log.info("Upload stopped; it is left pending so that a retry of this task resumes it")
-        else:
-            self.log.info("Upload stopped and cancelled (resume=False)")
-
-    def _filename_for(self, source: UploadSource) -> str:
-        return self.filename or source.name
-
-
-class ChunkedUploadOperator(_FilesUploadOperator):
+class ChunkedUploadOperator(FilesUploadOperatorBase):
     """Upload any file through the Uploads API in parallel parts, with progress in the task log.
 
     Parts are read from the source as byte ranges (never the whole file in memory), sent
@@ -510,15 +120,19 @@ class ChunkedUploadOperator(_FilesUploadOperator):
             self.concurrency,
         )
         try:
-            file = self._reuse_or_upload(
-                source, self.checkpoint_store(context), filename, single_request=False
+            file = self._resumable().reuse_or_upload(
+                source,
+                self.checkpoint_store(context),
+                filename,
+                single_request=False,
+                last_try=self._final_try,
             )
             return cast(dict[str, Any], self._finish([file], many=False))
         finally:
             self.hook.close()
 
 
-class UploadJsonlOperator(_FilesUploadOperator):
+class UploadJsonlOperator(FilesUploadOperatorBase):
     """Validate a Batch JSONL file, then upload it; optionally split it into shards first.
 
     Every line is checked (JSON object, ``custom_id`` unique, ``method`` POST, a known ``url``,
@@ -556,7 +170,7 @@ class UploadJsonlOperator(_FilesUploadOperator):
     :param timeout_s: how long to wait for processing before failing.
     """
 
-    template_fields: Sequence[str] = (*_FilesUploadOperator.template_fields, "shard_destination")
+    template_fields: Sequence[str] = (*FilesUploadOperatorBase.template_fields, "shard_destination")
 
     def __init__(
         self,
@@ -626,7 +240,7 @@ class UploadJsonlOperator(_FilesUploadOperator):
         filename = self._filename_for(source)
         store = self.checkpoint_store(context)
         single_request = source.size <= self.single_request_max_bytes
-        reused = self._reuse(source, store, filename, single_request=single_request)
+        reused = self._resumable().reuse(source, store, filename, single_request=single_request)
         if reused is not None:
             return reused
         started = time.monotonic()
@@ -646,20 +260,20 @@ class UploadJsonlOperator(_FilesUploadOperator):
         )
         for warning in report.warnings:
             self.log.warning("%s", warning)
-        return self._upload(source, store, filename, single_request=single_request)
+        return self._resumable().upload(
+            source, store, filename, single_request=single_request, last_try=self._final_try
+        )
 
     def _upload_split(self, context: Context) -> list[FileObject]:
         source = open_upload_source(self.source_path)
         store = self.checkpoint_store(context)
-        manifest_store = store.sibling(".split")
-        fingerprint = source.fingerprint()
         limits = self.limits or DEFAULT_LIMITS
         max_lines = self.max_lines or limits.max_lines or DEFAULT_MAX_LINES
         max_bytes = self.max_bytes or limits.max_bytes or DEFAULT_MAX_BYTES
-        if self.resume:
-            reused = self._reuse_split(manifest_store, f"{fingerprint}:{max_lines}:{max_bytes}")
-            if reused is not None:
-                return reused
+        split = split_fingerprint(source.fingerprint(), max_lines, max_bytes)
+        reused = self._resumable().reuse_split(store, split)
+        if reused is not None:
+            return reused
         destination, temporary = self._shard_folder()
         try:
             started = time.monotonic()
@@ -685,61 +299,16 @@ class UploadJsonlOperator(_FilesUploadOperator):
                 max_bytes,
                 time.monotonic() - started,
             )
-            files: list[FileObject] = []
-            for index, shard in enumerate(shards):
-                shard_source = _StableFingerprint(
-                    open_upload_source(shard.path),
-                    f"{fingerprint}:{max_lines}:{max_bytes}:{index}:{shard.bytes}",
-                )
-                files.append(
-                    self._reuse_or_upload(
-                        shard_source,
-                        store.sibling(f".shard{index:05d}"),
-                        shard_source.name,
-                        single_request=shard_source.size <= self.single_request_max_bytes,
-                    )
-                )
+            return self._resumable().upload_shards(
+                [open_upload_source(shard.path) for shard in shards],
+                store,
+                split,
+                single_request_max_bytes=self.single_request_max_bytes,
+                last_try=self._final_try,
+            )
         finally:
             if temporary:
                 shutil.rmtree(temporary, ignore_errors=True)
-        if self.resume:
-            manifest_store.save(
-                {
-                    "kind": SPLIT_CHECKPOINT_KIND,
-                    "fingerprint": f"{fingerprint}:{max_lines}:{max_bytes}",
-                    "purpose": self.purpose,
-                    "files": [f.to_dict() for f in files],
-                }
-            )
-        return files
-
-    def _reuse_split(
-        self, manifest_store: ObjectStorageCheckpointStore, fingerprint: str
-    ) -> list[FileObject] | None:
-        """The shard files a finished earlier try uploaded, if all of them are still usable."""
-        manifest = manifest_store.load()
-        if (
-            not manifest
-            or manifest.get("fingerprint") != fingerprint
-            or manifest.get("purpose") != self.purpose
-        ):
-            return None
-        recorded = manifest.get("files")
-        if not isinstance(recorded, list) or not recorded:
-            return None
-        files: list[FileObject] = []
-        for item in recorded:
-            file_id = str(item.get("id") or "") if isinstance(item, Mapping) else ""
-            try:
-                current = self.hook.get_file(file_id) if file_id else None
-            except NotFoundError:
-                current = None
-            if current is None or current.status == "error":
-                self.log.info("Shard file %s of an earlier try is gone or failed; splitting again", file_id)
-                return None
-            files.append(current)
-        self.log.info("Reusing the %d shard files uploaded by an earlier try of this task", len(files))
-        return files
 
     def _shard_folder(self) -> tuple[ObjectStoragePath | str, str | None]:
         """Where shards go, and the temporary folder to remove afterwards (if one was made)."""
@@ -748,32 +317,3 @@ class UploadJsonlOperator(_FilesUploadOperator):
             return (path.path if is_local(path) else path), None
         temporary = tempfile.mkdtemp(prefix="airflow-files-shards-")
         return temporary, temporary
-
-
-class _StableFingerprint:
-    """An upload source whose fingerprint is derived from the content it was made from.
-
-    Shards are rewritten on every try (new mtime and inode), but the same source content and
-    split settings produce the same shards, so their checkpoints stay valid across retries.
-    """
-
-    def __init__(self, inner: UploadSource, fingerprint: str) -> None:
-        self._inner = inner
-        self._fingerprint = fingerprint
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def size(self) -> int:
-        return self._inner.size
-
-    def fingerprint(self) -> str:
-        return self._fingerprint
-
-    def range(self, offset: int, length: int) -> Any:
-        return self._inner.range(offset, length)
-
-    def open(self) -> Any:
-        return self._inner.open()

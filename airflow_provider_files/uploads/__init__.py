@@ -10,18 +10,19 @@ from airflow_provider_files.uploads.checkpoint import (
     JsonFileCheckpointStore,
     MemoryCheckpointStore,
 )
-from airflow_provider_files.uploads.engine import (
+from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError, UploadError
+from airflow_provider_files.uploads.limits import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PART_SIZE_BYTES,
     MAX_CONCURRENCY,
     MAX_UPLOAD_BYTES,
-    ChunkedUploader,
-    UploadResult,
     guess_mime_type,
 )
-from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError, UploadError
 from airflow_provider_files.uploads.progress import UploadProgress, format_bytes, parse_size_bytes
+from airflow_provider_files.uploads.result import UploadResult
+from airflow_provider_files.uploads.single import SingleRequestUploader, SingleUploadResult
 from airflow_provider_files.uploads.sources import LocalFileSource, OpenFileSource, UploadSource
+from airflow_provider_files.uploads.uploader import ChunkedUploader
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -38,6 +39,8 @@ __all__ = [
     "LocalFileSource",
     "MemoryCheckpointStore",
     "OpenFileSource",
+    "SingleRequestUploader",
+    "SingleUploadResult",
     "SourceChangedError",
     "UploadCancelledError",
     "UploadError",

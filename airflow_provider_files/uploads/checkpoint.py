@@ -17,6 +17,14 @@ from typing import Any, Protocol, runtime_checkable
 
 CHECKPOINT_KIND = "airflow-provider-files/upload-checkpoint"
 CHECKPOINT_VERSION = 1
+# The other two checkpoints: a single POST /files (see single.py), a sharded upload (manifest.py).
+SINGLE_CHECKPOINT_KIND = "airflow-provider-files/single-request-checkpoint"
+SPLIT_CHECKPOINT_KIND = "airflow-provider-files/split-checkpoint"
+_KIND_NAMES = {
+    CHECKPOINT_KIND: "an upload through the Uploads API",
+    SINGLE_CHECKPOINT_KIND: "a single-request upload",
+    SPLIT_CHECKPOINT_KIND: "a sharded upload",
+}
 
 
 class CheckpointError(ValueError):
@@ -45,11 +53,16 @@ class JsonFileCheckpointStore:
     :param path: the checkpoint file; its directory is created when needed.
     :param fsync: flush each save to disk before the rename, so a checkpoint survives a
         machine crash as well as a killed process.
+    :param kind: the kind of checkpoint kept (``CHECKPOINT_KIND``, the chunked engine's, or
+        ``SINGLE_CHECKPOINT_KIND``); a file of another kind is refused as well.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, fsync: bool = True, kind: str = CHECKPOINT_KIND
+    ) -> None:
         self.path = Path(path)
         self.fsync = fsync
+        self.kind = kind
 
     def __repr__(self) -> str:
         return f"JsonFileCheckpointStore({str(self.path)!r})"
@@ -69,7 +82,13 @@ class JsonFileCheckpointStore:
             raise CheckpointError(
                 f"{self.path} is not an upload checkpoint (not JSON: {exc.msg}); refusing to overwrite it"
             ) from None
-        if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
+        if not isinstance(state, dict) or state.get("kind") != self.kind:
+            other = state.get("kind") if isinstance(state, dict) else None
+            if other in _KIND_NAMES:
+                raise CheckpointError(
+                    f"{self.path} is the checkpoint of {_KIND_NAMES[other]}, not of {_KIND_NAMES.get(self.kind, self.kind)}; "
+                    f"refusing to overwrite it (use another path)"
+                )
             raise CheckpointError(f"{self.path} is not an upload checkpoint; refusing to overwrite it")
         return state
 

@@ -1,8 +1,10 @@
-"""Progress reports of an upload, and human-readable sizes (in and out)."""
+"""Progress reports of an upload (what they hold, and when to make one), and human-readable sizes."""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _SIZE_UNITS = {
@@ -84,3 +86,64 @@ class UploadProgress:
         if self.eta_s is not None and self.bytes_done < self.total_bytes:
             text += f", ETA {format_duration(self.eta_s)}"
         return text
+
+
+class ProgressReporter:
+    """Turns an upload's counters into :class:`UploadProgress` reports, at most one per interval.
+
+    A report is only made when more bytes are done than at the last one; ``force`` skips the
+    interval (the final report once every part is acknowledged).
+
+    :param callback: receives each report.
+    :param interval_s: minimum seconds between two reports (0: every change).
+    :param total_bytes: size of the source.
+    :param started: ``time.monotonic()`` when the run began.
+    """
+
+    def __init__(
+        self, callback: Callable[[UploadProgress], None], interval_s: float, total_bytes: int, started: float
+    ) -> None:
+        self.callback = callback
+        self.interval_s = interval_s
+        self.total_bytes = total_bytes
+        self.started = started
+        self.last_report = 0.0
+        self.reported_done = -1
+
+    def wait_s(self, cap_s: float) -> float:
+        """Seconds until the next report is due, at most ``cap_s``."""
+        if not self.interval_s:
+            return cap_s
+        return min(cap_s, max(0.0, self.interval_s - (time.monotonic() - self.last_report)))
+
+    def report(
+        self, *, bytes_done: int, bytes_sent: int, parts_done: int, parts_total: int, force: bool = False
+    ) -> None:
+        """Report, if due.
+
+        :param bytes_done: bytes acknowledged, earlier runs included.
+        :param bytes_sent: bytes acknowledged in this run (the rate counts only these).
+        :param parts_done: parts acknowledged.
+        :param parts_total: parts in all.
+        :param force: report even if the interval has not passed.
+        """
+        now = time.monotonic()
+        if bytes_done == self.reported_done:
+            return
+        if not force and now - self.last_report < self.interval_s:
+            return
+        elapsed = now - self.started
+        rate = bytes_sent / elapsed if elapsed > 0 else 0.0
+        self.last_report = now
+        self.reported_done = bytes_done
+        self.callback(
+            UploadProgress(
+                bytes_done=bytes_done,
+                total_bytes=self.total_bytes,
+                parts_done=parts_done,
+                parts_total=parts_total,
+                elapsed_s=elapsed,
+                rate_bytes_per_s=rate,
+                eta_s=(self.total_bytes - bytes_done) / rate if rate > 0 else None,
+            )
+        )

@@ -275,7 +275,7 @@ def crash_once(
 
 @dataclass
 class SingleCrashRun:
-    """One kill-and-retry cycle of the operator's single-request path."""
+    """One kill-and-retry cycle of the single-request upload with its checkpoint."""
 
     index: int
     killed: bool = False
@@ -304,10 +304,10 @@ def crash_single_once(
         "--api-key",
         emulator.api_key,
         "--checkpoint",
-        str(folder),
+        str(folder / "single.json"),
         "--part-size",
         "0",
-        "--jsonl-operator",
+        "--single-request",
     ]
     first = _start(command)
     _wait_ready(first)
@@ -333,7 +333,7 @@ def crash_single_once(
 def run_single_crashes(
     emulator: Any, workdir: Path, *, runs: int, rng: random.Random, log: Callable[[str], None]
 ) -> tuple[list[Metric], list[str]]:
-    """SIGKILL UploadJsonlOperator during its single POST /files, then run the task again."""
+    """SIGKILL a single-request upload during its POST /files, then run it again with its checkpoint."""
     lines = 20_000  # about 4 MB
     emulator.reset()
     calibration = SingleCrashRun(-1)
@@ -358,7 +358,7 @@ def run_single_crashes(
     row = "single request"
     metrics = [
         Metric.at_least(
-            f"{row}: UploadJsonlOperator runs killed during POST /files, then retried", len(ok), runs
+            f"{row}: SingleRequestUploader runs killed during POST /files, then retried", len(ok), runs
         ),
         Metric.info(
             f"{row}: of them, the killed try had already stored the file",
@@ -464,9 +464,9 @@ def run_crash_scenario(
         "killed counting from when the upload starts); odd runs use the real command "
         "`airflow-files upload PATH --checkpoint C --part-size N --concurrency K --base-url URL` "
         f"(killed counting from its start; it takes about {cli_startup_s:.2f}s to start).",
-        "Rows `single request`: UploadJsonlOperator.execute (validation, then one POST /files of a "
-        "4 MB file) in a child process with a fixed task identity and checkpoint folder, killed at a random "
-        "point of an uninterrupted run's duration, then executed again as a task retry would.",
+        "Rows `single request`: SingleRequestUploader (one POST /files of a 4 MB file, checkpointed "
+        "before it is sent) in a child process, killed at a random point of an uninterrupted run's "
+        "duration, then run again with the same checkpoint as a task retry would.",
         f"Counts: {sum(1 for r in killed if r.via_cli)} runs through the CLI; "
         f"{sum(1 for r in killed if r.checkpointed_parts == 0)} killed before any part was checkpointed.",
     ]

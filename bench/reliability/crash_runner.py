@@ -25,13 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--filename", default=None)
     parser.add_argument(
-        "--jsonl-operator",
+        "--single-request",
         action="store_true",
-        help="run UploadJsonlOperator.execute (single POST /files) instead; --checkpoint is its folder",
+        help="one POST /files through SingleRequestUploader instead; --checkpoint is its checkpoint file",
     )
     args = parser.parse_args(argv)
-    if args.jsonl_operator:
-        return _run_jsonl_operator(args)
+    if args.single_request:
+        return _run_single_request(args)
 
     from airflow_provider_files.api import ClientSettings, FilesClient
     from airflow_provider_files.uploads import ChunkedUploader, JsonFileCheckpointStore
@@ -62,28 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_jsonl_operator(args: argparse.Namespace) -> int:
-    """The operator's single-request path, with its checkpoint folder and a fixed task identity,
-    so that a second process is a retry of the same task instance."""
-    import os
-    from types import SimpleNamespace
-    from typing import Any, cast
+def _run_single_request(args: argparse.Namespace) -> int:
+    """One POST /files with its checkpoint: a second process with the same checkpoint is a retry."""
+    from airflow_provider_files.api import ClientSettings, FilesClient
+    from airflow_provider_files.uploads import JsonFileCheckpointStore
+    from airflow_provider_files.uploads.checkpoint import SINGLE_CHECKPOINT_KIND
+    from airflow_provider_files.uploads.single import SingleRequestUploader
 
-    os.environ["AIRFLOW_CONN_RELIABILITY_CRASH"] = json.dumps(
-        {"conn_type": "openai_files", "host": args.base_url, "password": args.api_key}
-    )
-    from airflow_provider_files.operators.files import UploadJsonlOperator
-
-    operator = UploadJsonlOperator(
-        task_id="crash_single",
-        source=args.path,
-        files_conn_id="reliability_crash",
-        checkpoint_folder=args.checkpoint,
-    )
-    ti = SimpleNamespace(dag_id="reliability_crash", task_id="crash_single", run_id="crash", map_index=-1)
-    print(READY_LINE, flush=True)
-    file: Any = operator.execute(cast(Any, {"ti": ti, "run_id": "crash"}))
-    print(RESULT_PREFIX + json.dumps({"file_id": file["id"], "bytes": file["bytes"]}), flush=True)
+    settings = ClientSettings(api_key=args.api_key, base_url=args.base_url, timeout_s=60.0)
+    with FilesClient(settings) as client:
+        checkpoint = JsonFileCheckpointStore(args.checkpoint, kind=SINGLE_CHECKPOINT_KIND)
+        print(READY_LINE, flush=True)
+        file = SingleRequestUploader(client, checkpoint=checkpoint).upload(args.path, purpose="batch").file
+    print(RESULT_PREFIX + json.dumps({"file_id": file.id, "bytes": file.bytes}), flush=True)
     return 0
 
 

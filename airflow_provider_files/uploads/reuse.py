@@ -1,0 +1,90 @@
+"""What a new run makes of the checkpoint an earlier run left behind.
+
+Either the earlier run finished and its file can be handed on again (if the server still has
+it and it did not fail processing), or it left an upload pending that no run will resume and
+that is cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from airflow_provider_files.api.errors import FilesApiError, NotFoundError
+from airflow_provider_files.api.models import FileObject
+from airflow_provider_files.api.sync_client import FilesClient
+from airflow_provider_files.uploads.checkpoint import CheckpointStore
+
+log = logging.getLogger(__name__)
+
+
+def recorded_file_id(
+    state: Mapping[str, object] | None, *, fingerprint: str, filename: str, purpose: str
+) -> str | None:
+    """The id of the file a checkpoint records as uploaded from this very source, else ``None``.
+
+    Pure: the checkpoint must name a finished file, and the source content (fingerprint),
+    the filename and the purpose must be the ones it was written for.
+    """
+    if not state:
+        return None
+    file = state.get("file")
+    if (
+        not isinstance(file, Mapping)
+        or state.get("fingerprint") != fingerprint
+        or state.get("filename") != filename
+        or state.get("purpose") != purpose
+    ):
+        return None
+    return str(file.get("id") or "") or None
+
+
+def reusable_file(
+    client: FilesClient, store: CheckpointStore, *, fingerprint: str, filename: str, purpose: str
+) -> FileObject | None:
+    """The file a finished earlier run uploaded from the same content, if it still exists on the
+    server and did not fail processing. A checkpoint naming a file that is gone or failed is
+    cleared, so that the upload starts over.
+
+    :param client: the API the file belongs to.
+    :param store: the checkpoint of the earlier run (chunked or single-request).
+    :param fingerprint: the source's fingerprint now.
+    :param filename: filename given to the API.
+    :param purpose: purpose given to the API.
+    """
+    file_id = recorded_file_id(store.load(), fingerprint=fingerprint, filename=filename, purpose=purpose)
+    if file_id is None:
+        return None
+    try:
+        current = client.retrieve_file(file_id)
+    except NotFoundError:
+        log.warning("File %s of an earlier try no longer exists; uploading again", file_id)
+        store.clear()
+        return None
+    if current.status == "error":
+        log.warning(
+            "File %s of an earlier try failed processing (%s); uploading again",
+            file_id,
+            current.status_details or "no details",
+        )
+        store.clear()
+        return None
+    log.info("Reusing file %s uploaded by an earlier try", file_id)
+    return current
+
+
+def cancel_pending_upload(client: FilesClient, store: CheckpointStore) -> str | None:
+    """Cancel the upload a checkpoint records as pending, and forget the checkpoint: for a last
+    try, after which no run will resume it. Returns the id of the upload it cancelled (or tried to)."""
+    state = store.load() or {}
+    upload_id = state.get("upload_id")
+    if not upload_id or state.get("file"):
+        return None
+    try:
+        client.cancel_upload(str(upload_id))
+    except FilesApiError as exc:
+        log.warning("This was the last try; cancelling upload %s failed: %s", upload_id, exc)
+    else:
+        log.info("This was the last try: cancelled upload %s instead of leaving it pending", upload_id)
+    store.clear()
+    return str(upload_id)

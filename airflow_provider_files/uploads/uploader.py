@@ -1,0 +1,118 @@
+"""The public face of the chunked upload engine: settings, arguments, cancel; each upload is one run."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from airflow_provider_files.api.sync_client import FilesClient
+from airflow_provider_files.uploads.checkpoint import CheckpointStore
+from airflow_provider_files.uploads.engine import _UploadRun
+from airflow_provider_files.uploads.errors import UploadCancelledError
+from airflow_provider_files.uploads.limits import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PART_SIZE_BYTES,
+    check_source_size,
+    guess_mime_type,
+    validate_concurrency,
+    validate_expires_after_s,
+    validate_part_size,
+)
+from airflow_provider_files.uploads.progress import UploadProgress
+from airflow_provider_files.uploads.result import UploadResult
+from airflow_provider_files.uploads.sources import UploadSource, as_upload_source
+
+PROGRESS_INTERVAL_S = 2.0
+
+ProgressCallback = Callable[[UploadProgress], None]
+
+
+class ChunkedUploader:
+    """Uploads a file through the Uploads API with parts sent in parallel.
+
+    Reusable for several uploads one after another (not at the same time).
+
+    :param client: a :class:`~airflow_provider_files.api.FilesClient`; give it a connection pool
+        larger than ``concurrency`` (a cancel must find a free connection).
+    :param part_size_bytes: bytes per part, 64 KiB to 64 MiB.
+    :param concurrency: parts in flight at once.
+    :param expires_after_s: lifetime of the created file (3600 to 2592000 s); ``None``: the server's default.
+    :param progress: called with an :class:`UploadProgress` at most every ``progress_interval_s``
+        and once when every part is acknowledged, from the thread that called :meth:`upload`.
+    :param checkpoint: where to record progress so that a new process can resume; see
+        :class:`~airflow_provider_files.uploads.checkpoint.JsonFileCheckpointStore`.
+    :param cancel_on_failure: cancel the server-side upload when this run fails. Ignored with a
+        checkpoint: the upload is then left pending for the retry to resume.
+    :param progress_interval_s: minimum seconds between progress reports (0: every part).
+    :param send_md5: compute the source's md5 and send it on complete, so the server checks it.
+    """
+
+    def __init__(
+        self,
+        client: FilesClient,
+        *,
+        part_size_bytes: int = DEFAULT_PART_SIZE_BYTES,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        expires_after_s: int | None = None,
+        progress: ProgressCallback | None = None,
+        checkpoint: CheckpointStore | None = None,
+        cancel_on_failure: bool = True,
+        progress_interval_s: float = PROGRESS_INTERVAL_S,
+        send_md5: bool = True,
+    ) -> None:
+        self.client = client
+        self.part_size_bytes = validate_part_size(part_size_bytes)
+        self.concurrency = validate_concurrency(concurrency)
+        self.expires_after_s = validate_expires_after_s(expires_after_s)
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.cancel_on_failure = cancel_on_failure
+        if progress_interval_s < 0:
+            raise ValueError(f"progress_interval_s must be >= 0, got {progress_interval_s}")
+        self.progress_interval_s = progress_interval_s
+        self.send_md5 = send_md5
+        self.possible_orphan_uploads = 0
+        self._cancel = threading.Event()
+
+    def __repr__(self) -> str:
+        return (
+            f"ChunkedUploader(part_size_bytes={self.part_size_bytes}, concurrency={self.concurrency}, "
+            f"checkpoint={self.checkpoint!r})"
+        )
+
+    def request_cancel(self) -> None:
+        """Stop the running upload (from any thread): parts stop streaming at once, :meth:`upload`
+        raises :class:`UploadCancelledError`. The uploader stays cancelled."""
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def upload(
+        self,
+        source: UploadSource | str | os.PathLike[str],
+        *,
+        purpose: str,
+        filename: str | None = None,
+        mime_type: str | None = None,
+    ) -> UploadResult:
+        """Upload ``source`` and return the file it became.
+
+        :param source: a path, or an :class:`~airflow_provider_files.uploads.UploadSource`.
+        :param purpose: the file's purpose (``batch``, ``fine-tune`` ...).
+        :param filename: filename given to the API; defaults to the source's name.
+        :param mime_type: defaults to a guess from the filename (``text/jsonl`` for ``.jsonl``).
+        """
+        if not purpose or not isinstance(purpose, str):
+            raise ValueError("purpose is required (e.g. 'batch')")
+        upload_source = as_upload_source(source)
+        name = filename or upload_source.name
+        if not name:
+            raise ValueError("the source has no name: pass filename=")
+        check_source_size(name, upload_source.size, self.part_size_bytes)
+        if self._cancel.is_set():
+            raise UploadCancelledError("the upload was cancelled before it began")
+        run = _UploadRun(self, upload_source, name, purpose, mime_type or guess_mime_type(name))
+        return run.execute()
