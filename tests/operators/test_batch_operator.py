@@ -75,8 +75,12 @@ def test_a_bad_input_file_fails_with_its_line_errors(files_conn: EmulatorHandle)
 def test_an_expired_batch_fails_with_a_clear_message(files_conn: EmulatorHandle) -> None:
     files_conn.configure(batch_duration_s=100, batch_expire_after_s=0.3)
     file_id = upload(files_conn)
-    with pytest.raises(BatchExpiredError, match="expired"):
-        run_deferrable(operator(file_id, endpoint=CHAT), task_context("batch"))
+    with pytest.raises(BatchExpiredError, match="expired"):  # the clock jumps past the input check
+        run_deferrable(
+            operator(file_id, endpoint=CHAT),
+            task_context("batch"),
+            on_defer=lambda _d: files_conn.advance_clock(15),
+        )
 
 
 def test_a_wait_that_times_out_cancels_the_batch(files_conn: EmulatorHandle) -> None:
