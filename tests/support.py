@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -69,7 +69,7 @@ class FilesConnection:
 
 # -- batches ----------------------------------------------------------------------------------------
 
-CHAT_ENDPOINT = "/v1/chat/completions"
+CHAT_ENDPOINT: Final = "/v1/chat/completions"
 
 
 def chat_request_line(custom_id: str, model: str = "gpt-4o-mini") -> bytes:

@@ -298,6 +298,28 @@ class BatchVerdict:
         return self.state is ReadinessState.FAILED
 
 
+def batch_id_of(value: Any, *, what: str = "batch_id") -> str:
+    """The id of a batch given as an id, a batch dict (``Batch.to_dict()``) or a :class:`Batch`.
+
+    :raises TypeError: for any other shape, or an empty id.
+    """
+    if isinstance(value, Batch):
+        return value.id
+    if isinstance(value, Mapping):
+        value = value.get("id")
+        what = f"{what}['id']"
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"{what} must be a batch id or a batch dict with an 'id', got {str(value)[:100]!r}")
+    batch_id = value.strip()
+    if batch_id[0] in "{[" or any(c.isspace() for c in batch_id):
+        raise TypeError(
+            f"{what} {batch_id[:100]!r} is not a batch id; if it is a rendered dict, pass the upstream "
+            "task's output (an XComArg) instead of a Jinja string, or set "
+            "render_template_as_native_obj=True on the DAG"
+        )
+    return batch_id
+
+
 class BatchReadiness:
     """When is a batch done waiting for? When its status is one of ``targets``; a terminal status
     that is not a target (``failed``, ``expired``, ``cancelled`` by default) means it never will be.
