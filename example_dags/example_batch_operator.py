@@ -63,7 +63,8 @@ with DAG(
     ).expand(input_file_id=upload_shards.output)
 
     @task
-    def summarize(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    def summarize(batches: Any) -> dict[str, Any]:
+        """``batches``: the mapped task's results, one batch dict per shard."""
         for batch in batches:
             print(f"BATCH {batch['id']} {batch['status']} {batch['request_counts']}")
         return {

@@ -195,16 +195,15 @@ class BatchOperator(BaseOperator):
         try:
             return self.hook.wait_for_batch(
                 batch.id,
+                targets=TARGET_STATUSES,
                 timeout_s=max(0.0, self._deadline(batch) - time.time()),
                 poll_interval_s=self.poll_interval_s,
                 max_poll_interval_s=max(MAX_POLL_INTERVAL_S, self.poll_interval_s),
+                cancel_on_timeout=self.cancel_on_timeout,
             )
         except BatchFailedError as exc:
             if exc.batch is not None:
                 return Batch.from_dict(exc.batch)
-            raise
-        except BatchWaitTimeoutError:
-            self._cancel_after_timeout(batch.id)
             raise
 
     def _defer(self, batch: Batch) -> dict[str, Any]:

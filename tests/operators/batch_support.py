@@ -14,7 +14,8 @@ from airflow_provider_files.emulator.testing import EmulatorHandle
 from tests.batches.support import requests_jsonl
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator, BaseTrigger, Context
+    from airflow.sdk import BaseOperator, Context
+    from airflow.triggers.base import BaseTrigger
 
 MAX_DEFERRALS = 10
 
@@ -42,15 +43,16 @@ def run_deferrable(
 ) -> Any:
     """``execute``, then each deferral's trigger run for real and the named method resumed, as
     Airflow's triggerer and worker would, until the task returns or raises."""
-    step: Callable[[], Any] = lambda: operator.execute(context)  # noqa: E731
+    resume: tuple[Callable[..., Any], Any, dict[str, Any]] | None = None
     for _ in range(MAX_DEFERRALS):
         try:
-            return step()
+            if resume is None:
+                return operator.execute(context)
+            method, event, kwargs = resume
+            return method(context, event, **kwargs)
         except TaskDeferred as deferred:
             if on_defer is not None:
                 on_defer(deferred)
             event = asyncio.run(_first_event(deferred.trigger))
-            method = getattr(operator, deferred.method_name)
-            kwargs = deferred.kwargs or {}
-            step = lambda method=method, event=event, kwargs=kwargs: method(context, event, **kwargs)  # noqa: E731
+            resume = (getattr(operator, deferred.method_name), event, dict(deferred.kwargs or {}))
     raise AssertionError(f"still deferring after {MAX_DEFERRALS} deferrals")

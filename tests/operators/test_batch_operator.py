@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,13 +17,16 @@ from airflow_provider_files.api import ConfigurationError
 from airflow_provider_files.batches import RUN_KEY_METADATA_KEY, BatchInputError, run_key
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.exceptions import (
+    BatchCancelledError,
     BatchExpiredError,
     BatchFailedError,
+    BatchWaitError,
     BatchWaitTimeoutError,
 )
 from airflow_provider_files.operators.batches import BatchOperator
 from airflow_provider_files.triggers.batches import BatchCompleteTrigger
-from tests.batches.support import CHAT, MODEL, requests_jsonl
+from tests.batches.support import CHAT, MODEL, batch_statuses, requests_jsonl
+from tests.support import FilesConnection
 
 from .batch_support import run_deferrable, upload
 from .support import task_context
@@ -245,3 +250,93 @@ def test_constructor_checks() -> None:
     with pytest.raises(ConfigurationError, match="output_expires_after_s"):
         BatchOperator(task_id="b", input_file_id="f", output_expires_after_s=10)
     assert BatchOperator(task_id="b", input_file_id="f").output_expires_after_s == 2592000
+
+
+# -- the blocking wait -----------------------------------------------------------------------------
+
+
+def test_blocking_batch_completes_and_returns_the_batch(files_conn: EmulatorHandle) -> None:
+    files_conn.configure(batch_duration_s=0.5)
+    result = operator(upload(files_conn, count=4), endpoint=CHAT, deferrable=False).execute(
+        task_context("batch")
+    )
+    assert result["status"] == "completed"
+    assert result["request_counts"] == {"total": 4, "completed": 4, "failed": 0}
+    assert created(files_conn) == 1
+
+
+def test_blocking_bad_input_file_fails_with_its_line_errors(files_conn: EmulatorHandle) -> None:
+    lines = requests_jsonl(3).splitlines(keepends=True)
+    file_id = upload(files_conn, lines[0] + b"{not json\n" + lines[1])
+    with pytest.raises(BatchFailedError) as failure:
+        operator(file_id, endpoint=CHAT, deferrable=False).execute(task_context("batch"))
+    assert "line 2" in str(failure.value)
+    assert created(files_conn) == 1
+
+
+def test_blocking_wait_that_times_out_cancels_the_batch(files_conn: EmulatorHandle) -> None:
+    files_conn.configure(batch_duration_s=100)
+    with pytest.raises(BatchWaitTimeoutError):
+        operator(upload(files_conn), endpoint=CHAT, deferrable=False, timeout_s=0.5).execute(
+            task_context("batch")
+        )
+    assert [b["status"] for b in files_conn.stats()["batches"].values()] in (["cancelling"], ["cancelled"])
+
+
+def in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = target()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    return worker, outcome
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_blocking_on_kill_cancels_the_batch_and_the_wait_ends(files_conn: EmulatorHandle) -> None:
+    files_conn.configure(batch_duration_s=10)  # long enough to kill it, with a short "cancelling"
+    task = operator(upload(files_conn), endpoint=CHAT, deferrable=False)
+    worker, outcome = in_thread(lambda: task.execute(task_context("batch")))
+    wait_until(lambda: created(files_conn) == 1, "the batch")
+    task.on_kill()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert isinstance(outcome.get("error"), BatchCancelledError)
+    assert [b["status"] for b in files_conn.stats()["batches"].values()] == ["cancelled"]
+
+
+def test_blocking_retry_after_a_crash_during_the_wait_resumes_the_same_batch(
+    files_conn: EmulatorHandle, files_connection: FilesConnection
+) -> None:
+    files_connection(files_conn, max_retries=0)
+    files_conn.configure(batch_duration_s=0.5)
+    file_id = upload(files_conn)
+    files_conn.set_faults("retrieve_batch:quota=x1")  # the wait fails on an error polls cannot ride out
+    with pytest.raises(BatchWaitError):
+        operator(file_id, endpoint=CHAT, deferrable=False).execute(task_context("batch"))  # try 1
+    first = list(files_conn.stats()["batches"])
+    result = operator(file_id, endpoint=CHAT, deferrable=False).execute(task_context("batch"))  # try 2
+    assert result["status"] == "completed" and [result["id"]] == first
+    assert created(files_conn) == 1
+
+
+def test_blocking_token_limit_refusal_waits_and_creates_again(files_conn: EmulatorHandle) -> None:
+    files_conn.configure(batch_duration_s=0.3, batch_enqueued_token_limit=1)
+    task = operator(upload(files_conn), endpoint=CHAT, deferrable=False, token_limit_wait_s=1.0)
+    worker, outcome = in_thread(lambda: task.execute(task_context("batch")))
+    wait_until(lambda: "failed" in batch_statuses(files_conn), "the refusal")
+    files_conn.configure(batch_enqueued_token_limit=None)  # the queue drains during the wait
+    worker.join(60)
+    assert outcome.get("result", {}).get("status") == "completed", outcome
+    assert sorted(batch_statuses(files_conn)) == ["completed", "failed"]
