@@ -179,13 +179,15 @@ class BatchOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         request = self._request(context)
-        if not self.wait_for_completion:
-            return self._submit(request).to_dict()
-        if self.deferrable:
-            return self._defer(self._submit(request))
-        return self._finish(
-            run_batch(self.hook.client, wait=self._wait, token_limit=self.token_limit, **request)
-        )
+        try:
+            if not self.wait_for_completion:
+                return self._submit(request).to_dict()
+            if self.deferrable:
+                return self._defer(self._submit(request))
+            batch = run_batch(self.hook.client, wait=self._wait, token_limit=self.token_limit, **request)
+            return self._finish(batch)
+        finally:
+            self.hook.close()
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -225,6 +227,12 @@ class BatchOperator(BaseOperator):
         """Resume after the trigger: the completed batch, a new batch after a token-limit refusal,
         or the failure the event stands for."""
         try:
+            return self._resume(context, event)
+        finally:
+            self.hook.close()
+
+    def _resume(self, context: Context, event: dict[str, Any] | None) -> dict[str, Any]:
+        try:
             return batch_on_resume(self, event)
         except BatchFailedError as exc:
             if exc.batch is None:
@@ -252,7 +260,10 @@ class BatchOperator(BaseOperator):
 
     def execute_resubmit(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume after a token-limit wait: create the batch again and wait for it in the triggerer."""
-        return self._defer(self._submit(self._request(context)))
+        try:
+            return self._defer(self._submit(self._request(context)))
+        finally:
+            self.hook.close()
 
     def _finish(self, batch: Batch) -> dict[str, Any]:
         """The batch as XCom when it completed; the fitting exception otherwise."""

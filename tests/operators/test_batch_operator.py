@@ -340,3 +340,12 @@ def test_blocking_token_limit_refusal_waits_and_creates_again(files_conn: Emulat
     worker.join(60)
     assert outcome.get("result", {}).get("status") == "completed", outcome
     assert sorted(batch_statuses(files_conn)) == ["completed", "failed"]
+
+
+def test_a_retry_after_the_batch_completed_returns_it_without_deferring(files_conn: EmulatorHandle) -> None:
+    files_conn.configure(batch_duration_s=0.3)
+    file_id = upload(files_conn)
+    first = run_deferrable(operator(file_id, endpoint=CHAT), task_context("batch"))
+    again = operator(file_id, endpoint=CHAT).execute(task_context("batch"))  # no TaskDeferred
+    assert again["id"] == first["id"] and again["status"] == "completed"
+    assert created(files_conn) == 1
