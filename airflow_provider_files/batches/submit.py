@@ -2,8 +2,10 @@
 
 A batch costs money, so a task retry or a lost answer to ``POST /batches`` must not create a
 second one. Each batch carries :data:`RUN_KEY_METADATA_KEY` (a short hash of dag, task, run and
-map index); :func:`submit_batch` lists the newest batches for that key before it creates one, and
-looks again, instead of sending again, after a create whose answer was lost (no answer, a 5xx).
+map index); :func:`submit_batch` first asks for the batch a checkpoint remembers (when one is
+given: this finds a batch however many were created since), then lists the newest batches for
+that key before it creates one, and looks again, instead of sending again, after a create whose
+answer was lost (no answer, a 5xx).
 
 What is *not* reused: a batch refused for the enqueued-token limit (``token_limit_exceeded``: it
 did no work, and the same input is accepted later), and batches that were cancelled or expired
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_files.api.batch_models import Batch, BatchStatus
-from airflow_provider_files.api.errors import FilesApiError, QuotaExceededError, RateLimitError
+from airflow_provider_files.api.errors import FilesApiError, NotFoundError, QuotaExceededError, RateLimitError
 from airflow_provider_files.api.limits import (
     METADATA_MAX_PAIRS,
     validate_completion_window,
@@ -31,9 +33,12 @@ from airflow_provider_files.api.limits import (
 from airflow_provider_files.api.models import FileObject, FileStatus
 from airflow_provider_files.api.retry import is_ambiguous
 from airflow_provider_files.api.sync_client import FilesClient
+from airflow_provider_files.uploads.checkpoint import CheckpointStore
 
 logger = logging.getLogger(__name__)
 
+#: ``kind`` of the checkpoint that remembers the batch of a task run.
+BATCH_CHECKPOINT_KIND = "airflow-provider-files/batch-checkpoint"
 #: The metadata key holding the run key of the task that created the batch.
 RUN_KEY_METADATA_KEY = "airflow_run_key"
 RUN_KEY_HEX_CHARS = 32
@@ -53,10 +58,6 @@ RATE_LIMIT_MAX_WAIT_S = 900.0
 RATE_LIMIT_DEFAULT_WAIT_S = 30.0
 #: The error code of a batch refused for the enqueued-token limit.
 TOKEN_LIMIT_CODE = "token_limit_exceeded"
-#: After a ``token_limit_exceeded`` refusal, wait this long before creating the batch again ...
-TOKEN_LIMIT_WAIT_S = 300.0
-#: ... and give up (the task fails) once the waits add up to this.
-TOKEN_LIMIT_MAX_WAIT_S = 6 * 3600.0
 
 # Ended without doing the work for a reason other than the input: a new run gets a new batch.
 _NOT_REUSED_STATUSES = frozenset(
@@ -139,6 +140,33 @@ def find_batch(
     return None
 
 
+def remembered_batch(
+    client: FilesClient, checkpoint: CheckpointStore, *, run_key: str, input_file_id: str
+) -> Batch | None:
+    """The reusable batch ``checkpoint`` remembers for ``run_key`` and ``input_file_id``, if any."""
+    state = checkpoint.load()
+    if not state or state.get("kind") != BATCH_CHECKPOINT_KIND or state.get("run_key") != run_key:
+        return None
+    batch_id = state.get("batch_id")
+    if not isinstance(batch_id, str) or not batch_id:
+        return None
+    try:
+        batch = client.retrieve_batch(batch_id)
+    except NotFoundError:
+        return None
+    if batch.metadata.get(RUN_KEY_METADATA_KEY, run_key) != run_key:
+        return None
+    if batch.input_file_id and batch.input_file_id != input_file_id:
+        return None
+    return batch if is_reusable(batch) else None
+
+
+def remember_batch(checkpoint: CheckpointStore | None, batch: Batch, run_key: str) -> None:
+    """Note ``batch`` as the batch of ``run_key`` (when there is a checkpoint)."""
+    if checkpoint is not None:
+        checkpoint.save({"kind": BATCH_CHECKPOINT_KIND, "run_key": run_key, "batch_id": batch.id})
+
+
 def check_input_file(file: FileObject) -> None:
     """Refuse a file a batch cannot run on: purpose other than ``batch``, or not ``processed``."""
     if file.purpose is not None and file.purpose != "batch":
@@ -202,6 +230,7 @@ def submit_batch(
     rate_limit_max_wait_s: float = RATE_LIMIT_MAX_WAIT_S,
     lookup_window_s: float = LOOKUP_WINDOW_S,
     lookup_max_batches: int = LOOKUP_MAX_BATCHES,
+    checkpoint: CheckpointStore | None = None,
 ) -> SubmitResult:
     """The batch of ``run_key`` for ``input_file_id``: found if it exists, created once otherwise.
 
@@ -222,6 +251,7 @@ def submit_batch(
     :param rate_limit_max_wait_s: longest total wait for 429s on create before failing.
     :param lookup_window_s: how far back batches are looked at for the run key.
     :param lookup_max_batches: how many of the newest batches are looked at.
+    :param checkpoint: remembers the batch of this run key across tries (optional).
     """
     out = log or logger
     operations = client.operations
@@ -241,8 +271,13 @@ def submit_batch(
             max_batches=lookup_max_batches,
         )
 
-    found = look()
+    found = None
+    if checkpoint is not None:
+        found = remembered_batch(client, checkpoint, run_key=run_key, input_file_id=input_file_id)
+    if found is None:
+        found = look()
     if found is not None:
+        remember_batch(checkpoint, found, run_key)
         out.info("Reusing batch %s (%s) created earlier for this task run", found.id, found.status)
         return SubmitResult(found, reused=True)
     check_input_file(client.retrieve_file(input_file_id))
@@ -292,110 +327,8 @@ def submit_batch(
             out.warning(
                 "The answer to POST /batches was lost; batch %s was created by it and is used", lost.id
             )
+            remember_batch(checkpoint, lost, run_key)
             return SubmitResult(lost, reused=False, recovered=True)
+        remember_batch(checkpoint, batch, run_key)
         out.info("Created batch %s for %s (%s)", batch.id, input_file_id, endpoint)
         return SubmitResult(batch, reused=False, recovered=recovered)
-
-
-@dataclass(frozen=True)
-class TokenLimitRetry:
-    """ "Waiting and creating again after a batch is refused for the enqueued-token limit.
-
-    :param wait_s: wait before each new create.
-    :param max_wait_s: give up once the waits would add up to more than this.
-    """
-
-    wait_s: float = TOKEN_LIMIT_WAIT_S
-    max_wait_s: float = TOKEN_LIMIT_MAX_WAIT_S
-
-    def __post_init__(self) -> None:
-        if self.wait_s < 0 or self.max_wait_s < 0:
-            raise ValueError("token-limit waits must not be negative")
-
-    def delay_s(self, batch: Batch, waited_s: float) -> float | None:
-        """The wait before creating again, or ``None``: not a token-limit refusal, or waited enough."""
-        if not is_token_limit_failure(batch) or waited_s + self.wait_s > self.max_wait_s:
-            return None
-        return self.wait_s
-
-
-def count_token_limit_refusals(
-    client: FilesClient,
-    *,
-    run_key: str,
-    input_file_id: str,
-    now: float,
-    lookup_window_s: float = LOOKUP_WINDOW_S,
-    max_batches: int = LOOKUP_MAX_BATCHES,
-) -> int:
-    """How many batches of ``run_key`` for ``input_file_id`` were refused for the enqueued-token limit.
-
-    Counted from the server, not kept in memory, so the bound on the waits holds across task
-    retries and deferrals.
-    """
-    oldest = now - lookup_window_s - LOOKUP_CLOCK_SLACK_S
-    refusals = 0
-    for seen, batch in enumerate(client.iter_batches(limit=LOOKUP_PAGE_SIZE)):
-        if seen >= max_batches or (batch.created_at is not None and batch.created_at < oldest):
-            break
-        if (
-            batch.metadata.get(RUN_KEY_METADATA_KEY) == run_key
-            and (not batch.input_file_id or batch.input_file_id == input_file_id)
-            and is_token_limit_failure(batch)
-        ):
-            refusals += 1
-    return refusals
-
-
-def token_limit_delay_s(
-    client: FilesClient,
-    batch: Batch,
-    *,
-    run_key: str,
-    retry: TokenLimitRetry,
-    clock: Callable[[], float] = time.time,
-) -> float | None:
-    """The wait before creating ``batch`` again after a token-limit refusal, or ``None``: it was
-    not one, or the refusals of this run key have used up ``retry.max_wait_s``."""
-    if not is_token_limit_failure(batch):
-        return None
-    refusals = count_token_limit_refusals(
-        client, run_key=run_key, input_file_id=batch.input_file_id, now=clock()
-    )
-    return retry.delay_s(batch, waited_s=max(refusals - 1, 0) * retry.wait_s)
-
-
-def run_batch(
-    client: FilesClient,
-    *,
-    wait: Callable[[Batch], Batch],
-    token_limit: TokenLimitRetry | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.time,
-    log: Log | None = None,
-    **submit: Any,
-) -> Batch:
-    """Submit (see :func:`submit_batch`, whose other keyword arguments ``submit`` holds), wait with
-    ``wait`` until the batch ends, and create it again after enqueued-token-limit refusals.
-
-    :param wait: returns the batch once it has ended (a token-limit refusal is returned, not raised).
-    :return: the last batch; a token-limit refusal when the waits were used up.
-    """
-    out = log or logger
-    retry = token_limit or TokenLimitRetry()
-    while True:
-        batch = wait(submit_batch(client, sleep=sleep, clock=clock, log=out, **submit).batch)
-        delay = token_limit_delay_s(client, batch, run_key=submit["run_key"], retry=retry, clock=clock)
-        if delay is None:
-            return batch
-        log_token_limit_wait(out, batch, delay)
-        sleep(delay)
-
-
-def log_token_limit_wait(out: Log, batch: Batch, delay_s: float) -> None:
-    out.warning(
-        "Batch %s was refused for the enqueued-token limit (%s); creating it again in %.0f s",
-        batch.id,
-        TOKEN_LIMIT_CODE,
-        delay_s,
-    )

@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator, XComArg
+from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 
 from airflow_provider_files.api import Batch, FilesApiError
 from airflow_provider_files.api.limits import validate_completion_window, validate_expires_after_s
@@ -29,14 +29,19 @@ from airflow_provider_files.batches import (
     submit_batch,
     token_limit_delay_s,
 )
-from airflow_provider_files.batches.submit import (
+from airflow_provider_files.batches.submit import batch_metadata
+from airflow_provider_files.batches.token_limit import (
     TOKEN_LIMIT_MAX_WAIT_S,
     TOKEN_LIMIT_WAIT_S,
-    batch_metadata,
     log_token_limit_wait,
 )
 from airflow_provider_files.exceptions import BatchEndedError, BatchFailedError, BatchWaitTimeoutError
 from airflow_provider_files.hooks.files import FilesHook
+from airflow_provider_files.operators._checkpoint import (
+    ObjectStorageCheckpointStore,
+    checkpoint_name_from_context,
+    default_checkpoint_folder,
+)
 from airflow_provider_files.triggers.deferral import (
     batch_on_resume,
     default_deferrable,
@@ -86,6 +91,10 @@ class BatchOperator(BaseOperator):
     :param cancel_on_timeout: cancel the batch when the wait times out.
     :param token_limit_wait_s: wait before creating a batch again after a token-limit refusal.
     :param token_limit_max_wait_s: fail once such waits for this task run would exceed this.
+    :param checkpoint_folder: where the batch id of each task run is remembered, so that a retry
+        finds its batch directly (local path or ObjectStoragePath; default
+        ``[openai_files] checkpoint_folder``, else ``$AIRFLOW_HOME/upload_checkpoints``). Should it be
+        lost, the batch is still found by listing the newest batches. Templated.
     :param files_conn_id: id of an ``openai_files`` connection (templated).
     :return: the batch as a dict (``Batch.to_dict()``: id, status, request_counts, output_file_id,
         error_file_id, usage ...).
@@ -97,6 +106,7 @@ class BatchOperator(BaseOperator):
         "completion_window",
         "metadata",
         "files_conn_id",
+        "checkpoint_folder",
     )
     template_fields_renderers = {"metadata": "json"}
     ui_color = "#e4e0f7"
@@ -118,6 +128,7 @@ class BatchOperator(BaseOperator):
         token_limit_wait_s: float = TOKEN_LIMIT_WAIT_S,
         token_limit_max_wait_s: float = TOKEN_LIMIT_MAX_WAIT_S,
         files_conn_id: str = FilesHook.default_conn_name,
+        checkpoint_folder: str | ObjectStoragePath | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -139,6 +150,7 @@ class BatchOperator(BaseOperator):
         self.cancel_on_timeout = cancel_on_timeout
         self.token_limit = TokenLimitRetry(wait_s=token_limit_wait_s, max_wait_s=token_limit_max_wait_s)
         self.files_conn_id = files_conn_id
+        self.checkpoint_folder = checkpoint_folder
         self._batch_id: str | None = None
 
     @cached_property
@@ -165,6 +177,11 @@ class BatchOperator(BaseOperator):
             "metadata": self.metadata,
             "output_expires_after_s": self.output_expires_after_s,
             "log": self.log,
+            "checkpoint": ObjectStorageCheckpointStore.for_task(
+                self.checkpoint_folder or default_checkpoint_folder(),
+                checkpoint_name_from_context(context),
+                suffix=".batch",
+            ),
         }
 
     def _submit(self, request: Mapping[str, Any]) -> Batch:

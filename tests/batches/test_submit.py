@@ -17,6 +17,7 @@ from airflow_provider_files.api import (
 )
 from airflow_provider_files.api.gateways import PROFILES
 from airflow_provider_files.batches import (
+    BATCH_CHECKPOINT_KIND,
     DEFAULT_OUTPUT_EXPIRES_AFTER_S,
     RUN_KEY_METADATA_KEY,
     BatchCreateRateLimitedError,
@@ -31,6 +32,7 @@ from airflow_provider_files.batches import (
     submit_batch,
 )
 from airflow_provider_files.emulator.testing import EmulatorHandle
+from airflow_provider_files.uploads.checkpoint import MemoryCheckpointStore
 
 from .support import CHAT, batch_statuses, client_for, created_count, upload_requests, wait_until_done
 
@@ -303,3 +305,47 @@ def test_batch_input_from_a_file_id_or_a_file_dict(
 def test_bad_batch_inputs_are_named(value: object, endpoint: str | None, message: str) -> None:
     with pytest.raises(BatchInputError, match=message):
         resolve_batch_input(value, endpoint)
+
+
+def test_a_checkpoint_finds_the_batch_without_listing(client: FilesClient, emulator: EmulatorHandle) -> None:
+    file_id = upload_requests(client)
+    checkpoint = MemoryCheckpointStore()
+    first = submit(client, file_id, checkpoint=checkpoint)
+    assert checkpoint.state == {"kind": BATCH_CHECKPOINT_KIND, "run_key": KEY, "batch_id": first.batch.id}
+    # However many batches were created since (here: the listing looks at none), the retry finds it.
+    again = submit(client, file_id, checkpoint=checkpoint, lookup_max_batches=0)
+    assert again.reused and again.batch.id == first.batch.id
+    assert created_count(emulator) == 1
+    assert (
+        submit(client, file_id, lookup_max_batches=0).batch.id != first.batch.id
+    )  # no checkpoint: a new one
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"kind": BATCH_CHECKPOINT_KIND, "run_key": KEY, "batch_id": "batch_gone"},  # 404
+        {"kind": BATCH_CHECKPOINT_KIND, "run_key": "another-run", "batch_id": "batch_x"},
+        {"kind": "something else", "batch_id": "batch_x"},
+    ],
+)
+def test_a_checkpoint_that_does_not_fit_is_not_trusted(
+    client: FilesClient, emulator: EmulatorHandle, state: dict[str, str]
+) -> None:
+    checkpoint = MemoryCheckpointStore(state)
+    result = submit(client, upload_requests(client), checkpoint=checkpoint)
+    assert not result.reused and checkpoint.state is not None
+    assert checkpoint.state["batch_id"] == result.batch.id
+    assert created_count(emulator) == 1
+
+
+def test_a_remembered_batch_that_was_cancelled_is_not_reused(
+    client: FilesClient, emulator: EmulatorHandle
+) -> None:
+    file_id = upload_requests(client)
+    checkpoint = MemoryCheckpointStore()
+    first = submit(client, file_id, checkpoint=checkpoint)
+    client.cancel_batch(first.batch.id)
+    second = submit(client, file_id, checkpoint=checkpoint)
+    assert not second.reused and second.batch.id != first.batch.id
+    assert created_count(emulator) == 2

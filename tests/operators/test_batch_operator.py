@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,14 @@ from tests.support import FilesConnection
 
 from .batch_support import run_deferrable, upload
 from .support import task_context
+
+
+@pytest.fixture(autouse=True)
+def checkpoint_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Each test remembers its batches in its own folder (subprocesses inherit the setting)."""
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setenv("AIRFLOW__OPENAI_FILES__CHECKPOINT_FOLDER", str(folder))
+    return folder
 
 
 def operator(file: Any, **kwargs: Any) -> BatchOperator:
@@ -349,3 +358,14 @@ def test_a_retry_after_the_batch_completed_returns_it_without_deferring(files_co
     again = operator(file_id, endpoint=CHAT).execute(task_context("batch"))  # no TaskDeferred
     assert again["id"] == first["id"] and again["status"] == "completed"
     assert created(files_conn) == 1
+
+
+def test_the_batch_of_a_task_run_is_remembered_for_its_retries(
+    files_conn: EmulatorHandle, checkpoint_folder: Path
+) -> None:
+    files_conn.configure(batch_duration_s=100)
+    result = operator(upload(files_conn), endpoint=CHAT, wait_for_completion=False).execute(
+        task_context("batch")
+    )
+    (remembered,) = checkpoint_folder.rglob("*.batch.json")
+    assert json.loads(remembered.read_text())["batch_id"] == result["id"]
