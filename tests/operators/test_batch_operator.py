@@ -369,3 +369,32 @@ def test_the_batch_of_a_task_run_is_remembered_for_its_retries(
     )
     (remembered,) = checkpoint_folder.rglob("*.batch.json")
     assert json.loads(remembered.read_text())["batch_id"] == result["id"]
+
+
+def test_the_api_key_appears_in_no_result_log_or_error(
+    files_conn: EmulatorHandle,
+    files_connection: FilesConnection,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "sk-batch-secret-5f1e0c9a7b"
+    files_connection(files_conn, password=key)
+    files_conn.configure(batch_duration_s=0.3)
+    files_conn.set_faults("create_batch:500=x1,create_batch:drop_after=x1,retrieve_batch:503=x1")
+    result = run_deferrable(operator(upload(files_conn), endpoint=CHAT), task_context("batch"))
+    lines = requests_jsonl(2).splitlines(keepends=True)
+    with pytest.raises(BatchFailedError) as failure:
+        operator(upload(files_conn, lines[0] + b"{bad\n"), endpoint=CHAT, deferrable=False).execute(
+            task_context("batch", run_id="manual__2")
+        )
+    captured = capfd.readouterr()
+    text = (
+        json.dumps(result)
+        + str(failure.value)
+        + repr(failure.value)
+        + captured.out
+        + captured.err
+        + caplog.text
+    )
+    assert "lost" in text  # the faults were logged ...
+    assert key not in text  # ... without the key
