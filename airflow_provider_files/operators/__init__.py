@@ -1,1 +1,1 @@
-"""Operators that upload files to OpenAI-compatible Files and Uploads APIs (see ``files``)."""
+"""Operators of OpenAI-compatible Files, Uploads and Batches APIs (``files``: uploads; ``batches``: Batch jobs)."""

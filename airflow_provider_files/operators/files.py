@@ -12,6 +12,7 @@ and can wait (blocking or deferred) until the API has processed what they upload
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -143,7 +144,8 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
     :class:`ChunkedUploadOperator`).
 
     Returns (XCom) the file object as a dict, or with ``split=True`` a list of them in shard
-    order, ready for ``.expand()``.
+    order, ready for ``.expand()``; each dict also holds the ``endpoint`` and ``model`` the file
+    was validated for, so ``BatchOperator(input_file_id=upload.output)`` needs no endpoint.
 
     :param source: a local path, a URL (``file://``, ``s3://conn@bucket/key`` ...) or an
         ``ObjectStoragePath``. Templated.
@@ -222,10 +224,24 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         self._start(context)
         try:
             if self.split:
-                return self._finish(self._upload_split(context), many=True)
-            return self._finish([self._upload_whole(context)], many=False)
+                return self._with_target(self._finish(self._upload_split(context), many=True))
+            return self._with_target(self._finish([self._upload_whole(context)], many=False))
         finally:
             self.hook.close()
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._with_target(super().execute_complete(context, event))
+
+    def _with_target(
+        self, value: dict[str, Any] | list[dict[str, Any]]
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """The file dict(s) with the endpoint and model of the (validated) source's requests."""
+        target = _request_target(readable(self.source_path))
+        if isinstance(value, list):
+            return [{**item, **target} for item in value]
+        return {**value, **target}
 
     def _invalid(self, report: ValidationReport) -> _TaskInvalidBatchFileError:
         for error in report.errors:
@@ -317,3 +333,15 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
             return (path.path if is_local(path) else path), None
         temporary = tempfile.mkdtemp(prefix="airflow-files-shards-")
         return temporary, temporary
+
+
+def _request_target(source: Path | ObjectStoragePath) -> dict[str, str | None]:
+    """``endpoint`` and ``model`` of the first request of a validated file (all share them)."""
+    with source.open("rb") as handle:
+        for raw in handle:
+            if raw.strip():
+                line = json.loads(raw)
+                body = line.get("body")
+                model = body.get("model") if isinstance(body, dict) else None
+                return {"endpoint": line.get("url"), "model": model if isinstance(model, str) else None}
+    return {"endpoint": None, "model": None}

@@ -18,7 +18,7 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
-from airflow_provider_files.demo import write_sample_requests
+from airflow_provider_files.demo import SAMPLE_MODEL, write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.operators.files import (
@@ -585,7 +585,10 @@ def test_deferrable_wait_defers_with_the_trigger(
     assert kwargs["files_conn_id"] == "openai_files_default"
     assert time.time() + 100 < kwargs["deadline"] <= time.time() + 120
     files = [{"id": file_id, "status": "processed"} for file_id in kwargs["file_ids"]]
-    assert operator.execute_complete(task_context(), {"status": "success", "files": files}) == files
+    target = {"endpoint": "/v1/chat/completions", "model": SAMPLE_MODEL}  # what the source was validated for
+    assert operator.execute_complete(task_context(), {"status": "success", "files": files}) == [
+        {**f, **target} for f in files
+    ]
 
 
 def test_deferrable_wait_skips_the_trigger_when_already_processed(
