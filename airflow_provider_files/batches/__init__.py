@@ -1,0 +1,1 @@
+"""Batch jobs beyond single requests: submitting, collecting results. No Airflow in here."""
