@@ -172,6 +172,15 @@ class FilesClient(ClientBase):
 
     # -- sending -----------------------------------------------------------------------------
 
+    def call_recovering(self, operation: Operation[T], recover: Callable[[], Any | None]) -> T:
+        """Send ``operation`` with the usual retries; before re-sending after a failure that may have
+        done the work anyway (no answer, a 5xx), ask ``recover()`` for the JSON the lost answer would
+        have held: when it finds it, that is the result and nothing is sent again.
+
+        For creates that must not happen twice (a batch): the caller knows how to find its own work.
+        """
+        return operation.parse(self._send(operation.spec, _read_json, recover))
+
     def _call(self, operation: Operation[T]) -> T:
         recover: Callable[[], Any] | None = None
         match, body = operation.recovery, operation.spec.body

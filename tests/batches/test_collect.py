@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,14 +25,22 @@ from .support import (
     LONG_DURATION_S,
     Folder,
     checked,
+    client_for,
     ids,
     jsonl,
     jsonl_ids,
     request_line,
     run_batch,
-    upload_requests,
+    upload_ids,
     wait_for,
 )
+
+
+@pytest.fixture
+def client(emulator: EmulatorHandle) -> Iterator[FilesClient]:
+    emulator.configure(batch_duration_s=0.2)
+    with client_for(emulator) as files_client:
+        yield files_client
 
 
 def collect(
@@ -170,7 +179,7 @@ def test_expired_batch_keeps_its_output_and_resubmits_only_the_expired(
     client: FilesClient, emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
     emulator.configure(batch_duration_s=LONG_DURATION_S, batch_expire_after_s=50)
-    created = client.create_batch(upload_requests(client, ids(10)), CHAT)
+    created = client.create_batch(upload_ids(client, ids(10)), CHAT)
     checked(client, created.id)
     emulator.advance_clock(50)
     expired = wait_for(client, created.id)
@@ -192,7 +201,7 @@ def test_cancelled_batch_keeps_its_partial_output_and_counts_the_rest_as_missing
     client: FilesClient, emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
     emulator.configure(batch_duration_s=LONG_DURATION_S)
-    created = client.create_batch(upload_requests(client, ids(10)), CHAT)
+    created = client.create_batch(upload_ids(client, ids(10)), CHAT)
     checked(client, created.id)
     emulator.advance_clock(50)
     client.cancel_batch(created.id)
@@ -232,7 +241,7 @@ def test_unfinished_and_failed_batches_are_refused(
     client: FilesClient, emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
     emulator.configure(batch_duration_s=LONG_DURATION_S)
-    running = client.create_batch(upload_requests(client, ids(3)), CHAT)
+    running = client.create_batch(upload_ids(client, ids(3)), CHAT)
     with pytest.raises(ResultsNotCollectableError, match=rf"batch {running.id} is validating, not finished"):
         collect(client, running, tmp_path)
     emulator.configure(batch_duration_s=0.2)
