@@ -101,7 +101,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "OpenAI-compatible Files",
-                "python-modules": ["airflow_provider_files.operators.files"],
+                "python-modules": [
+                    "airflow_provider_files.operators.files",
+                    "airflow_provider_files.operators.batch_results",
+                ],
             }
         ],
         "sensors": [
