@@ -95,18 +95,6 @@ class ResultsNotCollectableError(ValueError):
     """The batch has no results to collect (still running, or ``failed``)."""
 
 
-class ResultsCheckError(ValueError):
-    """The results were written, but they break a check (see :meth:`CollectedResults.problems`).
-
-    :param message: the problems, in one sentence each.
-    :param collected: what was collected and written.
-    """
-
-    def __init__(self, message: str, collected: CollectedResults) -> None:
-        super().__init__(message)
-        self.collected = collected
-
-
 @dataclass(frozen=True)
 class RoundResult:
     """One batch of the collection: the original (round 1) or a follow-up.

@@ -68,8 +68,8 @@ def batch_statuses(emulator: EmulatorHandle) -> list[Any]:
 LONG_DURATION_S = 100.0
 
 
-def request_line(custom_id: str) -> bytes:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": f"hello {custom_id}"}]}
+def request_line(custom_id: str, **extra: Any) -> bytes:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": f"hello {custom_id}"}], **extra}
     return orjson.dumps({"custom_id": custom_id, "method": "POST", "url": CHAT, "body": body}) + b"\n"
 
 
@@ -77,9 +77,9 @@ def ids(count: int, prefix: str = "r") -> list[str]:
     return [f"{prefix}{index}" for index in range(count)]
 
 
-def upload_ids(client: FilesClient, custom_ids: Iterable[str]) -> str:
+def upload_ids(client: FilesClient, custom_ids: Iterable[str], **extra: Any) -> str:
     """Upload one chat request per ``custom_id``, in that order; returns the file id."""
-    payload = b"".join(request_line(custom_id) for custom_id in custom_ids)
+    payload = b"".join(request_line(custom_id, **extra) for custom_id in custom_ids)
     return client.create_file(payload, "batch", filename="requests.jsonl").id
 
 
@@ -95,9 +95,9 @@ def wait_for(client: FilesClient, batch_id: str, done: Callable[[Batch], bool] |
         time.sleep(POLL_S)
 
 
-def run_batch(client: FilesClient, custom_ids: Iterable[str]) -> Batch:
-    """Upload the requests, create the batch and wait until it ends."""
-    return wait_for(client, client.create_batch(upload_ids(client, custom_ids), CHAT).id)
+def run_batch(client: FilesClient, custom_ids: Iterable[str], **extra: Any) -> Batch:
+    """Upload the requests (``extra`` goes into each body), create the batch, wait until it ends."""
+    return wait_for(client, client.create_batch(upload_ids(client, custom_ids, **extra), CHAT).id)
 
 
 def checked(client: FilesClient, batch_id: str) -> Batch:

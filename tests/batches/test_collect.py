@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -322,3 +323,26 @@ def test_delete_files_removes_every_file_of_every_round(
     for file_id in file_ids:
         with pytest.raises(NotFoundError):
             client.retrieve_file(file_id)
+
+
+def test_memory_stays_flat_whatever_the_size_of_the_result_files(
+    client: FilesClient, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """About 40 MB of results (10,000 lines of 4 KB), in input order (so through the work folder
+    and the merge too): the peak of Python allocations stays a small fraction of it."""
+    emulator.configure(batch_duration_s=0.5)
+    wanted = ids(10_000)
+    batch = run_batch(client, wanted, max_tokens=1000)
+    assert batch.status == "completed"
+    tracemalloc.start()
+    try:
+        collected, _ = collect(client, batch, tmp_path, order="input")
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    results = tmp_path / "dest" / collected.files["results"]
+    size_bytes = results.stat().st_size
+    assert size_bytes > 40_000_000 and collected.summary.succeeded == 10_000
+    assert peak_bytes < 12_000_000, f"peak {peak_bytes:,} bytes for {size_bytes:,} bytes of results"
+    with results.open("rb") as handle:
+        assert [orjson.loads(line)["custom_id"] for line in handle] == wanted
