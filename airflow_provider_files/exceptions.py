@@ -6,6 +6,9 @@ operators, sensors, triggers' events and the hook's blocking waits turn them int
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_files.jsonl import InvalidBatchFileError as _JsonlInvalidBatchFileError
@@ -24,6 +27,55 @@ class FileWaitTimeoutError(AirflowSensorTimeout):
     """The files were not ready before the deadline."""
 
 
+class BatchEndedError(AirflowFailException):
+    """The batch reached a final status that is not the one waited for; retrying the wait cannot help.
+
+    The subclasses say which: :class:`BatchFailedError`, :class:`BatchExpiredError`,
+    :class:`BatchCancelledError`; this class itself is raised for any other final status (e.g. a
+    ``completed`` batch when only ``cancelled`` was awaited).
+
+    :param message: what the task log shows (the batch's errors and request counts included).
+    :param batch: the batch as a dict (``Batch.to_dict()``), for its ids, counts and result files.
+    """
+
+    def __init__(self, message: str, batch: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.batch: dict[str, Any] | None = dict(batch) if batch is not None else None
+
+    @staticmethod
+    def for_batch(message: str, batch: Mapping[str, Any]) -> BatchEndedError:
+        """The exception that fits the batch's ``status``."""
+        error_type = _BATCH_ENDED_ERRORS.get(str(batch.get("status")), BatchEndedError)
+        return error_type(message, batch)
+
+
+class BatchFailedError(BatchEndedError):
+    """The batch ended ``failed`` (e.g. a bad input file); the message names its ``errors`` (line, code)."""
+
+
+class BatchExpiredError(BatchEndedError):
+    """The batch ended ``expired``: its completion window passed; finished requests have results."""
+
+
+class BatchCancelledError(BatchEndedError):
+    """The batch ended ``cancelled``; requests finished before the cancel have results."""
+
+
+_BATCH_ENDED_ERRORS: dict[str, type[BatchEndedError]] = {
+    "failed": BatchFailedError,
+    "expired": BatchExpiredError,
+    "cancelled": BatchCancelledError,
+}
+
+
+class BatchWaitError(AirflowException):
+    """The API could not be asked about the batch (bad key, unknown id, outage that outlasted the tolerance)."""
+
+
+class BatchWaitTimeoutError(AirflowSensorTimeout):
+    """The batch did not reach the awaited status before the deadline (it may still be running)."""
+
+
 class InvalidBatchFileError(AirflowFailException, _JsonlInvalidBatchFileError):
     """The Batch JSONL file broke the rules; nothing was uploaded. Retrying cannot help.
 
@@ -39,4 +91,15 @@ class InvalidBatchFileError(AirflowFailException, _JsonlInvalidBatchFileError):
         self.report = report
 
 
-__all__ = ["FileProcessingFailedError", "FileWaitError", "FileWaitTimeoutError", "InvalidBatchFileError"]
+__all__ = [
+    "BatchCancelledError",
+    "BatchEndedError",
+    "BatchExpiredError",
+    "BatchFailedError",
+    "BatchWaitError",
+    "BatchWaitTimeoutError",
+    "FileProcessingFailedError",
+    "FileWaitError",
+    "FileWaitTimeoutError",
+    "InvalidBatchFileError",
+]

@@ -110,7 +110,10 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {
                 "integration-name": "OpenAI-compatible Files",
-                "python-modules": ["airflow_provider_files.sensors.files"],
+                "python-modules": [
+                    "airflow_provider_files.sensors.files",
+                    "airflow_provider_files.sensors.batches",
+                ],
             }
         ],
         "hooks": [
@@ -122,7 +125,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "OpenAI-compatible Files",
-                "python-modules": ["airflow_provider_files.triggers.files"],
+                "python-modules": [
+                    "airflow_provider_files.triggers.files",
+                    "airflow_provider_files.triggers.batches",
+                ],
             }
         ],
         "config": {

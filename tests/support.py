@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -65,3 +65,36 @@ class FilesConnection:
         """Make sure no connection ``conn_id`` is defined."""
         self._monkeypatch.delenv(connection_variable(conn_id), raising=False)
         return conn_id
+
+
+# -- batches ----------------------------------------------------------------------------------------
+
+CHAT_ENDPOINT: Final = "/v1/chat/completions"
+
+
+def chat_request_line(custom_id: str, model: str = "gpt-4o-mini") -> bytes:
+    """One Batch JSONL line for the chat completions endpoint."""
+    body = {"model": model, "messages": [{"role": "user", "content": f"hello {custom_id}"}]}
+    line = {"custom_id": custom_id, "method": "POST", "url": CHAT_ENDPOINT, "body": body}
+    return json.dumps(line).encode() + b"\n"
+
+
+def chat_requests(count: int, prefix: str = "r") -> bytes:
+    """``count`` chat completion requests, ids ``r0``, ``r1`` ..."""
+    return b"".join(chat_request_line(f"{prefix}{i}") for i in range(count))
+
+
+# Lines 2 and 3 break the rules: invalid JSON, a custom_id seen before.
+BAD_REQUESTS = chat_request_line("a") + b"{not json\n" + chat_request_line("a") + chat_request_line("b")
+
+
+def start_batch(conn_id: str, payload: bytes) -> str:
+    """Upload ``payload`` and create a chat completions batch of it through a hook; the batch id."""
+    from airflow_provider_files.hooks.files import FilesHook
+
+    hook = FilesHook(conn_id)
+    try:
+        file_id = hook.upload_file(payload, "batch", filename="requests.jsonl").id
+        return hook.create_batch(file_id, CHAT_ENDPOINT).id
+    finally:
+        hook.close()

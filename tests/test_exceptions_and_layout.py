@@ -72,3 +72,27 @@ def test_default_deferrable_is_read_when_the_task_is_built(monkeypatch: pytest.M
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
     assert UploadCompleteSensor(task_id="wait", file_id="file-1").deferrable is False
     assert UploadJsonlOperator(task_id="up", source="x.jsonl", purpose="batch").deferrable is False
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        ("failed", exceptions.BatchFailedError),
+        ("expired", exceptions.BatchExpiredError),
+        ("cancelled", exceptions.BatchCancelledError),
+        ("completed", exceptions.BatchEndedError),
+    ],
+)
+def test_a_batch_that_ended_elsewhere_is_final_and_carries_the_batch(
+    status: str, error: type[exceptions.BatchEndedError]
+) -> None:
+    raised = exceptions.BatchEndedError.for_batch("why", {"id": "batch_1", "status": status})
+    assert type(raised) is error and isinstance(raised, AirflowFailException)
+    assert raised.batch == {"id": "batch_1", "status": status} and str(raised) == "why"
+
+
+def test_batch_wait_errors_may_be_retried_and_a_timeout_is_a_sensor_timeout() -> None:
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    assert not issubclass(exceptions.BatchWaitError, AirflowFailException)
+    assert issubclass(exceptions.BatchWaitTimeoutError, AirflowSensorTimeout)

@@ -119,3 +119,16 @@ def test_base_hook_get_hook_builds_a_files_hook(files_connection: FilesConnectio
     assert isinstance(hook, FilesHook)
     assert hook.files_conn_id == "files_via_get_hook"
     assert hook.settings.resolved_base_url() == "http://127.0.0.1:9/v1"
+
+
+def test_every_sensor_and_trigger_module_is_declared_and_imports() -> None:
+    import importlib
+
+    info = get_provider_info()
+    declared = {
+        kind: [m for entry in info[kind] for m in entry["python-modules"]] for kind in ("sensors", "triggers")
+    }
+    assert "airflow_provider_files.sensors.batches" in declared["sensors"]
+    assert "airflow_provider_files.triggers.batches" in declared["triggers"]
+    for module in declared["sensors"] + declared["triggers"]:
+        importlib.import_module(module)

@@ -73,6 +73,12 @@ class PollStep:
     def gave_up(self) -> bool:
         return self.stop is not None
 
+    def explain(self, summary: str) -> str:
+        """``summary`` of what was still awaited, with the last API error when there was one."""
+        if self.last_error is None:
+            return summary
+        return f"{summary}; last API error: {self.last_error}"
+
 
 @dataclass(frozen=True)
 class PollSchedule:

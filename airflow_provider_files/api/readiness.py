@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.models import FileObject, FileStatus
 
 NOT_FOUND_GRACE_S = 60.0
+# A failed batch can name thousands of bad lines; messages name the first few.
+MAX_REPORTED_BATCH_ERRORS = 10
 
 _READY_STATUSES = frozenset({FileStatus.PROCESSED.value})
 _PENDING_STATUSES = frozenset({FileStatus.UPLOADED.value, FileStatus.PENDING.value, FileStatus.RUNNING.value})
@@ -277,12 +280,14 @@ class BatchVerdict:
     :param state: ready (a target status is reached), pending, or failed (it ended elsewhere).
     :param reason: why, in words fit for a log line or an exception message.
     :param status: the status the server reported.
+    :param batch: the batch, when judged from a whole answer (:meth:`BatchReadiness.judge`).
     """
 
     batch_id: str
     state: ReadinessState
     reason: str
     status: str | None
+    batch: Batch | None = None
 
     @property
     def is_ready(self) -> bool:
@@ -291,6 +296,28 @@ class BatchVerdict:
     @property
     def is_failed(self) -> bool:
         return self.state is ReadinessState.FAILED
+
+
+def batch_id_of(value: Any, *, what: str = "batch_id") -> str:
+    """The id of a batch given as an id, a batch dict (``Batch.to_dict()``) or a :class:`Batch`.
+
+    :raises TypeError: for any other shape, or an empty id.
+    """
+    if isinstance(value, Batch):
+        return value.id
+    if isinstance(value, Mapping):
+        value = value.get("id")
+        what = f"{what}['id']"
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"{what} must be a batch id or a batch dict with an 'id', got {str(value)[:100]!r}")
+    batch_id = value.strip()
+    if batch_id[0] in "{[" or any(c.isspace() for c in batch_id):
+        raise TypeError(
+            f"{what} {batch_id[:100]!r} is not a batch id; if it is a rendered dict, pass the upstream "
+            "task's output (an XComArg) instead of a Jinja string, or set "
+            "render_template_as_native_obj=True on the DAG"
+        )
+    return batch_id
 
 
 class BatchReadiness:
@@ -339,3 +366,37 @@ class BatchReadiness:
             f"batch {self.batch_id} has an unrecognised status {status!r}",
             normalized,
         )
+
+    def judge(self, batch: Batch) -> BatchVerdict:
+        """Judge a whole batch: a failure names its errors and request counts, a pending one its progress."""
+        verdict = self.evaluate(batch.status, details=describe_batch_outcome(batch) or None)
+        reason = verdict.reason
+        if not verdict.is_failed and batch.request_counts is not None and batch.request_counts.total:
+            reason += f" ({describe_request_counts(batch)})"
+        return BatchVerdict(verdict.batch_id, verdict.state, reason, verdict.status, batch)
+
+
+def describe_request_counts(batch: Batch) -> str:
+    """``"7 of 10 requests completed, 1 failed"``, or ``""`` when the server gave no counts."""
+    counts = batch.request_counts
+    if counts is None:
+        return ""
+    return f"{counts.completed} of {counts.total} requests completed, {counts.failed} failed"
+
+
+def describe_batch_outcome(batch: Batch, *, max_errors: int = MAX_REPORTED_BATCH_ERRORS) -> str:
+    """The batch's ``errors`` (line, code, message; the first ``max_errors``) and its request counts."""
+    parts: list[str] = []
+    if batch.errors:
+        shown = []
+        for error in batch.errors[:max_errors]:
+            where = f"line {error.line} " if error.line is not None else ""
+            shown.append(f"{where}{error.code or 'error'}: {error.message or 'no message'}")
+        more = len(batch.errors) - len(shown)
+        parts.append(
+            f"{len(batch.errors)} error(s): " + "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        )
+    counts = describe_request_counts(batch)
+    if counts:
+        parts.append(counts)
+    return "; ".join(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -22,13 +22,6 @@ from airflow_provider_files.api import (
     RetryPolicy,
 )
 from airflow_provider_files.api.bodies import BodyInput
-from airflow_provider_files.api.errors import ConfigurationError
-from airflow_provider_files.api.gateways import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT_S,
-    PROFILES,
-    parse_headers,
-)
 from airflow_provider_files.api.limits import BATCHES_LIST_LIMIT_MAX
 from airflow_provider_files.api.polling import (
     MAX_CONSECUTIVE_ERRORS,
@@ -36,124 +29,34 @@ from airflow_provider_files.api.polling import (
     POLL_BACKOFF_FACTOR,
     POLL_INTERVAL_S,
     PollSchedule,
-    PollStop,
+    PollState,
 )
 from airflow_provider_files.api.readiness import (
     NOT_FOUND_GRACE_S,
+    BatchReadiness,
+    BatchVerdict,
     FileTarget,
     Readiness,
     ReadinessTracker,
+    batch_id_of,
     parse_file_targets,
 )
-from airflow_provider_files.exceptions import FileProcessingFailedError, FileWaitError, FileWaitTimeoutError
+from airflow_provider_files.exceptions import (
+    BatchEndedError,
+    BatchWaitError,
+    BatchWaitTimeoutError,
+    FileProcessingFailedError,
+    FileWaitError,
+    FileWaitTimeoutError,
+)
 from airflow_provider_files.hooks._delegate import async_client_method, client_method
+from airflow_provider_files.hooks._waiting import wait_on_schedule
+from airflow_provider_files.hooks.connection import settings_from_connection
 
 try:  # Airflow 3.1+
     from airflow.sdk.log import mask_secret
 except ImportError:  # pragma: no cover - older task SDKs
     from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off", ""}
-
-
-def _extra(extra: Mapping[str, Any], name: str, conn_type: str = "openai_files") -> Any:
-    """A connection extra by its plain name, or the legacy ``extra__<type>__<name>`` key."""
-    value = extra.get(name)
-    if value is None:
-        value = extra.get(f"extra__{conn_type}__{name}")
-    return None if value == "" else value
-
-
-def _as_bool(value: Any, name: str, default: bool, context: str) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigurationError(f"'{name}' in {context} must be true or false, got {value!r}")
-
-
-def _as_number(value: Any, name: str, default: float, context: str) -> float:
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"'{name}' in {context} must be a number, got {value!r}") from None
-    if number < 0:
-        raise ConfigurationError(f"'{name}' in {context} must not be negative, got {value!r}")
-    return number
-
-
-def _base_url(conn: Any) -> str | None:
-    """The base URL from host, plus the port and schema fields when the host leaves them out.
-
-    ``schema`` is a scheme when it is ``http``/``https`` and otherwise the path: the URI form
-    ``openai-files://:KEY@api.example.com/v1`` stores ``v1`` there.
-    """
-    base_url = (conn.host or "").strip()
-    if not base_url:
-        return None
-    schema = (conn.schema or "").strip().strip("/")
-    scheme = ""
-    if "://" in base_url:
-        scheme, base_url = base_url.split("://", 1)
-    elif schema.lower() in ("http", "https"):
-        scheme, schema = schema.lower(), ""
-    host, slash, path = base_url.partition("/")
-    if conn.port and ":" not in host.rsplit("]", 1)[-1]:
-        host = f"{host}:{conn.port}"
-    if schema and not path.strip("/"):
-        path, slash = schema, "/"
-    return (f"{scheme}://" if scheme else "") + host + slash + path
-
-
-def settings_from_connection(conn: Any) -> ClientSettings:
-    """Read an ``openai_files`` connection: host = base URL, password = API key, extras as documented."""
-    context = f"connection '{conn.conn_id}'"
-    extra: Mapping[str, Any] = conn.extra_dejson or {}
-    gateway = str(_extra(extra, "gateway") or "openai").strip().lower()
-    if gateway not in PROFILES:
-        raise ConfigurationError(
-            f"unknown gateway {gateway!r} in {context}; expected one of {', '.join(PROFILES)}"
-        )
-    base_url = _base_url(conn)
-
-    def text(name: str) -> str | None:
-        value = _extra(extra, name)
-        return None if value is None else str(value).strip() or None
-
-    timeout_s = _as_number(_extra(extra, "timeout_s"), "timeout_s", DEFAULT_TIMEOUT_S, context)
-    if timeout_s == 0:
-        raise ConfigurationError(f"'timeout_s' in {context} must be greater than 0")
-    return ClientSettings(
-        api_key=(conn.password or "").strip() or None,
-        gateway=gateway,
-        base_url=base_url,
-        organization=text("organization"),
-        project=text("project"),
-        api_version=text("api_version"),
-        portkey_provider=text("portkey_provider"),
-        portkey_virtual_key=text("portkey_virtual_key"),
-        portkey_config=text("portkey_config"),
-        litellm_provider=text("litellm_provider"),
-        api_key_header=text("api_key_header"),
-        headers=parse_headers(_extra(extra, "headers"), context=context),
-        timeout_s=timeout_s,
-        max_retries=int(
-            _as_number(_extra(extra, "max_retries"), "max_retries", DEFAULT_MAX_RETRIES, context)
-        ),
-        verify_ssl=_as_bool(_extra(extra, "verify_ssl"), "verify_ssl", True, context),
-        allow_insecure_http=_as_bool(
-            _extra(extra, "allow_insecure_http"), "allow_insecure_http", False, context
-        ),
-        context=context,
-    )
 
 
 def file_targets(file_ids: Any, expected_bytes: Mapping[str, int] | None = None) -> list[FileTarget]:
@@ -349,43 +252,134 @@ class FilesHook(BaseHook):
         tracker = ReadinessTracker(
             file_targets(file_ids, expected_bytes), not_found_grace_s=not_found_grace_s
         )
-        schedule = PollSchedule(
-            initial_interval_s=poll_interval_s,
-            backoff_factor=POLL_BACKOFF_FACTOR,
-            max_interval_s=max_poll_interval_s,
-            max_consecutive_errors=max_consecutive_errors,
+
+        def check() -> list[FileObject] | None:
+            failed = self.check_files(tracker, clock=clock)
+            if failed is not None:
+                raise FileProcessingFailedError(failed.reason)
+            return tracker.ready_files() if tracker.done else None
+
+        return wait_on_schedule(
+            check,
+            _start_poll(poll_interval_s, max_poll_interval_s, max_consecutive_errors, timeout_s, clock),
+            what="files",
+            pending_summary=tracker.pending_summary,
+            timeout_error=lambda summary: FileWaitTimeoutError(
+                f"files not ready after {timeout_s:g}s; {summary}"
+            ),
+            api_error=lambda reason: FileWaitError(f"could not check files: {reason}"),
+            log=self.log,
+            sleep=sleep,
+            clock=clock,
         )
-        started_at = clock()
-        poll = schedule.start(now=started_at, deadline=started_at + timeout_s)
-        while True:
-            try:
-                failed = self.check_files(tracker, clock=clock)
-            except FilesApiError as exc:
-                step = poll.after_error(exc, now=clock())
-                if not step.gave_up:
-                    self.log.warning(
-                        "API error %d of %d tolerated while waiting for files: %s",
-                        poll.consecutive_errors,
-                        max_consecutive_errors,
-                        exc,
-                    )
-            else:
-                if failed is not None:
-                    raise FileProcessingFailedError(failed.reason)
-                if tracker.done:
-                    return tracker.ready_files()
-                self.log.info("%s", tracker.pending_summary())
-                step = poll.after_pending(now=clock())
-            if step.stop is PollStop.DEADLINE:
-                message = f"files not ready after {timeout_s:g}s; {tracker.pending_summary()}"
-                if step.last_error is not None:
-                    message += f"; last API error: {step.last_error}"
-                raise FileWaitTimeoutError(message)
-            if step.gave_up or step.delay_s is None:
-                raise FileWaitError(f"could not check files: {step.message}") from step.last_error
-            if step.server_delay_s is not None:
-                self.log.info("The server asked to wait %.1fs before the next check", step.server_delay_s)
-            sleep(step.delay_s)
+
+    def check_batch(self, readiness: BatchReadiness) -> BatchVerdict:
+        """Fetch the batch of ``readiness`` once and judge it (the verdict carries the batch).
+
+        :raises ~airflow_provider_files.api.FilesApiError: the API could not be asked.
+        """
+        return readiness.judge(self.get_batch(readiness.batch_id))
+
+    def wait_for_batch(
+        self,
+        batch_id: Any,
+        *,
+        targets: Collection[str] = frozenset({"completed"}),
+        timeout_s: float,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        max_poll_interval_s: float = MAX_POLL_INTERVAL_S,
+        max_consecutive_errors: int = MAX_CONSECUTIVE_ERRORS,
+        cancel_on_timeout: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> Batch:
+        """Block until the batch reaches one of ``targets`` (the rule of ``BatchCompleteSensor``).
+
+        Checks are spaced by :class:`~airflow_provider_files.api.polling.PollSchedule`, as for
+        :meth:`wait_for_files`; ``cancelling`` is not final (a cancel is awaited to ``cancelled``).
+
+        :param batch_id: a batch id or a batch dict (``Batch.to_dict()``); any batch, not only ours.
+        :param targets: statuses that end the wait successfully.
+        :param timeout_s: give up after this long (``0``: check once).
+        :param poll_interval_s: first wait between checks.
+        :param max_poll_interval_s: cap on the backoff between checks.
+        :param max_consecutive_errors: transient API errors in a row that are ridden out.
+        :param cancel_on_timeout: cancel the batch when the wait times out (results of the requests
+            done so far are kept by the API).
+        :return: the batch in its final (awaited) state.
+        :raises BatchFailedError: the batch ended ``failed``; the message names its errors (line, code).
+        :raises BatchExpiredError: it ended ``expired`` (with its request counts).
+        :raises BatchCancelledError: it ended ``cancelled`` (with its request counts).
+        :raises BatchEndedError: it ended in another status that is not a target.
+        :raises BatchWaitError: a non-transient API error, or too many transient ones in a row.
+        :raises BatchWaitTimeoutError: not done within ``timeout_s``.
+        """
+        readiness = BatchReadiness(_batch_id(batch_id), targets=set(targets))
+        last: list[BatchVerdict] = []
+
+        def check() -> Batch | None:
+            verdict = self.check_batch(readiness)
+            last[:] = [verdict]
+            assert verdict.batch is not None
+            if verdict.is_failed:
+                raise BatchEndedError.for_batch(verdict.reason, verdict.batch.to_dict())
+            return verdict.batch if verdict.is_ready else None
+
+        wanted = " or ".join(sorted(readiness.targets))
+        try:
+            return wait_on_schedule(
+                check,
+                _start_poll(poll_interval_s, max_poll_interval_s, max_consecutive_errors, timeout_s, clock),
+                what=f"batch {readiness.batch_id}",
+                pending_summary=lambda: last[0].reason if last else f"batch {readiness.batch_id} not checked",
+                timeout_error=lambda summary: BatchWaitTimeoutError(
+                    f"batch {readiness.batch_id} not {wanted} after {timeout_s:g}s; {summary}"
+                ),
+                api_error=lambda reason: BatchWaitError(
+                    f"could not check batch {readiness.batch_id}: {reason}"
+                ),
+                log=self.log,
+                sleep=sleep,
+                clock=clock,
+            )
+        except BatchWaitTimeoutError as exc:
+            if not cancel_on_timeout:
+                raise
+            raise BatchWaitTimeoutError(f"{exc}; {self._cancel_after_timeout(readiness.batch_id)}") from exc
+
+    def _cancel_after_timeout(self, batch_id: str) -> str:
+        try:
+            status = self.cancel_batch(batch_id).status
+        except FilesApiError as exc:
+            self.log.warning("Cancelling batch %s after the timeout failed: %s", batch_id, exc)
+            return f"cancelling it failed: {exc}"
+        self.log.info("Batch %s cancelled after the timeout; it is %s", batch_id, status)
+        return f"cancel requested (the batch is {status})"
+
+
+def _batch_id(value: Any) -> str:
+    try:
+        return batch_id_of(value)
+    except TypeError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _start_poll(
+    poll_interval_s: float,
+    max_poll_interval_s: float,
+    max_consecutive_errors: int,
+    timeout_s: float,
+    clock: Callable[[], float],
+) -> PollState:
+    """The schedule of a blocking wait, started now with its deadline ``timeout_s`` away."""
+    schedule = PollSchedule(
+        initial_interval_s=poll_interval_s,
+        backoff_factor=POLL_BACKOFF_FACTOR,
+        max_interval_s=max_poll_interval_s,
+        max_consecutive_errors=max_consecutive_errors,
+    )
+    started_at = clock()
+    return schedule.start(now=started_at, deadline=started_at + timeout_s)
 
 
 class AsyncFilesHook(BaseHook):

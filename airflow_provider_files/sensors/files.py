@@ -3,23 +3,17 @@ the server says they never will be. The same wait as a blocking call is ``FilesH
 
 from __future__ import annotations
 
-import datetime
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.sdk import PokeReturnValue
+from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_files.api import FileObject, FilesApiError
-from airflow_provider_files.api.polling import (
-    MAX_CONSECUTIVE_ERRORS,
-    MAX_POLL_INTERVAL_S,
-    PollSchedule,
-    PollState,
-)
+from airflow_provider_files.api import FileObject
+from airflow_provider_files.api.polling import MAX_CONSECUTIVE_ERRORS, MAX_POLL_INTERVAL_S
 from airflow_provider_files.api.readiness import (
     NOT_FOUND_GRACE_S,
     FileTarget,
@@ -32,9 +26,9 @@ from airflow_provider_files.exceptions import (
     FileWaitTimeoutError,
 )
 from airflow_provider_files.hooks.files import FilesHook
+from airflow_provider_files.sensors._polling import POKE_INTERVAL_S, TIMEOUT_S, PollingSensor
 from airflow_provider_files.triggers.deferral import (
     DEFER_TIMEOUT_SLACK_S,
-    default_deferrable,
     defer_until_files_ready,
     files_on_resume,
 )
@@ -42,9 +36,6 @@ from airflow_provider_files.triggers.events import files_from_event as files_fro
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-POKE_INTERVAL_S = 10.0
-TIMEOUT_S = 3600.0
 
 __all__ = [
     "DEFER_TIMEOUT_SLACK_S",
@@ -84,7 +75,7 @@ def wait_for_files(
     )
 
 
-class UploadCompleteSensor(BaseSensorOperator):
+class UploadCompleteSensor(PollingSensor):
     """Waits until uploaded files are ready to feed a Batch job, and returns their file objects.
 
     A file is ready when its status is ``processed``, or, on a gateway that reports no status,
@@ -124,16 +115,18 @@ class UploadCompleteSensor(BaseSensorOperator):
         timeout: timedelta | float = TIMEOUT_S,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        super().__init__(
+            deferrable=deferrable,
+            max_poll_interval_s=max_poll_interval_s,
+            max_consecutive_errors=max_consecutive_errors,
+            poke_interval=poke_interval,
+            timeout=timeout,
+            **kwargs,
+        )
         self.file_id = file_id
         self.files_conn_id = files_conn_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.not_found_grace_s = not_found_grace_s
-        self.max_poll_interval_s = max(max_poll_interval_s, self.poke_interval)
-        self.max_consecutive_errors = max_consecutive_errors
         self._tracker: ReadinessTracker | None = None
-        self._poll: PollState | None = None
-        self._server_delay_s: float | None = None
 
     @cached_property
     def hook(self) -> FilesHook:
@@ -162,73 +155,26 @@ class UploadCompleteSensor(BaseSensorOperator):
             )
         return self._tracker
 
-    def _get_poll(self) -> PollState:
-        if self._poll is None:
-            # Airflow spaces the pokes and enforces the timeout; the schedule counts errors and
-            # reads the server's Retry-After, which _get_next_poke_interval then honours.
-            schedule = PollSchedule(
-                initial_interval_s=self.poke_interval,
-                backoff_factor=1.0,
-                max_interval_s=self.poke_interval,
-                max_consecutive_errors=self.max_consecutive_errors,
-            )
-            self._poll = schedule.start(now=time.time())
-        return self._poll
-
     def poke(self, context: Context) -> PokeReturnValue:
         tracker = self._get_tracker(context)
-        poll = self._get_poll()
-        self._server_delay_s = None
-        try:
+
+        def check() -> Any:
             failed = self.hook.check_files(tracker)
-        except FilesApiError as exc:
-            step = poll.after_error(exc, now=time.time())
-            if step.gave_up:
-                raise FileWaitError(f"could not check files: {step.message}") from exc
-            self._server_delay_s = step.server_delay_s
-            self.log.warning(
-                "API error %d of %d tolerated: %s", poll.consecutive_errors, self.max_consecutive_errors, exc
-            )
-            return PokeReturnValue(is_done=False)
-        if failed is not None:
-            raise FileProcessingFailedError(failed.reason)
-        poll.after_pending(now=time.time())
-        if tracker.done:
-            return PokeReturnValue(
-                is_done=True, xcom_value=self._xcom_value([f.to_dict() for f in tracker.ready_files()])
-            )
-        self.log.info("%s", tracker.pending_summary())
-        return PokeReturnValue(is_done=False)
+            if failed is not None:
+                raise FileProcessingFailedError(failed.reason)
+            if tracker.done:
+                return self._xcom_value([f.to_dict() for f in tracker.ready_files()])
+            self.log.info("%s", tracker.pending_summary())
+            return None
 
-    def _get_next_poke_interval(
-        self,
-        started_at: datetime.datetime | float,
-        run_duration: Callable[[], float],
-        poke_count: int,
-    ) -> float:
-        """Airflow's interval, stretched to the server's Retry-After (never past the timeout)."""
-        interval = float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
-        server_delay_s = self._server_delay_s
-        if server_delay_s is None or server_delay_s <= interval:
-            return interval
-        self.log.info("The server asked to wait %.1fs before the next check", server_delay_s)
-        return max(interval, min(server_delay_s, self.timeout - run_duration()))
+        return self._poke_once(
+            check, give_up=lambda reason: FileWaitError(f"could not check files: {reason}")
+        )
 
-    def execute(self, context: Context) -> Any:
+    def _check_input(self) -> None:
         self._parse_file_id()  # bad input fails before any request
-        if not self.deferrable:
-            return super().execute(context)
-        deadline = time.time() + self.timeout
-        try:
-            result = self.poke(context)
-        except AirflowException as exc:
-            if self.soft_fail or self.never_fail:
-                raise AirflowSkipException(
-                    f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {exc}"
-                ) from exc
-            raise
-        if result.is_done:
-            return result.xcom_value
+
+    def _defer(self, context: Context, deadline: float) -> NoReturn:
         tracker = self._get_tracker(context)
         defer_until_files_ready(
             self,

@@ -6,7 +6,7 @@ importing each other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -15,7 +15,8 @@ from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_files.api.polling import MAX_CONSECUTIVE_ERRORS
 from airflow_provider_files.api.readiness import NOT_FOUND_GRACE_S, FileTarget
-from airflow_provider_files.triggers.events import files_from_event
+from airflow_provider_files.triggers.batches import BatchCompleteTrigger
+from airflow_provider_files.triggers.events import batch_from_event, files_from_event
 from airflow_provider_files.triggers.files import UploadCompleteTrigger
 
 # The trigger ends at its own deadline with a precise message; Airflow's deferral timeout is a backstop.
@@ -86,3 +87,48 @@ def files_on_resume(task: BaseOperator, event: Any) -> list[dict[str, Any]]:
     files = files_from_event(event, task_id=task.task_id)
     task.log.info("%d file(s) ready: %s", len(files), ", ".join(str(f["id"]) for f in files))
     return files
+
+
+def defer_until_batch_done(
+    task: BaseOperator,
+    batch_id: str,
+    *,
+    files_conn_id: str,
+    targets: Collection[str],
+    deadline: float,
+    timeout_s: float,
+    poll_interval_s: float,
+    max_poll_interval_s: float,
+    method_name: str = "execute_complete",
+    max_consecutive_errors: int = MAX_CONSECUTIVE_ERRORS,
+) -> NoReturn:
+    """Defer ``task`` to a :class:`BatchCompleteTrigger` for ``batch_id``; see :func:`batch_on_resume`.
+
+    :param targets: statuses that end the wait successfully.
+    :param deadline: absolute end of the wait (unix seconds).
+    :param timeout_s: the length of the wait, for Airflow's backstop timeout.
+    :param method_name: the task method that receives the trigger's event.
+    """
+    task.log.info("Deferring until batch %s is %s", batch_id, " or ".join(sorted(targets)))
+    defer_wait(
+        task,
+        BatchCompleteTrigger(
+            batch_id=batch_id,
+            files_conn_id=files_conn_id,
+            deadline=deadline,
+            targets=targets,
+            poll_interval_s=poll_interval_s,
+            max_poll_interval_s=max(max_poll_interval_s, poll_interval_s),
+            max_consecutive_errors=max_consecutive_errors,
+        ),
+        timeout_s=timeout_s,
+        method_name=method_name,
+    )
+
+
+def batch_on_resume(task: BaseOperator, event: Any) -> dict[str, Any]:
+    """The batch dict of the trigger's event, logged; or the exception the event stands for
+    (:func:`~airflow_provider_files.triggers.events.batch_from_event`)."""
+    batch = batch_from_event(event, task_id=task.task_id)
+    task.log.info("Batch %s is %s", batch["id"], batch.get("status"))
+    return batch

@@ -4,33 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from airflow_provider_files.api import (
-    ApiTimeoutError,
-    AsyncFilesClient,
-    FileObject,
-    FilesApiError,
-    NotFoundError,
-    RetryPolicy,
-)
+from airflow_provider_files.api import AsyncFilesClient, FileObject, NotFoundError
 from airflow_provider_files.api.polling import (
     MAX_CONSECUTIVE_ERRORS,
     MAX_POLL_INTERVAL_S,
     POLL_BACKOFF_FACTOR,
     POLL_INTERVAL_S,
-    PollSchedule,
-    PollStop,
 )
 from airflow_provider_files.api.readiness import (
     NOT_FOUND_GRACE_S,
     FileTarget,
     ReadinessTracker,
 )
-from airflow_provider_files.hooks.files import AsyncFilesHook
+from airflow_provider_files.triggers._polling import (
+    POLL_OVERRUN_S,
+    TRIGGER_RETRY_POLICY,
+    PollingTrigger,
+    check_poll_settings,
+)
 from airflow_provider_files.triggers.events import (
     REASON_API_ERROR,
     REASON_FILE_FAILED,
@@ -41,25 +35,20 @@ from airflow_provider_files.triggers.events import (
 )
 
 MAX_CONCURRENT_REQUESTS = 8
-# A poll still running this long after the deadline is abandoned (client timeouts can be minutes).
-POLL_OVERRUN_S = 10.0
-# The poll loop absorbs outages; the client only smooths over a single dropped request.
-TRIGGER_RETRY_POLICY = RetryPolicy(
-    max_attempts=2, initial_delay_s=0.5, max_delay_s=2.0, max_total_wait_s=5.0, max_retry_after_s=5.0
-)
 
 __all__ = [
     "MAX_CONSECUTIVE_ERRORS",
     "MAX_POLL_INTERVAL_S",
     "POLL_BACKOFF_FACTOR",
     "POLL_INTERVAL_S",
+    "POLL_OVERRUN_S",
     "REASON_API_ERROR",
     "REASON_FILE_FAILED",
     "UploadCompleteTrigger",
 ]
 
 
-class UploadCompleteTrigger(BaseTrigger):
+class UploadCompleteTrigger(PollingTrigger):
     """Polls ``GET /files/{id}`` until every file is ready to feed a batch, failed, or the deadline passes.
 
     Yields exactly one event (format: :mod:`airflow_provider_files.triggers.events`): success with
@@ -94,12 +83,9 @@ class UploadCompleteTrigger(BaseTrigger):
         super().__init__()
         if isinstance(file_ids, str) or not file_ids or not all(isinstance(i, str) and i for i in file_ids):
             raise ValueError(f"file_ids must be a non-empty list of file id strings, got {file_ids!r}")
-        if poll_interval_s <= 0 or max_poll_interval_s < poll_interval_s:
-            raise ValueError(
-                f"need 0 < poll_interval_s <= max_poll_interval_s, got {poll_interval_s} and {max_poll_interval_s}"
-            )
-        if max_consecutive_errors < 0 or not_found_grace_s < 0:
-            raise ValueError("max_consecutive_errors and not_found_grace_s must not be negative")
+        check_poll_settings(poll_interval_s, max_poll_interval_s, max_consecutive_errors)
+        if not_found_grace_s < 0:
+            raise ValueError("not_found_grace_s must not be negative")
         self.file_ids = list(file_ids)
         self.files_conn_id = files_conn_id
         self.deadline = float(deadline)
@@ -126,15 +112,11 @@ class UploadCompleteTrigger(BaseTrigger):
             },
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._wait()
-        except Exception as exc:  # an unexpected failure must end the wait, not hang the task
-            self.log.exception("Waiting for %s failed", self.file_ids)
-            event = api_error_event(
-                f"waiting for {', '.join(self.file_ids)} failed: {type(exc).__name__}: {exc}"
-            )
-        yield TriggerEvent(event)
+    def _awaited(self) -> str:
+        return ", ".join(self.file_ids)
+
+    def _api_error_event(self, message: str) -> dict[str, Any]:
+        return api_error_event(message)
 
     def _targets(self) -> list[FileTarget]:
         return [FileTarget(file_id, self.expected_bytes.get(file_id)) for file_id in self.file_ids]
@@ -143,48 +125,16 @@ class UploadCompleteTrigger(BaseTrigger):
         tracker = ReadinessTracker(
             self._targets(), not_found_grace_s=self.not_found_grace_s, missing_since=self.missing_since
         )
-        schedule = PollSchedule(
-            initial_interval_s=self.poll_interval_s,
-            backoff_factor=POLL_BACKOFF_FACTOR,
-            max_interval_s=self.max_poll_interval_s,
-            max_consecutive_errors=self.max_consecutive_errors,
+
+        async def check(client: AsyncFilesClient) -> dict[str, Any] | None:
+            return await self._poll(client, tracker)
+
+        return await self._poll_until_event(
+            check,
+            retry_policy=TRIGGER_RETRY_POLICY,
+            pending_summary=tracker.pending_summary,
+            timeout_event=lambda message: timeout_event(message, [t.file_id for t in tracker.unresolved()]),
         )
-        poll = schedule.start(now=time.time(), deadline=self.deadline)
-        hook = AsyncFilesHook(self.files_conn_id)
-        async with await hook.get_async_client(retry_policy=TRIGGER_RETRY_POLICY) as client:
-            while True:
-                try:
-                    poll_budget_s = max(self.deadline - time.time(), 0.0) + POLL_OVERRUN_S
-                    try:
-                        event = await asyncio.wait_for(self._poll(client, tracker), poll_budget_s)
-                    except asyncio.TimeoutError:
-                        raise ApiTimeoutError(
-                            f"checking the files took more than {poll_budget_s:.0f}s (past the deadline)"
-                        ) from None
-                except FilesApiError as exc:
-                    step = poll.after_error(exc, now=time.time())
-                    if step.stop is PollStop.API_ERROR:
-                        return api_error_event(f"giving up on {', '.join(self.file_ids)}: {exc}")
-                    if not step.gave_up:
-                        self.log.warning(
-                            "API error %d of %d tolerated: %s",
-                            poll.consecutive_errors,
-                            self.max_consecutive_errors,
-                            exc,
-                        )
-                else:
-                    if event is not None:
-                        return event
-                    self.log.info("%s", tracker.pending_summary())
-                    step = poll.after_pending(now=time.time())
-                if step.stop is PollStop.DEADLINE:
-                    message = f"deadline reached; {tracker.pending_summary()}"
-                    if step.last_error is not None:
-                        message += f"; last API error: {step.last_error}"
-                    return timeout_event(message, [t.file_id for t in tracker.unresolved()])
-                if step.gave_up or step.delay_s is None:
-                    return api_error_event(step.message)
-                await asyncio.sleep(step.delay_s)
 
     async def _poll(self, client: AsyncFilesClient, tracker: ReadinessTracker) -> dict[str, Any] | None:
         """One check of every unresolved file: the final event, or ``None`` to keep waiting."""

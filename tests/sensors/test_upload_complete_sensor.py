@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +14,6 @@ from airflow.sdk.exceptions import (
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
-    TaskDeferred,
 )
 
 from airflow_provider_files.hooks.files import FilesHook
@@ -27,6 +25,8 @@ from airflow_provider_files.sensors.files import (
     wait_for_files,
 )
 from airflow_provider_files.triggers.files import UploadCompleteTrigger
+
+from .support import deferred_trigger
 
 
 def file_json(file_id: str = "file-1", status: str | None = "processed", **fields: Any) -> dict[str, Any]:
@@ -202,17 +202,10 @@ def test_deferrable_defers_with_trigger(files_conn: str, api: respx.MockRouter) 
         poke_interval=5,
         not_found_grace_s=30,
     )
-    before = time.time()
-    with pytest.raises(TaskDeferred) as info:
-        task.execute({})
-    deferred = info.value
-    assert deferred.method_name == "execute_complete"
-    assert deferred.timeout is not None and deferred.timeout >= timedelta(seconds=600)
-    trigger = deferred.trigger
+    trigger = deferred_trigger(task, timeout_s=600)
     assert isinstance(trigger, UploadCompleteTrigger)
     assert trigger.file_ids == ["file-1", "file-2"]
     assert trigger.files_conn_id == files_conn
-    assert before + 600 <= trigger.deadline <= time.time() + 600
     assert trigger.poll_interval_s == 5
     assert trigger.expected_bytes == {"file-1": 120}
     assert trigger.not_found_grace_s == 30
