@@ -285,7 +285,7 @@ class DownloadBatchResultsOperator(BaseOperator):
         )
 
     def _wait_batch(self, batch: Batch) -> Batch:
-        return self.hook.wait_for_batch(  # type: ignore[attr-defined]
+        return self.hook.wait_for_batch(
             batch.id,
             targets=TERMINAL_BATCH_STATUSES,
             timeout_s=self.follow_up_timeout_s,

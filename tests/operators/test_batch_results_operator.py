@@ -95,7 +95,7 @@ def test_follow_up_round_merges_to_one_line_per_custom_id_and_a_retry_creates_no
         raise AirflowException("worker lost")
 
     with monkeypatch.context() as patched:
-        patched.setattr(FilesHook, "wait_for_batch", lost, raising=False)
+        patched.setattr(FilesHook, "wait_for_batch", lost)
         operator = download(batch.id, tmp_path / "out", resubmit_failed=2)
         with pytest.raises(AirflowException, match="worker lost"):
             run_task(operator, task_context("results"))
