@@ -346,3 +346,17 @@ def test_memory_stays_flat_whatever_the_size_of_the_result_files(
     assert peak_bytes < 12_000_000, f"peak {peak_bytes:,} bytes for {size_bytes:,} bytes of results"
     with results.open("rb") as handle:
         assert [orjson.loads(line)["custom_id"] for line in handle] == wanted
+
+
+def test_the_batch_rules_import_no_airflow() -> None:
+    import ast
+
+    import airflow_provider_files.batches as package
+
+    folder = Path(package.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            assert not [n for n in names if n == "airflow" or n.startswith("airflow.")], path.name

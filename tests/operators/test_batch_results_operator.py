@@ -16,7 +16,7 @@ from airflow_provider_files.api import Batch, FilesClient, NotFoundError
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.operators.batch_results import DownloadBatchResultsOperator
-from tests.batches.support import CHAT, ids, jsonl, jsonl_ids, run_batch, upload_ids
+from tests.batches.support import CHAT, checked, ids, jsonl, jsonl_ids, run_batch, upload_ids, wait_for
 
 from .support import run_task, task_context
 
@@ -42,7 +42,8 @@ def batches_created(emulator: EmulatorHandle) -> int:
 def test_results_of_a_batch_created_through_the_hook_land_in_a_local_folder(
     client: FilesClient, tmp_path: Path
 ) -> None:
-    batch = run_batch(client, ids(25))
+    created = FilesHook().create_batch(upload_ids(client, ids(25)), CHAT)
+    batch = wait_for(client, created.id)
     summary = run_task(download(batch.id, str(tmp_path / "out")))
     output = tmp_path / "out" / f"{batch.id}_output.jsonl"
     errors = tmp_path / "out" / f"{batch.id}_errors.jsonl"
@@ -157,8 +158,6 @@ def test_an_unfinished_batch_fails_the_try_and_a_failed_one_fails_for_good(
     files_conn.configure(batch_duration_s=0.2)
     bad = client.create_file(b'{"custom_id": "a"}\n{oops\n', "batch", filename="bad.jsonl").id
     failed = client.create_batch(bad, CHAT)
-    from tests.batches.support import wait_for
-
     assert wait_for(client, failed.id).status == "failed"
     with pytest.raises(AirflowFailException, match="failed, it has no results"):
         run_task(download(failed.id, tmp_path))
@@ -192,3 +191,23 @@ def test_templated_options_are_checked_once_rendered(client: FilesClient, tmp_pa
 def test_the_batch_argument_must_name_a_batch(files_conn: EmulatorHandle, tmp_path: Path) -> None:
     with pytest.raises(AirflowFailException, match="batch must be a batch id"):
         run_task(download({"no": "id"}, tmp_path))
+
+
+def test_a_cancelled_batch_keeps_what_was_done_and_counts_the_rest_as_missing(
+    client: FilesClient, files_conn: EmulatorHandle, tmp_path: Path
+) -> None:
+    files_conn.configure(batch_duration_s=100)
+    created = client.create_batch(upload_ids(client, ids(10)), CHAT)
+    checked(client, created.id)
+    files_conn.advance_clock(50)
+    client.cancel_batch(created.id)
+    files_conn.advance_clock(11)
+    cancelled = wait_for(client, created.id)
+    summary = run_task(download(cancelled.id, tmp_path, max_failed_fraction=0.5))
+    assert (summary["status"], summary["succeeded"], summary["missing_count"]) == ("cancelled", 5, 5)
+    assert summary["missing"] == ids(10)[5:] and not summary["complete"]
+    assert sorted(jsonl_ids((tmp_path / f"{cancelled.id}_output.jsonl").read_bytes())) == ids(10)[:5]
+    with pytest.raises(
+        AirflowFailException, match=r"0 failed, 5 missing of 10\), more than max_failed_fraction=0.4"
+    ):
+        run_task(download(cancelled.id, tmp_path, max_failed_fraction=0.4))
