@@ -104,6 +104,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_files.operators.files",
                     "airflow_provider_files.operators.batches",
+                    "airflow_provider_files.operators.batch_results",
                 ],
             }
         ],
