@@ -18,7 +18,7 @@ from typing import IO, Any, Final, cast
 
 from airflow_provider_files.api import Batch, FileObject, FilesClient
 from airflow_provider_files.api.recovery import Md5Sink
-from airflow_provider_files.batches.submit import run_batch
+from airflow_provider_files.batches.token_limit import run_batch
 
 logger = logging.getLogger(__name__)
 
