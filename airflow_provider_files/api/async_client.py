@@ -151,7 +151,8 @@ class AsyncFilesClient(ClientBase):
                         async for (
                             chunk
                         ) in response.aiter_bytes():  # as they arrive: a trickle meets the deadline
-                            deadline.check(written)
+                            deadline.received(len(chunk))
+                            deadline.check()
                             destination.write(chunk)
                             written += len(chunk)
                         if seekable:
@@ -226,6 +227,7 @@ class AsyncFilesClient(ClientBase):
                 collected = self._json_body()
                 collected.refuse_early(response.headers.get("content-length"))
                 async for chunk in response.aiter_bytes():
+                    deadline.check()  # the only bound when the body was a stream of unknown length
                     collected.add(chunk)
                 return True, self._json(collected.value(), response), None
             body = await self._read_error(response)
@@ -243,9 +245,11 @@ class AsyncFilesClient(ClientBase):
 
     @staticmethod
     async def _within(deadline: Deadline, awaitable: Awaitable[T]) -> T:
-        """``awaitable``, cut off at the attempt's deadline (headers, body and all)."""
+        """``awaitable``, cut off at the attempt's deadline (headers, body and all) when it is fixed."""
         try:
-            return await asyncio.wait_for(awaitable, max(deadline.remaining_s(), 0.0))
+            return await asyncio.wait_for(
+                awaitable, max(deadline.remaining_s(), 0.0) if deadline.fixed else None
+            )
         except asyncio.TimeoutError:
             raise DeadlineExceeded(deadline.allowed_s()) from None
 
@@ -253,6 +257,7 @@ class AsyncFilesClient(ClientBase):
         async for chunk in body.achunks():
             deadline.check()
             yield chunk
+            deadline.sent(len(chunk))
 
     async def _pages(
         self, fetch: Callable[[str | None], Awaitable[Page[ItemT]]], paginates: bool = True

@@ -155,9 +155,9 @@ class ClientBase:
         raise NotImplementedError
 
     def _deadline(self, spec: RequestSpec) -> Deadline:
-        """The deadline of one attempt: ``timeout_s`` plus time for the body's bytes."""
-        length = spec.body.content_length if spec.body is not None else None
-        return Deadline(self.settings.timeout_s, length or 0)
+        """The deadline of one attempt: ``timeout_s`` plus time for the body's bytes (see :mod:`.transfer`)."""
+        length = spec.body.content_length if spec.body is not None else 0
+        return Deadline(self.settings.timeout_s, length)
 
     def _build(self, spec: RequestSpec, deadline: Deadline) -> httpx.Request:
         headers = dict(spec.headers)

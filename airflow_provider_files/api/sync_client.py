@@ -223,6 +223,7 @@ class FilesClient(ClientBase):
         for chunk in body.chunks():
             deadline.check()
             yield chunk
+            deadline.sent(len(chunk))
 
     def _read_json(self, response: httpx.Response, deadline: Deadline) -> Any:
         """Consumer of a successful answer: read its JSON body (capped, within the deadline) and parse it."""
@@ -285,7 +286,8 @@ def _stream_to(handle: IO[bytes]) -> Callable[[httpx.Response, Deadline], int]:
             handle.seek(start)
         written = 0
         for chunk in response.iter_bytes():  # as they arrive, so that a trickle meets the deadline
-            deadline.check(written)
+            deadline.received(len(chunk))
+            deadline.check()
             handle.write(chunk)
             written += len(chunk)
         if seekable:

@@ -3,8 +3,12 @@
 ``timeout_s`` bounds each read and each write; a server that trickles a byte now and then
 never trips it. So every attempt also has a deadline: ``timeout_s`` plus the time its bytes
 take at :data:`MIN_TRANSFER_RATE_BYTES_PER_S` (the request body's bytes, known before
-sending; for a streamed download, also the bytes received so far). A JSON answer is read up
-to :data:`MAX_JSON_RESPONSE_BYTES`, an error answer up to :data:`MAX_ERROR_BODY_BYTES`.
+sending, or counted as they are sent for a stream of unknown length; for a streamed download,
+also the bytes received so far). The async client cuts an attempt off at its deadline whatever
+it is doing; the blocking one checks it at each chunk sent or received, so a server that
+trickles even the response head is bounded there only by ``timeout_s`` per read.
+A JSON answer is read up to :data:`MAX_JSON_RESPONSE_BYTES`, an error answer up to
+:data:`MAX_ERROR_BODY_BYTES`.
 """
 
 from __future__ import annotations
@@ -46,27 +50,43 @@ class ResponseTooLarge(Exception):
 
 @dataclass
 class Deadline:
-    """When one attempt must be over.
+    """When one attempt must be over: ``timeout_s`` plus time for the bytes it moves.
 
     :param timeout_s: the fixed allowance (the settings' ``timeout_s``).
-    :param body_bytes: bytes of the request body, given time at the minimum rate.
+    :param body_bytes: bytes of the request body, known before sending; ``None`` for a stream of
+        unknown length, which is given time as it is sent.
     """
 
     timeout_s: float
-    body_bytes: int = 0
+    body_bytes: int | None = 0
     started: float = field(default_factory=time.monotonic)
+    streamed_bytes: int = 0
 
-    def allowed_s(self, received_bytes: int = 0) -> float:
-        """The time the attempt may take, having received ``received_bytes`` of a streamed answer."""
-        return self.timeout_s + (self.body_bytes + received_bytes) / MIN_TRANSFER_RATE_BYTES_PER_S
+    @property
+    def fixed(self) -> bool:
+        """Whether the deadline is known before sending (it grows only with a download's bytes)."""
+        return self.body_bytes is not None
 
-    def remaining_s(self, received_bytes: int = 0) -> float:
-        return self.started + self.allowed_s(received_bytes) - time.monotonic()
+    def sent(self, size: int) -> None:
+        """``size`` more bytes of the body were handed to the transport."""
+        if self.body_bytes is None:
+            self.streamed_bytes += size
 
-    def check(self, received_bytes: int = 0) -> None:
+    def received(self, size: int) -> None:
+        """``size`` more bytes of a streamed download arrived."""
+        self.streamed_bytes += size
+
+    def allowed_s(self) -> float:
+        """The time the attempt may take, with what was streamed so far."""
+        return self.timeout_s + ((self.body_bytes or 0) + self.streamed_bytes) / MIN_TRANSFER_RATE_BYTES_PER_S
+
+    def remaining_s(self) -> float:
+        return self.started + self.allowed_s() - time.monotonic()
+
+    def check(self) -> None:
         """Raise :class:`DeadlineExceeded` when the attempt is past its deadline."""
-        if self.remaining_s(received_bytes) <= 0:
-            raise DeadlineExceeded(self.allowed_s(received_bytes))
+        if self.remaining_s() <= 0:
+            raise DeadlineExceeded(self.allowed_s())
 
 
 class CappedBody:

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from airflow_provider_files.api import (
@@ -29,10 +30,14 @@ from airflow_provider_files.api import (
     UnexpectedResponseError,
 )
 from airflow_provider_files.api.limits import MIB
-from airflow_provider_files.api.transfer import MAX_JSON_RESPONSE_BYTES, MIN_TRANSFER_RATE_BYTES_PER_S
+from airflow_provider_files.api.transfer import (
+    MAX_JSON_RESPONSE_BYTES,
+    MIN_TRANSFER_RATE_BYTES_PER_S,
+    Deadline,
+)
 from airflow_provider_files.uploads import ChunkedUploader
 
-from .support import RawHttpServer, http_head, trickle
+from .support import RawHttpServer, Recorder, http_head, trickle
 
 KEY = "sk-proj-HOSTILE-0f1e2d3c4b5a69788796"
 FILE_JSON = b'{"id": "file-1", "object": "file", "bytes": 3}'
@@ -285,3 +290,55 @@ def test_a_refused_create_upload_does_not_report_a_possible_orphan(
             uploader.upload(source, purpose="batch")
     assert uploader.possible_orphan_uploads == 0
     assert not any("may have created it anyway" in record.getMessage() for record in caplog.records)
+
+
+class SlowStream(io.RawIOBase):
+    """A one-shot stream (a pipe) giving ``chunk`` every ``interval_s``, ``count`` times."""
+
+    def __init__(self, chunk: bytes, interval_s: float, count: int) -> None:
+        super().__init__()
+        self.chunk, self.interval_s, self.left = chunk, interval_s, count
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left == 0:
+            return b""
+        self.left -= 1
+        time.sleep(self.interval_s)
+        return self.chunk
+
+
+def upload_from(stream: SlowStream, timeout_s: float) -> float:
+    recorder = Recorder(lambda r: httpx.Response(200, content=FILE_JSON))
+    started = time.monotonic()
+    with FilesClient(
+        settings("https://api.openai.com/v1", timeout_s=timeout_s), transport=recorder.transport
+    ) as c:
+        c.create_file(stream, "batch", filename="a.jsonl")  # type: ignore[arg-type]
+    return time.monotonic() - started
+
+
+def test_a_stream_of_unknown_length_is_given_time_as_it_is_sent() -> None:
+    chunk = b"x" * (MIN_TRANSFER_RATE_BYTES_PER_S // 2)  # each chunk earns 0.5 s, and comes in 0.1 s
+    assert upload_from(SlowStream(chunk, 0.1, 8), timeout_s=0.3) > 0.3  # longer than timeout_s: fine
+
+
+def test_a_trickling_stream_of_unknown_length_meets_the_deadline() -> None:
+    started = time.monotonic()
+    with pytest.raises(ApiTimeoutError, match="deadline"):
+        upload_from(SlowStream(b"x", 0.05, 1000), timeout_s=0.3)
+    assert time.monotonic() - started < 1.5
+
+
+def test_the_deadline_of_a_body_of_known_length_does_not_grow_as_it_is_sent() -> None:
+    known, unknown = Deadline(1.0, 100), Deadline(1.0, None)
+    for deadline in (known, unknown):
+        deadline.sent(MIN_TRANSFER_RATE_BYTES_PER_S * 10)
+    assert known.allowed_s() == pytest.approx(1.0 + 100 / MIN_TRANSFER_RATE_BYTES_PER_S)
+    assert unknown.allowed_s() == pytest.approx(11.0)
+    assert known.fixed and not unknown.fixed
