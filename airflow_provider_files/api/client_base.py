@@ -21,7 +21,9 @@ from airflow_provider_files.api.errors import (
     SourceNotReplayableError,
     UnexpectedResponseError,
     error_from_response,
+    mentions,
     redact,
+    redact_server_text,
 )
 from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.limits import KIB
@@ -247,10 +249,12 @@ class ClientBase:
         return CappedBody(MAX_ERROR_BODY_BYTES, truncate=True)
 
     def _json(self, body: bytes, response: httpx.Response) -> Any:
+        """The answer's JSON; a server that echoed a credential gets it masked in its messages."""
         try:
-            return parse_json(body, response)
+            data = parse_json(body, response)
         except UnexpectedResponseError as exc:
             raise self._server_text_error(exc) from None
+        return redact_server_text(data, self._secrets) if mentions(body, self._secrets) else data
 
     def _status_error(self, response: httpx.Response, body: bytes) -> ApiStatusError:
         return error_from_response(

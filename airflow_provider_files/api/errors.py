@@ -38,6 +38,34 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+#: Fields of the API's objects that hold the server's words, quoted in errors and logs.
+SERVER_TEXT_FIELDS = frozenset({"status_details", "message", "error"})
+
+
+def mentions(raw: bytes, secrets: Iterable[str]) -> bool:
+    """Whether ``raw`` (a body as received) contains any spelling of any secret (cheap pre-check)."""
+    return any(spelling.encode() in raw for secret in secrets if secret for spelling in _spellings(secret))
+
+
+def redact_server_text(data: Any, secrets: Iterable[str]) -> Any:
+    """``data`` (parsed JSON) with the secrets masked in its free-text fields (:data:`SERVER_TEXT_FIELDS`).
+
+    Only those fields: ids, names and sizes are data the caller relies on, and a short secret
+    masked as a token could change them.
+    """
+    secrets = tuple(secrets)
+    if isinstance(data, dict):
+        return {
+            key: redact(value, secrets)
+            if key in SERVER_TEXT_FIELDS and isinstance(value, str)
+            else redact_server_text(value, secrets)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [redact_server_text(item, secrets) for item in data]
+    return data
+
+
 class FilesApiError(Exception):
     """Base class of every error raised by :mod:`airflow_provider_files.api`."""
 

@@ -30,6 +30,7 @@ from airflow_provider_files.api import (
     UnexpectedResponseError,
 )
 from airflow_provider_files.api.limits import MIB
+from airflow_provider_files.api.readiness import evaluate_file
 from airflow_provider_files.api.transfer import (
     MAX_JSON_RESPONSE_BYTES,
     MIN_TRANSFER_RATE_BYTES_PER_S,
@@ -342,3 +343,26 @@ def test_the_deadline_of_a_body_of_known_length_does_not_grow_as_it_is_sent() ->
     assert known.allowed_s() == pytest.approx(1.0 + 100 / MIN_TRANSFER_RATE_BYTES_PER_S)
     assert unknown.allowed_s() == pytest.approx(11.0)
     assert known.fixed and not unknown.fixed
+
+
+def test_a_file_or_batch_whose_messages_echo_the_key_is_read_with_them_masked() -> None:
+    file_render = (
+        '{{"id": "file-1", "object": "file", "filename": "a.jsonl", "status": "error", '
+        '"status_details": {auth_json}}}'
+    )
+    batch_render = (
+        '{{"id": "batch_1", "object": "batch", "status": "failed", "input_file_id": "file-1", '
+        '"errors": {{"data": [{{"code": "invalid", "message": {auth_json}, "line": 1}}]}}}}'
+    )
+    server = RawHttpServer(echoing("200 OK", "application/json", file_render))
+    with server, FilesClient(settings(server.url)) as client:
+        file = client.retrieve_file("file-1")
+    server = RawHttpServer(echoing("200 OK", "application/json", batch_render))
+    with server, FilesClient(settings(server.url)) as client:
+        batch = client.retrieve_batch("batch_1")
+    assert (file.id, file.filename, file.status) == ("file-1", "a.jsonl", "error")
+    assert file.status_details == "Authorization: Bearer ***"
+    assert KEY not in repr(file.raw) and KEY not in repr(batch.raw)
+    assert [error.message for error in batch.errors] == ["Authorization: Bearer ***"]
+    reason = evaluate_file("file-1", file, now=time.time()).reason
+    assert "failed processing: Authorization: Bearer ***" in reason
