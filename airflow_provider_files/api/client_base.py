@@ -205,9 +205,8 @@ class ClientBase:
             )
         if isinstance(exc, httpx.PoolTimeout):
             return ApiTimeoutError(f"{failed}; no connection of the pool came free", reached_server=False)
-        if isinstance(
-            exc, httpx.LocalProtocolError
-        ):  # a request httpx cannot write: sending it again fails again
+        if isinstance(exc, httpx.LocalProtocolError):
+            # A request httpx cannot write (settings refuse the usual causes): sending it again fails again.
             return ApiConnectionError(f"{failed}; the request could not be written", retryable=False)
         cls = ApiTimeoutError if isinstance(exc, httpx.TimeoutException) else ApiConnectionError
         return cls(failed)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_files.api import ClientSettings, ConfigurationError, FilesClient
+from airflow_provider_files.api import ApiConnectionError, ClientSettings, ConfigurationError, FilesClient
 
 from .support import Recorder
 
@@ -99,3 +99,16 @@ def test_content_types_with_line_breaks_are_refused(mime_type: str) -> None:
         with pytest.raises(ConfigurationError, match="content_type"):
             client.create_file(b"abc", "batch", filename="a.jsonl", content_type=mime_type)
     assert rec.requests == []
+
+
+def test_a_request_httpx_cannot_write_is_not_retried() -> None:
+    def respond(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError("Illegal header value")
+
+    rec = Recorder(respond)
+    sleeps: list[float] = []
+    client = FilesClient(ClientSettings(api_key=KEY), transport=rec.transport, sleep=sleeps.append)
+    with client, pytest.raises(ApiConnectionError, match="could not be written") as caught:
+        client.retrieve_file("file-1")
+    assert (len(rec.requests), sleeps) == (1, [])
+    assert not caught.value.retryable
