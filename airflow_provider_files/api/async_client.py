@@ -13,11 +13,9 @@ from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.bodies import MultipartBody
 from airflow_provider_files.api.client_base import (
     DEFAULT_MAX_CONNECTIONS,
-    DOWNLOAD_CHUNK_BYTES,
     ClientBase,
     Page,
     bound_signature,
-    next_cursor,
     operation_signature,
 )
 from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
@@ -25,6 +23,7 @@ from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.api.operations import Operation, Operations, RequestSpec
 from airflow_provider_files.api.retry import is_ambiguous
+from airflow_provider_files.api.transfer import Deadline, DeadlineExceeded, ResponseTooLarge
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -135,8 +134,13 @@ class AsyncFilesClient(ClientBase):
         start = destination.tell() if seekable else 0
         attempts = 0
         while True:
+            should_retry: str | None = None
+            deadline = self._deadline(spec)
             try:
-                async with self._http.stream(spec.method, spec.path, headers=dict(spec.headers)) as response:
+                response = await self._within(
+                    deadline, self._http.send(self._build(spec, deadline), stream=True)
+                )
+                try:
                     if response.is_success:
                         attempts += 1
                         if attempts > 1 and not seekable:
@@ -144,17 +148,25 @@ class AsyncFilesClient(ClientBase):
                                 "the download failed midway and the destination cannot be rewound"
                             )
                         written = 0
-                        async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_BYTES):
+                        async for (
+                            chunk
+                        ) in response.aiter_bytes():  # as they arrive: a trickle meets the deadline
+                            deadline.received(len(chunk))
+                            deadline.check()
                             destination.write(chunk)
                             written += len(chunk)
                         if seekable:
                             destination.truncate()
                         return written
-                    await response.aread()
-                    error: FilesApiError = self._status_error(response)
+                    body = await self._within(deadline, self._read_error(response))
+                    error: FilesApiError = self._status_error(response, body)
                     should_retry = response.headers.get("x-should-retry")
+                finally:
+                    await response.aclose()
             except httpx.TransportError as exc:
-                error, should_retry = self._transport_error(spec, exc), None
+                error = self._transport_error(spec, exc)
+            except DeadlineExceeded as exc:
+                error = self._deadline_error(spec, exc)
             await asyncio.sleep(self._next_delay(state, spec, error, should_retry))
             if seekable:
                 destination.seek(start)
@@ -183,38 +195,78 @@ class AsyncFilesClient(ClientBase):
                 found = await self.find_stored_file(match, lambda: recovery.body_md5(body.source))
                 return dict(found.raw) if found else None
 
-        return operation.parse(await self._send(operation.spec, recover))
+        return self._parse(operation, await self._send(operation.spec, recover))
 
     async def _send(self, spec: RequestSpec, recover: Callable[[], Awaitable[Any]] | None = None) -> Any:
         state = self._policy.start()
         while True:
             should_retry: str | None = None
+            deadline = self._deadline(spec)
             try:
-                response = await self._http.send(self._build(spec))
-                if response.is_success:
-                    return self._parse_json(response)
-                should_retry = response.headers.get("x-should-retry")
-                error: FilesApiError = self._status_error(response)
+                answered, value, should_retry = await self._within(deadline, self._attempt(spec, deadline))
+                if answered:
+                    return value
+                error: FilesApiError = value
             except httpx.TransportError as exc:
                 error = self._transport_error(spec, exc)
+            except DeadlineExceeded as exc:
+                error = self._deadline_error(spec, exc)
+            except ResponseTooLarge as exc:
+                raise self._too_large_error(spec, exc) from None
             await asyncio.sleep(self._next_delay(state, spec, error, should_retry))
             if recover is not None and is_ambiguous(error):
                 found = await recover()
                 if found is not None:
                     return found
 
-    def _content(self, body: MultipartBody) -> AsyncIterator[bytes]:
-        return body.achunks()
+    async def _attempt(self, spec: RequestSpec, deadline: Deadline) -> tuple[bool, Any, str | None]:
+        """One attempt: ``(True, JSON, None)``, or ``(False, the error, x-should-retry)``."""
+        response = await self._http.send(self._build(spec, deadline), stream=True)
+        try:
+            if response.is_success:
+                collected = self._json_body()
+                collected.refuse_early(response.headers.get("content-length"))
+                async for chunk in response.aiter_bytes():
+                    deadline.check()  # the only bound when the body was a stream of unknown length
+                    collected.add(chunk)
+                return True, self._json(collected.value(), response), None
+            body = await self._read_error(response)
+            return False, self._status_error(response, body), response.headers.get("x-should-retry")
+        finally:
+            await response.aclose()
+
+    async def _read_error(self, response: httpx.Response) -> bytes:
+        """The start of an error answer's body."""
+        collected = self._error_body()
+        async for chunk in response.aiter_bytes():
+            if not collected.add(chunk):
+                break
+        return collected.value()
 
     @staticmethod
+    async def _within(deadline: Deadline, awaitable: Awaitable[T]) -> T:
+        """``awaitable``, cut off at the attempt's deadline (headers, body and all) when it is fixed."""
+        try:
+            return await asyncio.wait_for(
+                awaitable, max(deadline.remaining_s(), 0.0) if deadline.fixed else None
+            )
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded(deadline.allowed_s()) from None
+
+    async def _content(self, body: MultipartBody, deadline: Deadline) -> AsyncIterator[bytes]:
+        async for chunk in body.achunks():
+            deadline.check()
+            yield chunk
+            deadline.sent(len(chunk))
+
     async def _pages(
-        fetch: Callable[[str | None], Awaitable[Page[ItemT]]], paginates: bool = True
+        self, fetch: Callable[[str | None], Awaitable[Page[ItemT]]], paginates: bool = True
     ) -> AsyncIterator[ItemT]:
         after: str | None = None
         while True:
             page = await fetch(after)
             for item in page.data:
                 yield item
-            after = next_cursor(page, after, paginates)
+            after = self._next_cursor(page, after, paginates)
             if after is None:
                 return

@@ -183,6 +183,10 @@ class MultipartBody:
         source: BodySource,
         content_type: str = "application/octet-stream",
     ) -> None:
+        if any(c in content_type for c in "\r\n\0"):
+            raise ValueError(
+                "content_type must not contain a line break: it is written into the body's headers"
+            )
         self.boundary = uuid.uuid4().hex
         self.source = source
         head = b"".join(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -18,17 +21,35 @@ from airflow_provider_files.api.errors import (
     SourceNotReplayableError,
     UnexpectedResponseError,
     error_from_response,
+    mentions,
     redact,
+    redact_server_text,
 )
 from airflow_provider_files.api.gateways import ClientSettings
-from airflow_provider_files.api.operations import Operations, RequestSpec
+from airflow_provider_files.api.limits import KIB
+from airflow_provider_files.api.operations import Operation, Operations, RequestSpec
 from airflow_provider_files.api.retry import RetryState, parse_retry_after
+from airflow_provider_files.api.transfer import (
+    MAX_ERROR_BODY_BYTES,
+    MAX_JSON_RESPONSE_BYTES,
+    MIN_TRANSFER_RATE_BYTES_PER_S,
+    CappedBody,
+    Deadline,
+    DeadlineExceeded,
+    ResponseTooLarge,
+)
 
 log = logging.getLogger(__name__)
 
+# No longer used to chunk downloads (chunks are taken as they arrive); kept for imports.
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 DEFAULT_MAX_CONNECTIONS = 16
+# Longest message quoting what a server sent (after redaction).
+SERVER_TEXT_MAX_CHARS = 500
+# What OpenSSL says when the other end answers a TLS hello in plain HTTP (3.0; 3.2 and later).
+_PLAIN_HTTP_SSL_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
 
+T = TypeVar("T")
 ItemT_co = TypeVar("ItemT_co", covariant=True)
 
 
@@ -66,15 +87,35 @@ def bound_signature(method: Callable[..., Any]) -> inspect.Signature:
     return signature.replace(parameters=list(signature.parameters.values())[1:])
 
 
-def parse_json(response: httpx.Response) -> Any:
-    """The JSON body of a successful response whose body has been read."""
+def shorten(text: str, limit: int = SERVER_TEXT_MAX_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def parse_json(body: bytes, response: httpx.Response) -> Any:
+    """The JSON of a successful answer's body (read by the client, at most ``MAX_JSON_RESPONSE_BYTES``).
+
+    The error quotes the body whole: the client redacts it, then shortens it.
+    """
     try:
-        return response.json()
+        return json.loads(body)
     except ValueError:
+        text = body.decode(response.charset_encoding or "utf-8", errors="replace")
         raise UnexpectedResponseError(
             f"{response.request.method} {response.request.url.path} answered {response.status_code} "
-            f"with a body that is not JSON: {response.text[:200]!r}"
+            f"with a body that is not JSON: {text!r}"
         ) from None
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The ``ssl.SSLError`` behind a transport error, if there is one."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 class ClientBase:
@@ -111,16 +152,21 @@ class ClientBase:
             "follow_redirects": False,
         }
 
-    def _content(self, body: MultipartBody) -> Iterator[bytes] | AsyncIterator[bytes]:
-        """The body as the client's transport reads it (sync or async chunks)."""
+    def _content(self, body: MultipartBody, deadline: Deadline) -> Iterator[bytes] | AsyncIterator[bytes]:
+        """The body as the client's transport reads it (sync or async chunks), within ``deadline``."""
         raise NotImplementedError
 
-    def _build(self, spec: RequestSpec) -> httpx.Request:
+    def _deadline(self, spec: RequestSpec) -> Deadline:
+        """The deadline of one attempt: ``timeout_s`` plus time for the body's bytes (see :mod:`.transfer`)."""
+        length = spec.body.content_length if spec.body is not None else 0
+        return Deadline(self.settings.timeout_s, length)
+
+    def _build(self, spec: RequestSpec, deadline: Deadline) -> httpx.Request:
         headers = dict(spec.headers)
         content = None
         if spec.body is not None:
             headers.update(spec.body.headers())
-            content = self._content(spec.body)
+            content = self._content(spec.body, deadline)
         return self._http.build_request(
             spec.method, spec.path, params=spec.params, json=spec.json, content=content, headers=headers
         )
@@ -128,18 +174,94 @@ class ClientBase:
     def _describe(self, spec: RequestSpec) -> str:
         return f"{spec.method} {self.base_url}{spec.path}"
 
-    def _transport_error(self, spec: RequestSpec, exc: httpx.TransportError) -> ApiConnectionError:
-        cls = ApiTimeoutError if isinstance(exc, httpx.TimeoutException) else ApiConnectionError
-        detail = redact(str(exc) or type(exc).__name__, self._secrets)
+    def _failed(self, spec: RequestSpec) -> str:
         where = f" ({self.settings.context})" if self.settings.context else ""
-        return cls(f"{self._describe(spec)}{where} failed: {type(exc).__name__}: {detail}")
+        return f"{self._describe(spec)}{where} failed"
 
-    def _status_error(self, response: httpx.Response) -> ApiStatusError:
+    def _transport_error(self, spec: RequestSpec, exc: httpx.TransportError) -> ApiConnectionError:
+        failed = f"{self._failed(spec)}: {type(exc).__name__}: {redact(str(exc) or type(exc).__name__, self._secrets)}"
+        parts = urlsplit(self.base_url)
+        server = f"{parts.scheme}://{parts.netloc}"
+        ssl_error = _ssl_error(exc)
+        if ssl_error is not None and ssl_error.reason in _PLAIN_HTTP_SSL_REASONS:
+            return ApiConnectionError(
+                f"{failed}; the TLS handshake failed because the server at {server} speaks plain HTTP: "
+                f"use http://{parts.netloc} in the base URL",
+                reached_server=False,
+                retryable=False,
+            )
+        if isinstance(ssl_error, ssl.SSLCertVerificationError):
+            return ApiConnectionError(
+                f"{failed}; the certificate of {server} could not be verified: fix it, or set verify_ssl "
+                "to false if the link is trusted",
+                reached_server=False,
+                retryable=False,
+            )
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            cls = ApiTimeoutError if isinstance(exc, httpx.TimeoutException) else ApiConnectionError
+            return cls(
+                f"{failed}; the server at {server} could not be reached, so nothing was sent",
+                reached_server=False,
+            )
+        if isinstance(exc, httpx.PoolTimeout):
+            return ApiTimeoutError(f"{failed}; no connection of the pool came free", reached_server=False)
+        if isinstance(exc, httpx.LocalProtocolError):
+            # A request httpx cannot write (settings refuse the usual causes): sending it again fails again.
+            return ApiConnectionError(f"{failed}; the request could not be written", retryable=False)
+        cls = ApiTimeoutError if isinstance(exc, httpx.TimeoutException) else ApiConnectionError
+        return cls(failed)
+
+    def _deadline_error(self, spec: RequestSpec, exc: DeadlineExceeded) -> ApiTimeoutError:
+        return ApiTimeoutError(
+            f"{self._failed(spec)}: it {exc} (timeout_s={self.settings.timeout_s:g} plus the time its bytes "
+            f"take at {MIN_TRANSFER_RATE_BYTES_PER_S // KIB} KiB/s); the server is sending or reading too slowly"
+        )
+
+    def _too_large_error(self, spec: RequestSpec, exc: ResponseTooLarge) -> UnexpectedResponseError:
+        return UnexpectedResponseError(
+            f"{self._describe(spec)} {exc}, more than an answer of the API can be; it was not read "
+            "(is the base URL right?)"
+        )
+
+    def _server_text_error(self, exc: UnexpectedResponseError) -> UnexpectedResponseError:
+        """``exc`` with what the server sent redacted, then shortened."""
+        return UnexpectedResponseError(shorten(redact(str(exc), self._secrets)))
+
+    def _parse(self, operation: Operation[T], data: Any) -> T:
+        try:
+            return operation.parse(data)
+        except UnexpectedResponseError as exc:
+            raise self._server_text_error(exc) from None
+
+    def _next_cursor(self, page: Page[Any], previous: str | None, paginates: bool = True) -> str | None:
+        try:
+            return next_cursor(page, previous, paginates)
+        except UnexpectedResponseError as exc:
+            raise self._server_text_error(exc) from None
+
+    @staticmethod
+    def _json_body() -> CappedBody:
+        return CappedBody(MAX_JSON_RESPONSE_BYTES, truncate=False)
+
+    @staticmethod
+    def _error_body() -> CappedBody:
+        return CappedBody(MAX_ERROR_BODY_BYTES, truncate=True)
+
+    def _json(self, body: bytes, response: httpx.Response) -> Any:
+        """The answer's JSON; a server that echoed a credential gets it masked in its messages."""
+        try:
+            data = parse_json(body, response)
+        except UnexpectedResponseError as exc:
+            raise self._server_text_error(exc) from None
+        return redact_server_text(data, self._secrets) if mentions(body, self._secrets) else data
+
+    def _status_error(self, response: httpx.Response, body: bytes) -> ApiStatusError:
         return error_from_response(
             response,
             secrets=self._secrets,
             context=self.settings.context,
             retry_after_s=parse_retry_after(response.headers),
+            body=body,
         )
 
     def _next_delay(
@@ -162,7 +284,3 @@ class ClientBase:
             delay,
         )
         return delay
-
-    @staticmethod
-    def _parse_json(response: httpx.Response) -> Any:
-        return parse_json(response)

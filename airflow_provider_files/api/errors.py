@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,13 +11,59 @@ import httpx
 
 REDACTED = "***"
 _BODY_EXCERPT_CHARS = 500
+# A secret this long is masked wherever it appears; a shorter one (a local server's "sk-1234")
+# only where it stands as a whole token, so that a key "1" does not turn "401" into "40***".
+SUBSTRING_MASK_MIN_CHARS = 8
+_TOKEN_CHARS = "A-Za-z0-9_\\-"  # what keys are made of
+
+
+def _spellings(secret: str) -> set[str]:
+    """The ways a secret can be written back: as is, escaped in a bytes repr, escaped in JSON."""
+    return {secret, repr(secret.encode("utf-8"))[2:-1], json.dumps(secret)[1:-1]}
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret in ``text`` (longest first)."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    """Replace every occurrence of each secret in ``text`` (longest first).
+
+    Secrets of :data:`SUBSTRING_MASK_MIN_CHARS` or more are replaced wherever they appear;
+    shorter ones only as whole tokens (not next to a letter, digit, "-" or "_").
+    """
+    spellings = {spelling for secret in secrets if secret for spelling in _spellings(secret)}
+    for secret in sorted(spellings, key=len, reverse=True):
+        if len(secret) >= SUBSTRING_MASK_MIN_CHARS:
+            text = text.replace(secret, REDACTED)
+        else:
+            pattern = rf"(?<![{_TOKEN_CHARS}]){re.escape(secret)}(?![{_TOKEN_CHARS}])"
+            text = re.sub(pattern, REDACTED, text)
     return text
+
+
+#: Fields of the API's objects that hold the server's words, quoted in errors and logs.
+SERVER_TEXT_FIELDS = frozenset({"status_details", "message", "error"})
+
+
+def mentions(raw: bytes, secrets: Iterable[str]) -> bool:
+    """Whether ``raw`` (a body as received) contains any spelling of any secret (cheap pre-check)."""
+    return any(spelling.encode() in raw for secret in secrets if secret for spelling in _spellings(secret))
+
+
+def redact_server_text(data: Any, secrets: Iterable[str]) -> Any:
+    """``data`` (parsed JSON) with the secrets masked in its free-text fields (:data:`SERVER_TEXT_FIELDS`).
+
+    Only those fields: ids, names and sizes are data the caller relies on, and a short secret
+    masked as a token could change them.
+    """
+    secrets = tuple(secrets)
+    if isinstance(data, dict):
+        return {
+            key: redact(value, secrets)
+            if key in SERVER_TEXT_FIELDS and isinstance(value, str)
+            else redact_server_text(value, secrets)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [redact_server_text(item, secrets) for item in data]
+    return data
 
 
 class FilesApiError(Exception):
@@ -35,11 +83,22 @@ class SourceNotReplayableError(FilesApiError):
 
 
 class ApiConnectionError(FilesApiError):
-    """No HTTP response: connection refused or dropped, DNS failure, TLS failure."""
+    """No HTTP response: connection refused or dropped, DNS failure, TLS failure.
+
+    :param message: human message, already redacted.
+    :param reached_server: whether the request may have reached the server (and had its
+        effect); ``False`` when the connection was never made, so nothing was sent.
+    :param retryable: whether sending the request again may succeed.
+    """
+
+    def __init__(self, message: str, *, reached_server: bool = True, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.reached_server = reached_server
+        self.retryable = retryable
 
 
 class ApiTimeoutError(ApiConnectionError):
-    """The request timed out."""
+    """The request timed out (one read, or the whole request past its deadline)."""
 
 
 class UnexpectedResponseError(FilesApiError):
@@ -165,16 +224,23 @@ def error_from_response(
     secrets: Iterable[str] = (),
     context: str | None = None,
     retry_after_s: float | None = None,
+    body: bytes | None = None,
 ) -> ApiStatusError:
-    """Build the exception for an error response whose body has been read."""
+    """Build the exception for an error response.
+
+    :param body: the body as read (the clients read at most the start of it); ``None`` takes
+        the response's own content, which must have been read.
+    """
     secrets = tuple(secrets)
+    raw = response.content if body is None else body
+    text = raw.decode(response.charset_encoding or "utf-8", errors="replace")
     try:
-        body: Any = response.json()
+        data: Any = json.loads(text)
     except ValueError:
-        body = None
-    error_type, code, param, server_message = _error_fields(body)
-    if server_message is None:
-        server_message = response.text[:_BODY_EXCERPT_CHARS].strip() or response.reason_phrase
+        data = None
+    error_type, code, param, server_message = _error_fields(data)
+    if server_message is None:  # redacted before it is cut, so that no part of a secret is left
+        server_message = redact(text, secrets)[:_BODY_EXCERPT_CHARS].strip() or response.reason_phrase
     server_message = redact(server_message, secrets)
     status = response.status_code
     cls: type[ApiStatusError]

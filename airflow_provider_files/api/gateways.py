@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_files import __version__
 from airflow_provider_files.api.errors import ConfigurationError, UnsupportedOperationError
-from airflow_provider_files.api.limits import BATCH_ENDPOINTS
+from airflow_provider_files.api.limits import BATCH_ENDPOINTS, validate_settings_text
 from airflow_provider_files.api.retry import RetryPolicy
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -201,6 +201,10 @@ class ClientSettings:
             raise ConfigurationError(
                 f"unknown gateway {self.gateway!r}{self._where()}; expected one of {', '.join(PROFILES)}"
             ) from None
+
+    def __post_init__(self) -> None:
+        # A line break in a key or header value is refused here, before httpx quotes the value in an error.
+        validate_settings_text(self, self._where())
 
     def _where(self) -> str:
         return f" in {self.context}" if self.context else ""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping
+from typing import Any
 
 from airflow_provider_files.api.errors import ConfigurationError
 
@@ -41,6 +44,53 @@ def validate_part_size(part_size_bytes: int) -> int:
             f"(64 MiB, the API's limit per part), got {part_size_bytes}"
         )
     return part_size_bytes
+
+
+# -- text that travels in headers ---------------------------------------------------------------
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: Text fields of the client settings that are not sent in a header: no control characters, any script.
+SETTINGS_FIELDS_NOT_IN_HEADERS = frozenset({"gateway", "base_url", "api_version", "context"})
+
+
+def require_header_text(value: str, name: str, where: str = "") -> str:
+    """Refuse text bound for an HTTP header with a line break, another control character or a
+    non-ASCII character: httpx would fail on it with the value in the message (and it could
+    inject a header). The message names the field, never the value: it may be a credential.
+    """
+    if _CONTROL_CHARACTER.search(value):
+        raise ConfigurationError(
+            f"{name}{where} contains a line break or another control character; remove it (the value is not shown)"
+        )
+    if not value.isascii():
+        raise ConfigurationError(
+            f"{name}{where} contains a non-ASCII character, which an HTTP header cannot carry (a pasted "
+            "typographic quote or space?); the value is not shown"
+        )
+    return value
+
+
+def validate_settings_text(settings: Any, where: str = "") -> None:
+    """Check every text field of a ``ClientSettings`` and its extra headers (names and values).
+
+    The API key is checked as it is sent: trimmed.
+    """
+    for item in dataclasses.fields(settings):
+        value = getattr(settings, item.name)
+        if not isinstance(value, str):
+            continue
+        if item.name == "api_key":
+            value = value.strip()
+        if item.name in SETTINGS_FIELDS_NOT_IN_HEADERS:
+            if _CONTROL_CHARACTER.search(value):
+                raise ConfigurationError(
+                    f"{item.name}{where} contains a line break or another control character"
+                )
+        else:
+            require_header_text(value, item.name, where)
+    for header, value in (settings.headers or {}).items():
+        require_header_text(str(header), "a header name", where)
+        require_header_text(str(value), f"header {header!r}", where)
 
 
 # -- batches -------------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ def _require_mapping(data: Any, what: str) -> Mapping[str, Any]:
 def _require_id(data: Mapping[str, Any], what: str) -> str:
     value = data.get("id")
     if not isinstance(value, str) or not value:
-        raise UnexpectedResponseError(f"{what} without an 'id' in the response: {str(dict(data))[:200]}")
+        # Quoted whole: the clients redact credentials a server echoed, then shorten the message.
+        raise UnexpectedResponseError(f"{what} without an 'id' in the response: {dict(data)}")
     return value
 
 

@@ -19,6 +19,7 @@ from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.limits import (
     BATCHES_LIST_LIMIT_MAX,
     FILES_LIST_LIMIT_MAX,
+    require_header_text,
     validate_completion_window,
     validate_expires_after_s,
     validate_metadata,
@@ -60,9 +61,18 @@ class Operation(Generic[T]):
 
 
 def require_id(value: str, what: str) -> str:
-    """The id as one path segment; ids are opaque (gateways may base64 them), so only quote them."""
+    """The id as one path segment; ids are opaque (gateways may base64 them), so only quote them.
+
+    Refused: ``/`` and ``\\`` (path separators), ``.`` and ``..`` (``DELETE /files/.`` would
+    become ``DELETE /files``), whitespace and control characters (no API writes ids with them).
+    """
     if not isinstance(value, str) or not value.strip() or "/" in value:
         raise ValueError(f"{what} must be a non-empty id without '/', got {value!r}")
+    if value in (".", "..") or "\\" in value or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(
+            f"{what} must be an id, not {value!r}: '.', '..', backslashes, spaces and control characters "
+            "would change or break the URL"
+        )
     return quote(value, safe=_ID_SAFE_CHARS)
 
 
@@ -98,6 +108,7 @@ class Operations:
         if seconds is not None:
             fields += [("expires_after[anchor]", "created_at"), ("expires_after[seconds]", str(seconds))]
         name = filename or default_filename(file) or "upload"
+        require_header_text(content_type, "content_type")  # it becomes a header of the multipart body
         body = MultipartBody(fields, "file", name, as_body_source(file), content_type)
         spec = RequestSpec("POST", self.profile.path("files"), body=body)
         return Operation(spec, FileObject.from_dict, match_for(file, filename, purpose))
@@ -152,6 +163,7 @@ class Operations:
         self.profile.require_purpose(purpose)
         if bytes < 0:
             raise ValueError(f"bytes must be >= 0, got {bytes}")
+        require_header_text(mime_type, "mime_type")  # servers give it to the file as its content type
         payload: dict[str, Any] = {
             "filename": filename,
             "purpose": purpose,

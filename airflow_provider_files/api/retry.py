@@ -56,7 +56,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 def is_transient(error: FilesApiError) -> bool:
     """Whether retrying the same request may succeed (server's ``x-should-retry`` is applied separately)."""
     if isinstance(error, ApiConnectionError):
-        return True
+        return error.retryable
     if isinstance(error, QuotaExceededError):
         return False
     if isinstance(error, ApiStatusError):
@@ -65,10 +65,13 @@ def is_transient(error: FilesApiError) -> bool:
 
 
 def is_ambiguous(error: FilesApiError) -> bool:
-    """A failure after which the server may nevertheless have done the work (no answer, or a 5xx)."""
+    """A failure after which the server may nevertheless have done the work (no answer, or a 5xx).
+
+    A connection that was never made (refused, unknown host, a failed TLS handshake) sent nothing.
+    """
     if isinstance(error, ApiStatusError):
         return error.status_code >= 500
-    return isinstance(error, ApiConnectionError)
+    return isinstance(error, ApiConnectionError) and error.reached_server
 
 
 def may_have_completed(error: FilesApiError) -> bool:

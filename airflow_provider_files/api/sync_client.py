@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,19 +16,17 @@ from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.bodies import MultipartBody
 from airflow_provider_files.api.client_base import (
     DEFAULT_MAX_CONNECTIONS,
-    DOWNLOAD_CHUNK_BYTES,
     ClientBase,
     Page,
     bound_signature,
-    next_cursor,
     operation_signature,
-    parse_json,
 )
 from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
 from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.api.operations import Operation, Operations, RequestSpec
 from airflow_provider_files.api.retry import is_ambiguous
+from airflow_provider_files.api.transfer import Deadline, DeadlineExceeded, ResponseTooLarge
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -138,15 +137,20 @@ class FilesClient(ClientBase):
     def download_file(self, file_id: str, destination: str | os.PathLike[str] | IO[bytes]) -> int:
         """``GET /files/{file_id}/content`` streamed to a path (written atomically) or a file object.
 
+        A path is written through a temporary file of its own in the same folder, renamed over
+        the path at the end: two downloads to one path each leave a whole file, the last one wins.
+
         :return: bytes written.
         """
         spec = self.operations.file_content(file_id)
         if isinstance(destination, (str, os.PathLike)):
             target = Path(destination)
-            partial = target.with_name(target.name + ".part")
+            descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+            partial = Path(name)
             try:
-                with open(partial, "wb") as handle:
+                with os.fdopen(descriptor, "wb") as handle:
                     written = self._send(spec, _stream_to(handle))
+                os.chmod(partial, _new_file_mode())
                 os.replace(partial, target)
             finally:
                 partial.unlink(missing_ok=True)
@@ -190,62 +194,97 @@ class FilesClient(ClientBase):
                 found = self.find_stored_file(match, lambda: recovery.body_md5(body.source))
                 return dict(found.raw) if found else None
 
-        return operation.parse(self._send(operation.spec, _read_json, recover))
+        return self._parse(operation, self._send(operation.spec, self._read_json, recover))
 
     def _send(
         self,
         spec: RequestSpec,
-        consume: Callable[[httpx.Response], T],
+        consume: Callable[[httpx.Response, Deadline], T],
         recover: Callable[[], T | None] | None = None,
     ) -> T:
         state = self._policy.start()
         while True:
             should_retry: str | None = None
+            deadline = self._deadline(spec)
             try:
-                response = self._http.send(self._build(spec), stream=True)
+                response = self._http.send(self._build(spec, deadline), stream=True)
                 try:
                     if response.is_success:
-                        return consume(response)
-                    response.read()
+                        return consume(response, deadline)
+                    body = self._read_error(response, deadline)
                     should_retry = response.headers.get("x-should-retry")
-                    error: FilesApiError = self._status_error(response)
+                    error: FilesApiError = self._status_error(response, body)
                 finally:
                     response.close()
             except httpx.TransportError as exc:
                 error = self._transport_error(spec, exc)
+            except DeadlineExceeded as exc:
+                error = self._deadline_error(spec, exc)
+            except ResponseTooLarge as exc:
+                raise self._too_large_error(spec, exc) from None
             self._sleep(self._next_delay(state, spec, error, should_retry))
             if recover is not None and is_ambiguous(error):
                 found = recover()
                 if found is not None:
                     return found
 
-    def _content(self, body: MultipartBody) -> Iterator[bytes]:
-        return body.chunks()
+    def _content(self, body: MultipartBody, deadline: Deadline) -> Iterator[bytes]:
+        for chunk in body.chunks():
+            deadline.check()
+            yield chunk
+            deadline.sent(len(chunk))
 
-    @staticmethod
-    def _pages(fetch: Callable[[str | None], Page[ItemT]], paginates: bool = True) -> Iterator[ItemT]:
+    def _read_json(self, response: httpx.Response, deadline: Deadline) -> Any:
+        """Consumer of a successful answer: read its JSON body (capped, within the deadline) and parse it."""
+        collected = self._json_body()
+        collected.refuse_early(response.headers.get("content-length"))
+        for chunk in response.iter_bytes():
+            deadline.check()
+            collected.add(chunk)
+        return self._json(collected.value(), response)
+
+    def _read_error(self, response: httpx.Response, deadline: Deadline) -> bytes:
+        """The start of an error answer's body, within the deadline."""
+        collected = self._error_body()
+        for chunk in response.iter_bytes():
+            deadline.check()
+            if not collected.add(chunk):
+                break
+        return collected.value()
+
+    def _pages(self, fetch: Callable[[str | None], Page[ItemT]], paginates: bool = True) -> Iterator[ItemT]:
         after: str | None = None
         while True:
             page = fetch(after)
             yield from page.data
-            after = next_cursor(page, after, paginates)
+            after = self._next_cursor(page, after, paginates)
             if after is None:
                 return
 
 
-def _read_json(response: httpx.Response) -> Any:
-    """Consumer of a streamed response: read the whole (small) JSON body, then parse it."""
-    response.read()
-    return parse_json(response)
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 less the umask), read without changing the umask."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
 
 
-def _stream_to(handle: IO[bytes]) -> Callable[[httpx.Response], int]:
-    """A response consumer writing the body to ``handle``, from the same start on every attempt."""
+def _stream_to(handle: IO[bytes]) -> Callable[[httpx.Response, Deadline], int]:
+    """A response consumer writing the body to ``handle``, from the same start on every attempt.
+
+    The attempt's deadline grows with the bytes received: a download may take ``timeout_s``
+    plus the time of its bytes at the minimum rate.
+    """
     seekable = handle.seekable()
     start = handle.tell() if seekable else 0
     attempts = 0
 
-    def consume(response: httpx.Response) -> int:
+    def consume(response: httpx.Response, deadline: Deadline) -> int:
         nonlocal attempts
         attempts += 1
         if attempts > 1:
@@ -255,7 +294,9 @@ def _stream_to(handle: IO[bytes]) -> Callable[[httpx.Response], int]:
                 )
             handle.seek(start)
         written = 0
-        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_BYTES):
+        for chunk in response.iter_bytes():  # as they arrive, so that a trickle meets the deadline
+            deadline.received(len(chunk))
+            deadline.check()
             handle.write(chunk)
             written += len(chunk)
         if seekable:

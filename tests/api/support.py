@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -70,3 +73,107 @@ class Recorder:
     def last(self) -> httpx.Request:
         assert self.requests, "no request was sent"
         return self.requests[-1]
+
+
+Reply = Callable[[bytes, threading.Event], Iterator[bytes]]
+
+
+class RawHttpServer:
+    """A tiny server on 127.0.0.1 that answers each connection with the bytes ``reply`` yields.
+
+    ``reply(request, stop)`` gets what the client sent (the request head and body, or a TLS
+    hello) and yields the answer chunk by chunk, pausing as it likes (a trickling server sleeps
+    between chunks and ends when ``stop`` is set). The connection is closed after the reply.
+    Use as a context manager; ``port``, ``connections`` and ``sent_bytes`` tell what happened.
+
+    :param reply: the answer of every connection.
+    """
+
+    def __init__(self, reply: Reply) -> None:
+        self._reply = reply
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.connections = 0
+        self.sent_bytes = 0
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> RawHttpServer:
+        accepter = threading.Thread(target=self._accept, daemon=True)
+        accepter.start()
+        self._threads.append(accepter)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.05)  # closing the socket does not wake accept(): look at stop often
+        while not self.stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(5)
+            try:
+                request = _read_request(connection)
+                for chunk in self._reply(request, self.stop):
+                    connection.sendall(chunk)
+                    self.sent_bytes += len(chunk)
+            except OSError:  # the client hung up: what a client under test is expected to do
+                return
+
+
+def _read_request(connection: socket.socket) -> bytes:
+    """The request head and body (by its Content-Length), or the first bytes of anything else."""
+    data = connection.recv(65536)
+    if not data[:1].isalpha():  # not HTTP (a TLS hello): answer at once
+        return data
+    while b"\r\n\r\n" not in data:
+        more = connection.recv(65536)
+        if not more:
+            return data
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    length = int(match.group(1)) if match else 0
+    while len(body) < length:
+        more = connection.recv(65536)
+        if not more:
+            break
+        body += more
+    return head + b"\r\n\r\n" + body
+
+
+def http_head(
+    status: str = "200 OK", content_type: str = "application/json", length: int | None = None
+) -> bytes:
+    """A response head that closes the connection after the body."""
+    lines = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", "Connection: close"]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def trickle(data: bytes, interval_s: float, stop: threading.Event) -> Iterator[bytes]:
+    """``data`` one byte at a time, ``interval_s`` apart, until it ends or ``stop`` is set."""
+    for byte in data:
+        if stop.wait(interval_s):
+            return
+        yield bytes([byte])

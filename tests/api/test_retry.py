@@ -321,7 +321,10 @@ def test_connect_error_raises_api_connection_error_naming_the_request() -> None:
     with client, pytest.raises(ApiConnectionError) as caught:
         client.retrieve_file("file-1")
     assert not isinstance(caught.value, ApiTimeoutError)
-    expected = "GET https://api.openai.com/v1/files/file-1 (connection 'x') failed: ConnectError: refused"
+    expected = (
+        "GET https://api.openai.com/v1/files/file-1 (connection 'x') failed: ConnectError: refused; "
+        "the server at https://api.openai.com could not be reached, so nothing was sent"
+    )
     assert str(caught.value) == expected
 
 

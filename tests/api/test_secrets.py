@@ -149,3 +149,33 @@ def test_settings_repr_and_secret_values() -> None:
 def test_every_error_class_is_a_files_api_error() -> None:
     assert issubclass(AuthenticationError, FilesApiError)
     assert issubclass(ApiConnectionError, FilesApiError)
+
+
+@pytest.mark.parametrize("key", ["1", "ab", "sk-1234"])
+def test_a_short_key_is_masked_only_as_a_whole_token(key: str) -> None:
+    """A key too short to be unique ("sk-1234" is LiteLLM's documented example) is masked where it
+    stands alone, so that "401" or "request 1001" stay readable."""
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        message = f"Incorrect API key provided: {key}. You sent 'Bearer {key}'. See docs/1001-{key}x"
+        return httpx.Response(401, json={"error": {"message": message}}, headers={"x-request-id": "req_101"})
+
+    settings = ClientSettings(api_key=key, retry_policy=RetryPolicy(max_attempts=1))
+    client = FilesClient(settings, transport=Recorder(respond).transport)
+    with client, pytest.raises(AuthenticationError) as caught:
+        client.retrieve_file("file-1")
+    text = str(caught.value)
+    assert text.startswith("401 Unauthorized from GET https://api.openai.com/v1/files/file-1")
+    assert "provided: ***. You sent 'Bearer ***'" in text
+    assert f"docs/1001-{key}x" in text  # inside a longer token: not the key
+    assert "[request id req_101]" in text
+
+
+def test_a_key_of_eight_characters_or_more_is_masked_anywhere() -> None:
+    key = "sk-12345"
+    recorder = Recorder(lambda r: httpx.Response(401, json={"error": {"message": f"bad key x{key}x"}}))
+    settings = ClientSettings(api_key=key, retry_policy=RetryPolicy(max_attempts=1))
+    client = FilesClient(settings, transport=recorder.transport)
+    with client, pytest.raises(AuthenticationError) as caught:
+        client.retrieve_file("file-1")
+    assert key not in str(caught.value) and "x***x" in str(caught.value)
