@@ -183,7 +183,7 @@ class FilesClient(ClientBase):
 
         For creates that must not happen twice (a batch): the caller knows how to find its own work.
         """
-        return operation.parse(self._send(operation.spec, _read_json, recover))
+        return self._parse(operation, self._send(operation.spec, self._read_json, recover))
 
     def _call(self, operation: Operation[T]) -> T:
         recover: Callable[[], Any] | None = None
