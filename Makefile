@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.9
 
-.PHONY: setup test lint typecheck pytest demo bench reliability lock clean
+.PHONY: setup test lint typecheck pytest demo docs bench reliability lock clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: lint typecheck pytest
 
 demo: setup
 	$(BIN)/airflow-files demo
+
+# Regenerate docs/reference.md (the operators' and sensors' parameters) from the code.
+docs: setup
+	$(BIN)/python -m airflow_provider_files._docs
 
 bench: setup
 	$(BIN)/python -m bench.perf
