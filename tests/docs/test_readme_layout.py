@@ -68,3 +68,21 @@ def test_the_import_rules_the_readme_states_hold(folder: str, forbidden: tuple[s
     rules = section(README.read_text(encoding="utf-8"), "How the code is laid out")
     assert f"`{folder}/`" in rules
     assert _offenders(folder, forbidden) == {}
+
+
+MAX_MODULE_LINES = 500
+#: Modules over the limit today, with the size they may not grow past (split them, then drop them here).
+OVERSIZE_ALLOWED = {"jsonl/validation.py": 570}
+
+
+def test_no_module_is_over_500_lines_but_the_known_exception() -> None:
+    sizes = {
+        str(path.relative_to(PACKAGE)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in PACKAGE.rglob("*.py")
+    }
+    too_long = {
+        name: lines for name, lines in sizes.items() if lines > OVERSIZE_ALLOWED.get(name, MAX_MODULE_LINES)
+    }
+    assert too_long == {}
+    for name in OVERSIZE_ALLOWED:
+        assert f"`{name}`" in section(README.read_text(encoding="utf-8"), "How the code is laid out")
