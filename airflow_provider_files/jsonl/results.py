@@ -43,7 +43,7 @@ from airflow_provider_files.jsonl._reading import (
     source_name,
 )
 from airflow_provider_files.jsonl.line_scanner import BinaryWritable, LineScanner
-from airflow_provider_files.jsonl.validation import excerpt_of
+from airflow_provider_files.jsonl.report import excerpt_of
 
 ResultKind = Literal["output", "error"]
 
