@@ -143,7 +143,8 @@ class BatchChecker:
             add_error(
                 line_number,
                 "line_too_long",
-                f"line is {line.length:,} bytes, longer than a batch file may be",
+                f"line is longer than {line.limit:,} bytes, the longest line accepted "
+                "(a request the API takes); reading stopped there",
                 line,
             )
             return
@@ -263,12 +264,12 @@ def file_level_checks(checker: BatchChecker, chunks: LineChunks, total_lines: in
     """Add the errors about the whole file; return the warnings."""
     if chunks.bytes_read == 0:
         checker.add_error(None, "empty_file", "file is empty; a batch file needs at least one request")
-    elif total_lines == checker.blank_lines:
+    elif total_lines == checker.blank_lines and chunks.stopped is None:
         checker.add_error(None, "empty_file", "file has no requests, only blank lines")
     warnings = []
     if chunks.saw_carriage_return:
         warnings.append("file uses CRLF line endings (accepted)")
-    if chunks.bytes_read and not chunks.ends_with_newline:
+    if chunks.bytes_read and not chunks.ends_with_newline and chunks.stopped is None:
         warnings.append("no newline at the end of the file (accepted)")
     return warnings
 

@@ -25,6 +25,11 @@ MODERATIONS_ENDPOINT: Final = "/v1/moderations"
 DEFAULT_MAX_LINES: Final = 50_000
 DEFAULT_MAX_BYTES: Final = 200_000_000
 DEFAULT_MAX_ERRORS: Final = 20
+#: The longest line (one request) read whole. The Batch API sets no limit per request; the largest
+#: request payload its guides mention is 50 MB (image and file inputs), so a longer line cannot be a
+#: request it takes. Parsing a line costs about three times its size, so this cap also bounds the
+#: memory of validation. Settable with :attr:`BatchLimits.max_line_bytes`.
+DEFAULT_MAX_LINE_BYTES: Final = 64 * 1024 * 1024
 EXCERPT_MAX_CHARS: Final = 80
 UTF8_BOM: Final = b"\xef\xbb\xbf"
 
@@ -36,20 +41,34 @@ class BatchLimits:
     :param max_lines: most requests (lines) in one file; ``None`` for no limit.
     :param max_bytes: largest file size in bytes; ``None`` for no limit.
     :param endpoints: the ``url`` values accepted on a line.
+    :param max_line_bytes: the longest line (one request) in bytes; a longer line is refused
+        before it is held whole, and reading stops there.
     """
 
     max_lines: int | None = DEFAULT_MAX_LINES
     max_bytes: int | None = DEFAULT_MAX_BYTES
     endpoints: frozenset[str] = BATCH_ENDPOINTS
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
         for name in ("max_lines", "max_bytes"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"BatchLimits.{name} must be a positive integer or None, got {value!r}")
+        if not isinstance(self.max_line_bytes, int) or self.max_line_bytes < 1:
+            raise ValueError(
+                f"BatchLimits.max_line_bytes must be a positive integer, got {self.max_line_bytes!r}"
+            )
         if not self.endpoints:
             raise ValueError("BatchLimits.endpoints must name at least one endpoint")
         object.__setattr__(self, "endpoints", frozenset(self.endpoints))
+
+    @property
+    def line_cap_bytes(self) -> int:
+        """The longest line read whole: :attr:`max_line_bytes`, or less if the whole file may be less."""
+        if self.max_bytes is None:
+            return self.max_line_bytes
+        return min(self.max_line_bytes, self.max_bytes)
 
 
 DEFAULT_LIMITS: Final = BatchLimits()
@@ -89,6 +108,9 @@ class ValidationReport:
     :param error_count: the total number of errors found.
     :param warnings: accepted oddities (CRLF line endings, no final newline).
     :param limits: the limits that were checked.
+    :param read_whole: false when reading stopped at a limit (the first byte past ``max_bytes``, or a
+        line longer than ``max_line_bytes``): ``lines`` then counts the lines up to there, and
+        ``bytes`` is the file's size if it could be known without reading it, else the bytes read.
     """
 
     source: str
@@ -100,6 +122,7 @@ class ValidationReport:
     error_count: int
     warnings: list[str] = field(default_factory=list)
     limits: BatchLimits = DEFAULT_LIMITS
+    read_whole: bool = True
 
     @property
     def valid(self) -> bool:
@@ -137,9 +160,11 @@ class ValidationReport:
             "error_count": self.error_count,
             "errors": [asdict(error) for error in self.errors],
             "warnings": list(self.warnings),
+            "read_whole": self.read_whole,
             "limits": {
                 "max_lines": self.limits.max_lines,
                 "max_bytes": self.limits.max_bytes,
+                "max_line_bytes": self.limits.max_line_bytes,
                 "endpoints": sorted(self.limits.endpoints),
             },
         }

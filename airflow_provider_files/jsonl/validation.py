@@ -28,6 +28,12 @@ Decisions about the edges of the format (each is tested):
   counts as absent.
 * **200 MB** is read as 200,000,000 bytes: the contract does not define the unit, and the smaller
   reading is the one under which a file we accept is accepted either way. Both limits are settable.
+* **Reading is bounded**, so a huge or endless input (``/dev/zero``, ``yes ... |``) ends quickly in
+  bounded memory: reading stops at the first byte past ``max_bytes`` (the line it stops in is
+  reported as crossing the limit and is not checked further), and at a line longer than
+  ``max_line_bytes`` (:data:`DEFAULT_MAX_LINE_BYTES`), which is refused before it is held whole.
+  Lines after the first one over ``max_lines`` are counted, not checked. The report's ``read_whole``
+  says whether reading stopped early.
 
 Speed: each line is parsed once with ``orjson``; a line that passes every rule costs a handful
 of dictionary lookups, and only a line that breaks a rule goes through the slower code that
@@ -36,12 +42,14 @@ works out which rule and builds the message.
 
 from __future__ import annotations
 
+from typing import Final
+
 from airflow_provider_files.jsonl._reading import (
     BatchSource,
     LineChunks,
-    TruncatedLine,
     open_source,
     source_name,
+    total_size,
 )
 from airflow_provider_files.jsonl.checker import BatchChecker, RuleCode, file_level_checks, strip_bom
 from airflow_provider_files.jsonl.report import (
@@ -49,6 +57,7 @@ from airflow_provider_files.jsonl.report import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ERRORS,
+    DEFAULT_MAX_LINE_BYTES,
     DEFAULT_MAX_LINES,
     EXCERPT_MAX_CHARS,
     MODEL_REQUIRED_ENDPOINTS,
@@ -61,15 +70,20 @@ from airflow_provider_files.jsonl.report import (
     excerpt_of,
 )
 
+#: What a limit error suggests: the two ways this project splits a file.
+SPLIT_HINT: Final = "split it with `airflow-files shard`, or upload it with split=True"
+
 __all__ = [
     "BATCH_ENDPOINTS",
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ERRORS",
     "DEFAULT_MAX_LINES",
+    "DEFAULT_MAX_LINE_BYTES",
     "EXCERPT_MAX_CHARS",
     "MODEL_REQUIRED_ENDPOINTS",
     "MODERATIONS_ENDPOINT",
+    "SPLIT_HINT",
     "UTF8_BOM",
     "BatchChecker",
     "BatchLimits",
@@ -93,8 +107,9 @@ def validate_batch_file(
 ) -> ValidationReport:
     """Check a batch input file against every rule in one streaming pass.
 
-    Memory stays bounded: the file is read in 1 MiB chunks and only the ``custom_id`` values are
-    kept (about 100 bytes each).
+    Memory stays bounded: the file is read in 1 MiB chunks, only the ``custom_id`` values are kept
+    (about 100 bytes each), and no line longer than ``limits.max_line_bytes`` is held. Reading stops
+    at the first byte past ``limits.max_bytes``.
 
     :param source: a local path, a pathlib-like object with ``open("rb")`` (e.g. Airflow
         ``ObjectStoragePath``), or a binary file object positioned at the start of the file.
@@ -107,61 +122,65 @@ def validate_batch_file(
     max_lines = limits.max_lines
     max_bytes = limits.max_bytes
     with open_source(source) as stream:
-        chunks = LineChunks(stream, max_line_bytes=max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES)
+        chunks = LineChunks(
+            stream,
+            max_line_bytes=limits.line_cap_bytes,
+            # Reading stops at the first byte past the size limit, and lines after the first one
+            # over the line limit are only counted: a huge or endless input ends early and cheaply.
+            max_read_bytes=None if max_bytes is None else max_bytes + 1,
+            max_yield_lines=None if max_lines is None else max_lines + 1,
+        )
         next_line = 1
-        bytes_before = 0  # bytes of the file before the current list of lines
+        last_line = b""
         for lines in chunks:
-            count = len(lines)
             if next_line == 1 and lines[0][:3] == UTF8_BOM:
-                bytes_before += strip_bom(checker, lines)
+                strip_bom(checker, lines)
             checker.check_lines(lines, next_line, has_truncated=chunks.last_had_truncated)
-            last_line = next_line + count - 1
-            if max_lines is not None and next_line <= max_lines + 1 <= last_line:
-                checker.add_error(max_lines + 1, "too_many_lines", "", lines[max_lines + 1 - next_line])
-            line_sizes = (
-                [_size_of(line) for line in lines] if chunks.last_had_truncated else list(map(len, lines))
-            )
-            unterminated = not chunks.ends_with_newline  # only ever true for the last list
-            chunk_bytes = sum(line_sizes) + count - unterminated
-            if max_bytes is not None and bytes_before <= max_bytes < bytes_before + chunk_bytes:
-                offset = bytes_before
-                for index, size in enumerate(line_sizes):
-                    offset += size + 1
-                    if offset - (unterminated and index == count - 1) > max_bytes:
-                        checker.add_error(next_line + index, "too_many_bytes", "", lines[index])
-                        break
-            bytes_before += chunk_bytes
-            next_line += count
-        total_lines = next_line - 1
+            next_line += len(lines)
+            if max_lines is not None and next_line - 1 == max_lines + 1:
+                checker.add_error(max_lines + 1, "too_many_lines", "", lines[-1])
+            last_line = lines[-1]
+        total_lines = chunks.lines
+        if max_bytes is not None and chunks.bytes_read > max_bytes:
+            # Only ever the last line read: reading stops at the first byte past the limit.
+            excerpt = chunks.stop_excerpt if chunks.stopped == "byte_limit" else last_line
+            checker.add_error(total_lines, "too_many_bytes", "", excerpt)
         warnings = file_level_checks(checker, chunks, total_lines)
-        total_bytes = chunks.bytes_read
-    errors = [_with_limit_message(error, total_lines, total_bytes, limits) for error in checker.errors]
+        size = chunks.bytes_read if chunks.stopped is None else total_size(stream, chunks.bytes_read)
+    read_whole = chunks.stopped is None
+    errors = [_with_limit_message(error, total_lines, size, read_whole, limits) for error in checker.errors]
     errors.sort(key=lambda error: error.line if error.line is not None else 0)
     return ValidationReport(
         source=source_name(source),
         lines=total_lines,
-        bytes=total_bytes,
+        bytes=size if size is not None else chunks.bytes_read,
         endpoint=checker.endpoint,
         model=checker.model,
         errors=errors,
         error_count=checker.error_count,
         warnings=warnings,
         limits=limits,
+        read_whole=read_whole,
     )
 
 
-def _with_limit_message(error: LineError, lines: int, size: int, limits: BatchLimits) -> LineError:
+def _with_limit_message(
+    error: LineError, lines: int, size: int | None, read_whole: bool, limits: BatchLimits
+) -> LineError:
     """Fill in the messages of limit errors, which need totals known only at the end."""
     if error.rule == "too_many_lines":
+        count = f"{lines:,} requests" if read_whole else f"at least {lines:,} requests"
         message = (
-            f"{lines:,} requests, more than the limit of {limits.max_lines:,}; this is the first line over it "
-            "(split the file with shard_batch_file)"
+            f"{count}, more than the limit of {limits.max_lines:,}; this is the first line over it "
+            f"({SPLIT_HINT})"
         )
     elif error.rule == "too_many_bytes":
-        message = (
-            f"file is {size:,} bytes, more than the limit of {limits.max_bytes:,}; this line crosses it "
-            "(split the file with shard_batch_file)"
+        over = (
+            f"file is {size:,} bytes, more than the limit of {limits.max_bytes:,}"
+            if size is not None
+            else f"file is more than {limits.max_bytes:,} bytes, the limit"
         )
+        message = f"{over}; this line crosses it, and reading stopped there ({SPLIT_HINT})"
     else:
         return error
     return LineError(error.line, error.rule, message, error.excerpt)
@@ -181,7 +200,3 @@ def ensure_valid_batch_file(
     if not report.valid:
         raise InvalidBatchFileError(report)
     return report
-
-
-def _size_of(line: bytes) -> int:
-    return line.length if isinstance(line, TruncatedLine) else len(line)
