@@ -143,8 +143,8 @@ class BatchChecker:
             add_error(
                 line_number,
                 "line_too_long",
-                f"line is longer than {line.limit:,} bytes, the longest line accepted "
-                "(a request the API takes); reading stopped there",
+                f"line is longer than {line.limit:,} bytes, the longest line accepted here; "
+                "reading stopped there",
                 line,
             )
             return

@@ -120,6 +120,12 @@ def configure_shard_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="the batch JSONL file to split")
     parser.add_argument("destination", metavar="DEST_DIR", help="folder for the shards (created if missing)")
     parser.add_argument("--prefix", help="shard file name prefix (default: the source name without .jsonl)")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the shards of an earlier run with the same prefix in DEST_DIR (without it, "
+        "such a folder is refused)",
+    )
     _add_limit_options(parser)
 
 
@@ -133,6 +139,8 @@ def run_shard(args: argparse.Namespace) -> int:
             max_bytes=args.max_bytes,
             prefix=args.prefix,
             max_errors=args.max_errors,
+            max_line_bytes=args.max_line_bytes,
+            replace=args.replace,
         )
     except InvalidBatchFileError as exc:
         report = exc.report
