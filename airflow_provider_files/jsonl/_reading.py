@@ -38,12 +38,19 @@ BatchSource = Union[str, "os.PathLike[str]", BinaryReadable, BinaryOpenable]
 class TruncatedLine(bytes):
     """The kept prefix of a line that was longer than the reader's line cap.
 
-    :param length: how many bytes of the line were read before reading stopped (more than ``limit``).
+    :param length: the bytes of the line that were read (more than ``limit``): its full length
+        if its end was read (``complete``), else how far reading got before it stopped.
     :param limit: the cap the line went past.
+    :param complete: whether the end of the line was read.
     """
 
     length: int
     limit: int
+    complete: bool
+
+    def size_text(self) -> str:
+        """``"1,234 bytes"``, or ``"at least 1,234 bytes"`` when the end of the line was not read."""
+        return f"{self.length:,} bytes" if self.complete else f"at least {self.length:,} bytes"
 
 
 def source_name(source: object) -> str:
@@ -184,14 +191,14 @@ class LineChunks:
                 pending_bytes += len(tail)
                 pending.append(tail)
                 if pending_bytes > cap:
-                    yield self._stop_at_long_line([self._truncated(pending, pending_bytes)])
+                    yield self._stop_at_long_line([self._truncated(pending, pending_bytes, complete=False)])
                     return
                 continue
             if pending:
                 pending_bytes += len(lines[0])
                 if pending_bytes > cap:
                     pending.append(lines[0][:TRUNCATED_LINE_KEEP_BYTES])
-                    yield self._stop_at_long_line([self._truncated(pending, pending_bytes)])
+                    yield self._stop_at_long_line([self._truncated(pending, pending_bytes, complete=True)])
                     return
                 pending.append(lines[0])
                 lines[0] = b"".join(pending)
@@ -199,10 +206,12 @@ class LineChunks:
             if len(chunk) > cap:
                 for index, line in enumerate(lines):
                     if len(line) > cap:
-                        yield self._stop_at_long_line([*lines[:index], self._truncated([line], len(line))])
+                        truncated = self._truncated([line], len(line), complete=True)
+                        yield self._stop_at_long_line([*lines[:index], truncated])
                         return
                 if pending_bytes > cap:
-                    yield self._stop_at_long_line([*lines, self._truncated(pending, pending_bytes)])
+                    truncated = self._truncated(pending, pending_bytes, complete=False)
+                    yield self._stop_at_long_line([*lines, truncated])
                     return
             last_line = lines[-1]
             if to_yield is not None:
@@ -236,10 +245,11 @@ class LineChunks:
             self.stop_excerpt = last_line[:TRUNCATED_LINE_KEEP_BYTES]
         self.stop_line = self.lines
 
-    def _truncated(self, pieces: list[bytes], length: int) -> TruncatedLine:
+    def _truncated(self, pieces: list[bytes], length: int, *, complete: bool) -> TruncatedLine:
         line = TruncatedLine(_prefix(pieces))
         line.length = length
         line.limit = self._max_line_bytes
+        line.complete = complete
         return line
 
 

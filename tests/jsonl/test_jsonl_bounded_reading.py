@@ -12,7 +12,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from airflow_provider_files.jsonl import BatchLimits, validate_batch_file
+from airflow_provider_files.jsonl._reading import LineChunks, TruncatedLine
 from airflow_provider_files.jsonl.report import DEFAULT_MAX_LINE_BYTES
 
 from .support import line, lines
@@ -142,3 +145,44 @@ def test_cli_validate_endless_pipe_ends_with_a_clear_error() -> None:
     assert rules[-1][1] == "too_many_bytes"
     assert "file is more than 200,000,000 bytes" in report["errors"][-1]["message"]
     assert report["read_whole"] is False
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3, 7, 64, 1 << 20])
+def test_line_chunks_stop_at_a_line_past_the_cap(chunk_bytes: int) -> None:
+    data = b"a\nbb\n" + b"c" * 50 + b"\nd\n"
+    chunks = LineChunks(io.BytesIO(data), max_line_bytes=10, chunk_bytes=chunk_bytes)
+    got = [piece for batch in chunks for piece in batch]
+    assert got[:2] == [b"a", b"bb"] and len(got) == 3
+    long_line = got[2]
+    assert isinstance(long_line, TruncatedLine) and long_line.startswith(b"c") and long_line.limit == 10
+    assert long_line.length > 10 and (long_line.complete == (long_line.length == 50))
+    assert long_line.size_text().endswith(" bytes")
+    assert chunks.stopped == "line_too_long" and chunks.lines == 3
+    assert chunks.bytes_read < len(data) or chunk_bytes >= len(data)  # "d" is never read on its own
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize(
+    ("budget", "stop_line", "excerpt"), [(3, 2, b"b"), (4, 2, b"bb"), (5, 2, b"bb"), (6, 3, b"c")]
+)
+def test_line_chunks_stop_at_the_byte_budget(
+    chunk_bytes: int, budget: int, stop_line: int, excerpt: bytes
+) -> None:
+    data = b"a\nbb\nccc\n"
+    chunks = LineChunks(io.BytesIO(data), max_line_bytes=100, chunk_bytes=chunk_bytes, max_read_bytes=budget)
+    got = [piece for batch in chunks for piece in batch]
+    assert chunks.bytes_read == budget and chunks.stopped == "byte_limit"
+    assert (chunks.stop_line, chunks.lines, chunks.stop_excerpt) == (stop_line, stop_line, excerpt)
+    assert (
+        got
+        == data[:budget].split(b"\n")[: (stop_line if data[budget - 1 : budget] == b"\n" else stop_line - 1)]
+    )
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3, 7, 64, 1 << 20])
+def test_line_chunks_count_lines_past_those_yielded(chunk_bytes: int) -> None:
+    data = b"a\nbb\nccc\ndddd\ne"
+    chunks = LineChunks(io.BytesIO(data), max_line_bytes=100, chunk_bytes=chunk_bytes, max_yield_lines=2)
+    assert [piece for batch in chunks for piece in batch] == [b"a", b"bb"]
+    assert chunks.lines == 5 and chunks.bytes_read == len(data) and not chunks.ends_with_newline
+    assert chunks.stopped is None
