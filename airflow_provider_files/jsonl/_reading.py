@@ -143,13 +143,14 @@ class LineChunks:
         #: (empty when that line was only counted).
         self.stop_line = 0
         self.stop_excerpt = b""
+        self._to_yield: int | None = None
 
     def __iter__(self) -> Iterator[list[bytes]]:
         read = self._stream.read
         chunk_bytes = self._chunk_bytes
         cap = self._max_line_bytes
         budget = self._max_read_bytes
-        to_yield = self._max_yield_lines
+        self._to_yield = self._max_yield_lines
         pending: list[bytes] = []  # pieces of the line that is not terminated yet
         pending_bytes = 0
         last_line = b""
@@ -170,7 +171,7 @@ class LineChunks:
             self.bytes_read += len(chunk)
             if not self.saw_carriage_return and b"\r" in chunk:
                 self.saw_carriage_return = True
-            if to_yield is not None and to_yield <= 0:
+            if self._to_yield is not None and self._to_yield <= 0:
                 # Past the lines to yield: count the lines, hold only the start of the open one.
                 newlines = chunk.count(b"\n")
                 self.lines += newlines
@@ -213,27 +214,32 @@ class LineChunks:
                     truncated = self._truncated(pending, pending_bytes, complete=False)
                     yield self._stop_at_long_line([*lines, truncated])
                     return
-            last_line = lines[-1]
-            if to_yield is not None:
-                if len(lines) > to_yield:
-                    self.lines += len(lines) - to_yield
-                    del lines[to_yield:]
-                    last_line = b""  # the last line read is not yielded: no excerpt for it
-                to_yield -= len(lines)
-            self.lines += len(lines)
+            read_lines = len(lines)
+            self._take(lines)
+            # the last line read has an excerpt only if it is yielded
+            last_line = lines[-1] if len(lines) == read_lines else b""
             self.last_had_truncated = False
             yield lines
         if pending:
             self.ends_with_newline = False
             self.lines += 1
-            if to_yield is None or to_yield > 0:
+            if self._to_yield is None or self._to_yield > 0:
                 self.last_had_truncated = False
                 yield [b"".join(pending)]
 
+    def _take(self, lines: list[bytes]) -> None:
+        """Count ``lines``, and drop those past the lines to yield (they are only counted)."""
+        if self._to_yield is not None:
+            if len(lines) > self._to_yield:
+                self.lines += len(lines) - self._to_yield
+                del lines[self._to_yield :]
+            self._to_yield -= len(lines)
+        self.lines += len(lines)
+
     def _stop_at_long_line(self, lines: list[bytes]) -> list[bytes]:
         self.stopped = "line_too_long"
-        self.last_had_truncated = True
-        self.lines += len(lines)
+        self._take(lines)
+        self.last_had_truncated = isinstance(lines[-1], TruncatedLine)
         return lines
 
     def _stop_at_byte_limit(self, pending: list[bytes], last_line: bytes) -> None:

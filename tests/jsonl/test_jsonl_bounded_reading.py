@@ -186,3 +186,18 @@ def test_line_chunks_count_lines_past_those_yielded(chunk_bytes: int) -> None:
     assert [piece for batch in chunks for piece in batch] == [b"a", b"bb"]
     assert chunks.lines == 5 and chunks.bytes_read == len(data) and not chunks.ends_with_newline
     assert chunks.stopped is None
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 7, 1 << 20])
+def test_line_chunks_past_the_lines_to_yield_a_long_line_is_only_counted(chunk_bytes: int) -> None:
+    data = b"a\nb\nc\n" + b"d" * 50 + b"\ne\n"
+    chunks = LineChunks(io.BytesIO(data), max_line_bytes=10, chunk_bytes=chunk_bytes, max_yield_lines=2)
+    assert [piece for batch in chunks for piece in batch] == [b"a", b"b"]
+    assert chunks.lines == (4 if chunks.stopped else 5)
+    assert chunks.stopped in (None, "line_too_long")  # stopped only if it came in the yielding pass
+
+
+def test_a_long_line_after_the_line_limit_is_not_reported_as_a_request() -> None:
+    data = lines(3) + line(4, body={"model": "gpt-4o-mini", "messages": [{"content": "q" * 5000}]})
+    report = validate_batch_file(io.BytesIO(data), limits=BatchLimits(max_lines=2, max_line_bytes=1000))
+    assert [(error.line, error.rule) for error in report.errors] == [(3, "too_many_lines")]
