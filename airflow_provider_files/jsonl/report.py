@@ -25,10 +25,10 @@ MODERATIONS_ENDPOINT: Final = "/v1/moderations"
 DEFAULT_MAX_LINES: Final = 50_000
 DEFAULT_MAX_BYTES: Final = 200_000_000
 DEFAULT_MAX_ERRORS: Final = 20
-#: The longest line (one request) read whole. The Batch API sets no limit per request; the largest
-#: request payload its guides mention is 50 MB (image and file inputs), so a longer line cannot be a
-#: request it takes. Parsing a line costs about three times its size, so this cap also bounds the
-#: memory of validation. Settable with :attr:`BatchLimits.max_line_bytes`.
+#: The longest line (one request) read whole. The contract sets no size per request, only 200 MB
+#: per file; this cap is a generous bound for one request (inline images and files included) that
+#: keeps memory bounded: parsing a line costs about three times its size, and a longer line is
+#: refused before it is held. Settable with :attr:`BatchLimits.max_line_bytes` (``--max-line-bytes``).
 DEFAULT_MAX_LINE_BYTES: Final = 64 * 1024 * 1024
 EXCERPT_MAX_CHARS: Final = 80
 UTF8_BOM: Final = b"\xef\xbb\xbf"
