@@ -261,7 +261,6 @@ class ClientSettings:
 
     def default_headers(self) -> dict[str, str]:
         """Headers sent on every call: user agent, credentials, gateway headers, then the extra headers."""
-        profile = self.profile
         headers: dict[str, str] = {"User-Agent": USER_AGENT}
         api_key = (self.api_key or "").strip()
         if api_key:
