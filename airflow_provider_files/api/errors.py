@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -159,6 +160,12 @@ def _error_fields(body: Any) -> tuple[str | None, str | None, str | None, str | 
     return None, None, None, None
 
 
+def _has_api_prefix(path: str) -> bool:
+    """Whether a request path already carries an API prefix (``/v1``, ``/openai``, ``/api``)."""
+    first = path.strip("/").split("/", 1)[0].lower()
+    return bool(re.fullmatch(r"v\d+|openai|api", first))
+
+
 def error_from_response(
     response: httpx.Response,
     *,
@@ -197,6 +204,9 @@ def error_from_response(
     if request_id:
         parts.append(f" [request id {request_id}]")
     hint = next((h for c, h in _HINTS.items() if issubclass(cls, c)), None)
+    if cls is NotFoundError and _has_api_prefix(request.url.path):
+        # The base URL has its prefix: the id is wrong, or the route does not exist behind it.
+        hint = "Check the id, and that the server at this base URL offers this route"
     if hint:
         parts.append(f". {hint}.")
     message = redact("".join(parts), secrets)
