@@ -9,11 +9,11 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import openai
 
-from airflow_provider_files.api import FilesApiError
+from airflow_provider_files.api import FilesApiError, UploadPart
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
 
@@ -24,7 +24,7 @@ T = TypeVar("T")
 FILES_OPERATIONS = ("files.create", "files.list", "files.retrieve", "files.content", "files.delete")
 UPLOADS_OPERATIONS = ("uploads.create", "uploads.add_part", "uploads.complete", "uploads.cancel")
 BATCHES_OPERATIONS = ("batches.create", "batches.retrieve", "batches.list", "batches.cancel")
-BATCH_ENDPOINT = "/v1/chat/completions"
+BATCH_ENDPOINT: Final = "/v1/chat/completions"
 
 
 class Recorder:
@@ -76,10 +76,13 @@ def hook_uploads(rec: Recorder, hook: FilesHook, upstream: EmulatorHandle, sourc
         "uploads.create", lambda: hook.create_upload(source.name, "batch", len(data), "text/jsonl")
     )
     assert upload is not None, rec.statuses
-    parts = [
-        rec.step("uploads.add_part", lambda chunk=chunk: hook.add_upload_part(upload.id, chunk))
-        for chunk in (data[:half], data[half:])
-    ]
+    parts = []
+    for chunk in (data[:half], data[half:]):
+
+        def add(chunk: bytes = chunk) -> UploadPart:
+            return hook.add_upload_part(upload.id, chunk)
+
+        parts.append(rec.step("uploads.add_part", add))
     assert all(parts), rec.statuses
     done = rec.step(
         "uploads.complete",
