@@ -204,8 +204,9 @@ def error_from_response(
     if request_id:
         parts.append(f" [request id {request_id}]")
     hint = next((h for c, h in _HINTS.items() if issubclass(cls, c)), None)
-    if cls is NotFoundError and _has_api_prefix(request.url.path):
-        # The base URL has its prefix: the id is wrong, or the route does not exist behind it.
+    if cls is NotFoundError and error_type is None and code is None and _has_api_prefix(request.url.path):
+        # Not the API's own "no such object" error, and the prefix is there: the route itself is
+        # missing behind this base URL (e.g. /v1/uploads on a LiteLLM proxy).
         hint = "Check the id, and that the server at this base URL offers this route"
     if hint:
         parts.append(f". {hint}.")

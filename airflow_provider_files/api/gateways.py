@@ -261,6 +261,7 @@ class ClientSettings:
 
     def default_headers(self) -> dict[str, str]:
         """Headers sent on every call: user agent, credentials, gateway headers, then the extra headers."""
+        self._require_portkey_routing()
         headers: dict[str, str] = {"User-Agent": USER_AGENT}
         api_key = (self.api_key or "").strip()
         if api_key:
@@ -282,6 +283,18 @@ class ClientSettings:
         headers.update({name: value for name, value in optional.items() if value})
         headers.update(self.headers)
         return headers
+
+    def _require_portkey_routing(self) -> None:
+        """A self-hosted Portkey gateway answers 400 to every call that names no provider or config."""
+        if self.profile.name != "portkey" or self.portkey_hosted:
+            return
+        names = {name.lower() for name in self.headers}
+        if self.portkey_provider or self.portkey_config or names & {"x-portkey-provider", "x-portkey-config"}:
+            return
+        raise ConfigurationError(
+            f"a self-hosted Portkey gateway{self._where()} needs portkey_provider (e.g. openai) or "
+            "portkey_config; a virtual key is a hosted Portkey feature"
+        )
 
     def _key_header(self) -> str:
         """Where the key goes by default. Portkey: its own header only for hosted Portkey without

@@ -36,7 +36,8 @@ LiteLLM, on the ``openai`` flavour: the key in ``x-litellm-api-key`` (or Bearer)
 ``custom-llm-provider`` must be a provider LiteLLM knows (another name is refused with the
 proxy's own words, as a 400 where the proxy answers 500).
 
-Differences kept on purpose: hosted Portkey also accepts a virtual key alone; the emulator
+Differences kept on purpose: a wrong key is answered 401 before the gateway's 400s (the gateway
+checks its headers first; either way the request is refused). Hosted Portkey also accepts a virtual key alone; the emulator
 refuses it (as the self-hosted gateway does) so that it is never more lenient than either
 gateway. ``x-portkey-custom-host`` is not followed (the emulator is the upstream itself), only
 checked to be an http(s) URL without credentials. Neither gateway's paths for other routes,
@@ -71,33 +72,36 @@ PORTKEY_PROVIDERS = frozenset({"openai", "azure-openai", "anthropic", "bedrock",
 LITELLM_FILE_PROVIDERS = frozenset({"openai", "azure", "vertex_ai", "bedrock", "anthropic", "hosted_vllm"})
 
 
-def _portkey_key(headers: dict[str, str]) -> str | None:
-    """The key a Portkey gateway in front of us would let through, or a 400 as it would answer."""
+def _portkey_key(headers: dict[str, str]) -> tuple[str | None, Exception | None]:
+    """The key a Portkey gateway in front of us would let through, and the refusal (a 400, or a
+    401 as the upstream would answer) it would give instead, if any."""
     provider = headers.get("x-portkey-provider")
     config = headers.get("x-portkey-config")
     hosted_key = headers.get("x-portkey-api-key")
+    upstream_key = _bearer(headers.get("authorization", ""))
+    presented = hosted_key if hosted_key is not None else upstream_key
     if not provider and not config:
-        raise PortkeyHeaderError(PORTKEY_ROUTING_MISSING)
+        return presented, PortkeyHeaderError(PORTKEY_ROUTING_MISSING)
     custom_host = headers.get("x-portkey-custom-host")
     if custom_host and (not custom_host.startswith(("http://", "https://")) or "@" in custom_host):
-        raise PortkeyHeaderError("Invalid custom host")
+        return presented, PortkeyHeaderError("Invalid custom host")
     if hosted_key is not None:
-        if provider and not provider.startswith("@") and not _bearer(headers.get("authorization", "")):
-            raise ApiError(401, "Incorrect API key provided: undefined.", code="invalid_api_key")
-        return hosted_key
+        if provider and not provider.startswith("@") and not upstream_key:
+            return presented, ApiError(401, "Incorrect API key provided: undefined.", code="invalid_api_key")
+        return presented, None
     if provider and provider not in PORTKEY_PROVIDERS:
-        raise PortkeyHeaderError("Invalid provider passed")
+        return presented, PortkeyHeaderError("Invalid provider passed")
     if config and not provider:
         try:
             parsed = json.loads(config)
         except ValueError:
-            raise PortkeyHeaderError("Invalid config passed. You need to pass a valid json") from None
+            return presented, PortkeyHeaderError("Invalid config passed. You need to pass a valid json")
         if not isinstance(parsed, dict) or not (parsed.get("provider") or parsed.get("targets")):
-            raise PortkeyHeaderError(
+            return presented, PortkeyHeaderError(
                 "Either x-portkey-provider needs to be passed. Or the x-portkey-config header should "
                 "have a valid config with provider details in it."
             )
-    return _bearer(headers.get("authorization", ""))
+    return presented, None
 
 
 @dataclass(frozen=True)
@@ -190,8 +194,9 @@ class Flavour:
         :raises PortkeyHeaderError: Portkey key present but no provider/config header.
         """
         presented: str | None = None
+        refusal: Exception | None = None
         if self.portkey_headers and any(name.startswith("x-portkey-") for name in headers):
-            presented = _portkey_key(headers)
+            presented, refusal = _portkey_key(headers)
         else:
             llm_provider = headers.get("custom-llm-provider")
             if (
@@ -211,6 +216,8 @@ class Flavour:
             )
         if api_key is not None and not hmac.compare_digest(presented.encode(), api_key.encode()):
             raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+        if refusal is not None:
+            raise refusal
 
 
 def _bearer(value: str) -> str | None:

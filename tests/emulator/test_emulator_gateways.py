@@ -157,7 +157,9 @@ def test_portkey_self_hosted_checks(emulator_factory: Callable[..., EmulatorHand
     assert bad_config.status_code == 400 and "valid json" in bad_config.json()["message"]
     config = get(**{"x-portkey-config": '{"provider": "openai"}'}, **upstream)
     assert config.status_code == 200
-    with_credentials = get(**{"x-portkey-provider": "openai", "x-portkey-custom-host": "http://u:p@h/v1"})
+    with_credentials = get(
+        **{"x-portkey-provider": "openai", "x-portkey-custom-host": "http://u:p@h/v1"}, **upstream
+    )
     assert with_credentials.status_code == 400
     # hosted: a raw provider name needs the provider key too
     hosted = get(**{"x-portkey-api-key": "sk-upstream", "x-portkey-provider": "openai"})

@@ -142,9 +142,14 @@ def test_cli_as_documented_and_through_a_connection(
     assert upstream.file_md5(json.loads(single.stdout)["id"]) == md5_of(source.read_bytes())
 
 
-def test_cli_without_the_provider_header_gets_the_gateways_400(
+def test_the_gateways_400_without_a_provider_is_caught_before_sending(
     portkey: GatewayProcess, upstream: EmulatorHandle, source: Path
 ) -> None:
+    import httpx
+
+    answer = httpx.get(portkey.base_url + "/files", headers={"Authorization": f"Bearer {UPSTREAM_KEY}"})
+    assert answer.status_code == 400
+    assert answer.json()["message"] == "Either x-portkey-config or x-portkey-provider header is required"
     result = subprocess.run(
         [
             sys.executable,
@@ -165,8 +170,8 @@ def test_cli_without_the_provider_header_gets_the_gateways_400(
         text=True,
         timeout=120,
     )
-    assert result.returncode == 1
-    assert "x-portkey-provider header is required" in result.stderr
+    assert result.returncode == 2
+    assert "needs portkey_provider" in result.stderr
     assert upstream.request_log() == []
 
 
