@@ -307,7 +307,12 @@ class ClientSettings:
 
     @property
     def portkey_hosted(self) -> bool:
-        """The base URL is hosted Portkey's (no host given, or a host under ``portkey.ai``)."""
+        """Whether these settings are for hosted Portkey: a base URL under ``portkey.ai`` (or none),
+        or a hosted-only feature in use (a virtual key, or a saved config's id rather than JSON)."""
+        if self.portkey_virtual_key or (
+            self.portkey_config and not self.portkey_config.lstrip().startswith("{")
+        ):
+            return True
         if not self.base_url:
             return True
         url = self.base_url if "://" in self.base_url else "https://" + self.base_url

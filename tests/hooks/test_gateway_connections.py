@@ -188,3 +188,45 @@ def test_an_echoing_server_gets_no_listed_header_into_errors(files_connection: F
     with pytest.raises(AuthenticationError) as caught:
         client.list_files()
     assert APIM_KEY not in str(caught.value) and LISTED_SECRET not in str(caught.value)
+
+
+def test_a_hosted_only_feature_means_hosted_portkey(files_connection: FilesConnection) -> None:
+    """A virtual key or a config id at a custom URL (a private Portkey) keeps the Portkey key header."""
+    virtual = headers_of(
+        files_connection,
+        "pk_private_vk",
+        "https://portkey.internal.example/v1",
+        PORTKEY_KEY,
+        gateway="portkey",
+        portkey_virtual_api_key=VIRTUAL_KEY,
+    )
+    assert virtual["x-portkey-api-key"] == PORTKEY_KEY and "Authorization" not in virtual
+    config_id = headers_of(
+        files_connection,
+        "pk_private_cfg",
+        "https://portkey.internal.example/v1",
+        PORTKEY_KEY,
+        gateway="portkey",
+        portkey_config_secret="pc-saved-1",
+    )
+    assert config_id["x-portkey-api-key"] == PORTKEY_KEY
+
+
+def test_self_hosted_portkey_without_provider_or_config_is_refused(files_connection: FilesConnection) -> None:
+    from airflow_provider_files.api.errors import ConfigurationError
+
+    files_connection(
+        "http://127.0.0.1:8787/v1", conn_id="pk_no_route", password=PROVIDER_KEY, gateway="portkey"
+    )
+    with pytest.raises(ConfigurationError, match="needs portkey_provider") as caught:
+        FilesHook("pk_no_route").settings.default_headers()
+    assert PROVIDER_KEY not in str(caught.value)
+    json_config = headers_of(
+        files_connection,
+        "pk_json_cfg",
+        "http://127.0.0.1:8787/v1",
+        PROVIDER_KEY,
+        gateway="portkey",
+        portkey_config_secret='{"provider": "openai"}',
+    )
+    assert json_config["Authorization"] == f"Bearer {PROVIDER_KEY}"
