@@ -32,20 +32,34 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "api-version query parameter for Azure OpenAI (empty for the Azure v1 API).",
         {"type": ["string", "null"]},
     ),
+    "portkey_api_key": _field(
+        "Portkey API key (hosted)",
+        "Hosted Portkey's key, sent as x-portkey-api-key. With it, the API key field holds the upstream "
+        "provider's key (sent as Authorization). Leave empty for a self-hosted gateway.",
+        {"type": ["string", "null"], "format": "password"},
+    ),
     "portkey_provider": _field(
         "Portkey provider",
-        "x-portkey-provider, e.g. openai or @my-provider-slug.",
+        "x-portkey-provider: openai (self-hosted or hosted, with the provider key in the API key field) "
+        "or a hosted @provider-slug.",
         {"type": ["string", "null"]},
     ),
-    "portkey_virtual_key": _field(
-        "Portkey virtual key",
-        "x-portkey-virtual-key (legacy equivalent of a provider slug).",
+    "portkey_virtual_api_key": _field(
+        "Portkey virtual key (hosted)",
+        "x-portkey-virtual-key (hosted Portkey's legacy equivalent of a provider slug; a self-hosted "
+        "gateway refuses it).",
         {"type": ["string", "null"], "format": "password"},
     ),
-    "portkey_config": _field(
+    "portkey_config_secret": _field(
         "Portkey config",
-        "x-portkey-config: a config id or a JSON config.",
+        "x-portkey-config: a hosted config id or a JSON config (may hold keys: shown as ***).",
         {"type": ["string", "null"], "format": "password"},
+    ),
+    "portkey_custom_host": _field(
+        "Portkey custom host",
+        "x-portkey-custom-host: the upstream base URL a self-hosted gateway calls, e.g. "
+        "https://api.openai.com/v1.",
+        {"type": ["string", "null"]},
     ),
     "litellm_provider": _field(
         "LiteLLM provider",
@@ -61,8 +75,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "headers": _field(
         "Extra headers",
         "JSON object of extra headers sent on every request. Values of headers whose names look secret "
-        "(authorization, api-key, token, secret, ...) are masked in logs.",
+        "(authorization, api-key, token, secret, subscription-key ...) are masked in logs.",
         {"type": ["object", "null"], "format": "json"},
+    ),
+    "masked_headers": _field(
+        "Masked header names",
+        "More header names (JSON list or comma-separated) whose values in Extra headers are credentials, "
+        "masked in logs and errors.",
+        {"type": ["string", "null"]},
     ),
     "timeout_s": _field(
         "Timeout (s)",

@@ -7,7 +7,9 @@ Exit status: 0 uploaded, 1 the upload failed (API error, cancelled, source chang
 By default the connection is read like a task would (``--files-conn-id``, e.g. from an
 ``AIRFLOW_CONN_<ID>`` environment variable; no metadata database is needed). ``--base-url``
 skips Airflow altogether (the key is read from the environment variable ``--api-key-env``),
-which keeps the process small.
+which keeps the process small; ``--header NAME=VALUE`` and ``--gateway-option EXTRA=VALUE`` (any
+connection extra, e.g. ``portkey_provider=openai``) carry what a gateway needs, and
+``--conn-json`` takes a whole connection in Airflow's JSON form, also without Airflow.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from airflow_provider_files.api import ClientSettings, FilesApiError, FilesClient
+from airflow_provider_files.api.errors import UnsupportedOperationError
 from airflow_provider_files.uploads import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PART_SIZE_BYTES,
@@ -66,6 +70,13 @@ def _concurrency(text: str) -> int:
     return value
 
 
+def _pair(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError("expected NAME=VALUE")
+    return name.strip(), value
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Upload a file through the Uploads API (parts in parallel, md5 checked, resumable with "
@@ -90,8 +101,33 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_API_KEY_ENV,
         help=f"environment variable holding the API key with --base-url (default {DEFAULT_API_KEY_ENV})",
     )
+    target.add_argument("--gateway", default=None, help="gateway profile with --base-url (default openai)")
     target.add_argument(
-        "--gateway", default="openai", help="gateway profile with --base-url (default openai)"
+        "--header",
+        dest="headers",
+        action="append",
+        type=_pair,
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra header sent on every request with --base-url or --conn-json (repeatable); values of "
+        "secret-looking names are masked",
+    )
+    target.add_argument(
+        "--gateway-option",
+        dest="gateway_options",
+        action="append",
+        type=_pair,
+        default=[],
+        metavar="EXTRA=VALUE",
+        help="a connection extra with --base-url or --conn-json (repeatable), e.g. portkey_provider=openai, "
+        "portkey_custom_host=https://api.openai.com/v1, portkey_config_secret=..., api_version=...",
+    )
+    target.add_argument(
+        "--conn-json",
+        default=None,
+        metavar="JSON",
+        help='a connection in Airflow\'s JSON form, e.g. \'{"host": "http://127.0.0.1:8787/v1", "extra": '
+        '{"gateway": "portkey", ...}}\'; the key from "password" or --api-key-env; skips Airflow',
     )
     options = parser.add_argument_group("upload options")
     options.add_argument(
@@ -137,20 +173,68 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     options.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _client_from_args(args: argparse.Namespace, max_connections: int) -> FilesClient:
-    if args.base_url:
-        if args.files_conn_id:
-            raise ValueError("give either --files-conn-id or --base-url, not both")
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise ValueError(f"--base-url needs the API key in the environment variable {args.api_key_env}")
-        settings = ClientSettings(
-            api_key=api_key,
-            gateway=args.gateway,
-            base_url=args.base_url,
-            context="airflow-files upload --base-url",
+def _settings_without_airflow(args: argparse.Namespace) -> ClientSettings:
+    """Settings from --base-url or --conn-json plus the flags, read as the hook reads a connection."""
+    from types import SimpleNamespace
+
+    from airflow_provider_files.hooks.connection_settings import settings_from_connection
+
+    fields: dict[str, Any] = {}
+    if args.conn_json:
+        try:
+            fields = json.loads(args.conn_json)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--conn-json is not valid JSON: {exc.msg}") from None
+        if not isinstance(fields, dict):
+            raise ValueError("--conn-json must be a JSON object (host, password, extra ...)")
+    extra = fields.get("extra") or {}
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"'extra' in --conn-json is not valid JSON: {exc.msg}") from None
+    if not isinstance(extra, dict):
+        raise ValueError("'extra' in --conn-json must be a JSON object")
+    extra = dict(extra)
+    if args.gateway:
+        extra["gateway"] = args.gateway
+    extra.update(dict(args.gateway_options))
+    if args.headers:
+        headers = extra.get("headers") or {}
+        if isinstance(headers, str):
+            headers = json.loads(headers)
+        extra["headers"] = {**headers, **dict(args.headers)}
+    api_key = fields.get("password") or os.environ.get(args.api_key_env)
+    if not api_key and not extra.get("portkey_api_key"):
+        raise ValueError(
+            f"{'--conn-json' if args.conn_json else '--base-url'} needs the API key in the environment "
+            f"variable {args.api_key_env}"
         )
-        return FilesClient(settings, max_connections=max_connections)
+    flag = "--base-url" if args.base_url else "--conn-json"
+    conn = SimpleNamespace(
+        conn_id=f"airflow-files upload {flag}",
+        host=args.base_url or fields.get("host"),
+        schema=fields.get("schema"),
+        port=fields.get("port"),
+        password=api_key,
+        extra_dejson=extra,
+    )
+    settings = settings_from_connection(conn)
+    return replace(settings, context=f"airflow-files upload {flag}")
+
+
+def _client_from_args(args: argparse.Namespace, max_connections: int) -> FilesClient:
+    if args.base_url or args.conn_json:
+        if args.files_conn_id:
+            raise ValueError("give either --files-conn-id or --base-url/--conn-json, not both")
+        if args.base_url and args.conn_json:
+            raise ValueError("give either --base-url or --conn-json, not both")
+        return FilesClient(_settings_without_airflow(args), max_connections=max_connections)
+    if args.headers or args.gateway_options:
+        raise ValueError(
+            "--header and --gateway-option apply to --base-url or --conn-json; "
+            "a connection sets them in its extras"
+        )
     from airflow_provider_files.hooks.files import FilesHook
 
     hook = FilesHook(args.files_conn_id or DEFAULT_CONN_ID, max_connections=max_connections)
@@ -223,12 +307,24 @@ def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
     path: Path = args.path
     try:
         client = _client_from_args(args, max_connections=args.concurrency + 2)
-    except ValueError as exc:
+    except (ValueError, FilesApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    profile = client.settings.profile
+    if not args.single_request and not profile.supports_uploads:
+        client.close()
+        print(
+            f"error: the '{profile.name}' gateway has no Uploads API{profile.uploads_hint}; "
+            "use --single-request (one POST /files, files up to 512 MB)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         with client:
             file_dict = _upload(client, args)
+    except UnsupportedOperationError as exc:
+        print(f"error: {exc} (use --single-request)", file=sys.stderr)
+        return EXIT_USAGE
     except (ValueError, TypeError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -16,7 +16,7 @@ from airflow_provider_files.hooks.files import FilesHook
 from tests.support import FilesConnection
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
-SENSITIVE_FIELDS = {"portkey_virtual_key", "portkey_config"}
+SENSITIVE_FIELDS = {"portkey_api_key", "portkey_virtual_api_key", "portkey_config_secret"}
 
 
 def test_airflow_providers_list_shows_the_provider() -> None:
@@ -67,12 +67,15 @@ def test_every_extra_the_hook_reads_is_on_the_form() -> None:
         "organization",
         "project",
         "api_version",
+        "portkey_api_key",
         "portkey_provider",
-        "portkey_virtual_key",
-        "portkey_config",
+        "portkey_virtual_api_key",  # also read under its older name portkey_virtual_key
+        "portkey_config_secret",  # also read under its older name portkey_config
+        "portkey_custom_host",
         "litellm_provider",
         "api_key_header",
         "headers",
+        "masked_headers",
         "timeout_s",
         "max_retries",
         "verify_ssl",

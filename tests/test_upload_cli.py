@@ -319,3 +319,78 @@ def test_no_md5_completes_through_a_gateway_that_refuses_the_field(
     assert accepted.returncode == 0, accepted.stderr
     file_id = json.loads(accepted.stdout)["id"]
     assert emulator.file_md5(file_id) == hashlib.md5(source.read_bytes()).hexdigest()
+
+
+def test_base_url_carries_gateway_headers_and_options(emulator_factory: Any, source: Path) -> None:
+    """A self-hosted Portkey's needs, given on the command line: the emulator checks them as the gateway does."""
+    strict = emulator_factory(api_key="sk-cli-upstream-123456")
+    env = {"UPSTREAM_KEY": "sk-cli-upstream-123456"}
+    base = [str(source), "--purpose", "batch", "--base-url", strict.base_url, "--gateway", "portkey"]
+    base += ["--api-key-env", "UPSTREAM_KEY", "--single-request", "--quiet"]
+    without = run_cli(*base, env=env)
+    assert without.returncode == 2 and "needs portkey_provider" in without.stderr
+    assert strict.request_log() == []
+    result = run_cli(
+        *base,
+        "--header",
+        "x-portkey-provider=openai",
+        "--gateway-option",
+        "portkey_custom_host=https://api.openai.com/v1",
+        "--header",
+        "X-Team=data-eng",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    uploaded = json.loads(result.stdout)
+    logged = [e for e in strict.request_log() if e["route"] == "create_file"][-1]
+    assert logged["status"] == 200 and "x-portkey-custom-host" in logged["headers"]
+    assert "authorization" in logged["headers"] and "x-portkey-api-key" not in logged["headers"]
+    assert uploaded["bytes"] == source.stat().st_size
+
+
+def test_conn_json_and_masked_header_values(emulator_factory: Any, source: Path) -> None:
+    strict = emulator_factory(api_key="sk-cli-right-123456")
+    conn = {"host": strict.base_url, "password": "sk-cli-wrong-654321", "extra": {"max_retries": 0}}
+    secret = "hdr-CLI-LEAKCHECK-777"
+    result = run_cli(
+        str(source),
+        "--purpose",
+        "batch",
+        "--single-request",
+        "--conn-json",
+        json.dumps(conn),
+        "--header",
+        f"X-Auth-Token={secret}",
+    )
+    assert result.returncode == 1 and "401" in result.stderr
+    assert secret not in result.stderr and "sk-cli-wrong-654321" not in result.stderr
+    conn["password"] = "sk-cli-right-123456"
+    ok = run_cli(
+        str(source), "--purpose", "batch", "--single-request", "--quiet", "--conn-json", json.dumps(conn)
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_gateway_without_uploads_api_exits_2_naming_single_request(
+    emulator: EmulatorHandle, source: Path
+) -> None:
+    result = run_cli(
+        str(source),
+        "--purpose",
+        "batch",
+        "--base-url",
+        emulator.base_url,
+        "--gateway",
+        "litellm",
+        env={"OPENAI_API_KEY": emulator.api_key},
+    )
+    assert result.returncode == 2
+    assert "--single-request" in result.stderr
+    assert emulator.request_log() == []
+
+
+def test_header_needs_name_and_value(emulator: EmulatorHandle, source: Path) -> None:
+    result = run_cli(
+        str(source), "--purpose", "batch", "--base-url", emulator.base_url, "--header", "novalue"
+    )
+    assert result.returncode == 2 and "NAME=VALUE" in result.stderr

@@ -218,6 +218,12 @@ def _error_fields(body: Any) -> tuple[str | None, str | None, str | None, str | 
     return None, None, None, None
 
 
+def _has_api_prefix(path: str) -> bool:
+    """Whether a request path already carries an API prefix (``/v1``, ``/openai``, ``/api``)."""
+    first = path.strip("/").split("/", 1)[0].lower()
+    return bool(re.fullmatch(r"v\d+|openai|api", first))
+
+
 def error_from_response(
     response: httpx.Response,
     *,
@@ -263,6 +269,10 @@ def error_from_response(
     if request_id:
         parts.append(f" [request id {request_id}]")
     hint = next((h for c, h in _HINTS.items() if issubclass(cls, c)), None)
+    if cls is NotFoundError and error_type is None and code is None and _has_api_prefix(request.url.path):
+        # Not the API's own "no such object" error, and the prefix is there: the route itself is
+        # missing behind this base URL (e.g. /v1/uploads on a LiteLLM proxy).
+        hint = "Check the id, and that the server at this base URL offers this route"
     if hint:
         parts.append(f". {hint}.")
     message = redact("".join(parts), secrets)

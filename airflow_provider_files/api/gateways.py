@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,14 +25,20 @@ DEFAULT_MAX_RETRIES = 5
 USER_AGENT = f"airflow-provider-files/{__version__}"
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 
+PORTKEY_HOSTED_DOMAIN = "portkey.ai"
+
 # Header names whose values are credentials: never logged, always masked.
+# (``Ocp-Apim-Subscription-Key`` is Azure API Management's key header.)
 _SECRET_HEADER_PATTERN = re.compile(
-    r"(authorization|api[-_]?key|token|secret|cookie|password|virtual-key|config)", re.I
+    r"(authorization|api[-_]?key|token|secret|cookie|password|virtual-key|config|subscription[-_]?key)",
+    re.I,
 )
 
 
-def is_secret_header(name: str) -> bool:
-    return bool(_SECRET_HEADER_PATTERN.search(name))
+def is_secret_header(name: str, extra_names: Iterable[str] = ()) -> bool:
+    """Whether a header carries a credential: by its name, or because the connection lists it."""
+    lowered = name.strip().lower()
+    return bool(_SECRET_HEADER_PATTERN.search(name)) or any(lowered == n.strip().lower() for n in extra_names)
 
 
 # Purposes a file can be created with (OpenAI's FilePurpose).
@@ -164,12 +170,24 @@ def _is_loopback(host: str) -> bool:
 class ClientSettings:
     """Everything a client needs to reach one API. ``repr`` never shows a credential.
 
-    :param api_key: the key (OpenAI key, Azure key, Portkey key, LiteLLM key ...).
+    :param api_key: the key that authenticates at the base URL (OpenAI key, Azure key, LiteLLM key
+        ...). On the ``portkey`` gateway it is the Portkey API key (``x-portkey-api-key``) when the
+        base URL is hosted Portkey's and no ``portkey_api_key`` is given; otherwise it is the
+        upstream provider's key, sent as ``Authorization: Bearer`` (what a self-hosted gateway
+        forwards).
     :param gateway: a key of :data:`PROFILES`.
     :param base_url: API root; empty means the gateway's default.
     :param api_key_header: header that carries the key, overriding the gateway's default
         (``Authorization`` sends ``Bearer <key>``).
+    :param portkey_api_key: hosted Portkey's API key (``x-portkey-api-key``); with it, ``api_key``
+        is the provider key.
+    :param portkey_provider: ``x-portkey-provider`` (``openai``, or a hosted ``@slug``).
+    :param portkey_virtual_key: ``x-portkey-virtual-key`` (hosted Portkey only).
+    :param portkey_config: ``x-portkey-config``: a hosted config id or a JSON config.
+    :param portkey_custom_host: ``x-portkey-custom-host``: the upstream a self-hosted gateway calls.
     :param headers: extra headers sent on every call; secret-looking ones are masked.
+    :param secret_header_names: more header names whose values are masked (besides the names
+        that look secret).
     :param context: words naming where the settings came from (e.g. a connection id), used in errors.
     """
 
@@ -182,9 +200,12 @@ class ClientSettings:
     portkey_provider: str | None = None
     portkey_virtual_key: str | None = field(default=None, repr=False)
     portkey_config: str | None = field(default=None, repr=False)
+    portkey_api_key: str | None = field(default=None, repr=False)
+    portkey_custom_host: str | None = None
     litellm_provider: str | None = None
     api_key_header: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    secret_header_names: tuple[str, ...] = ()
     timeout_s: float = DEFAULT_TIMEOUT_S
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -244,16 +265,18 @@ class ClientSettings:
 
     def default_headers(self) -> dict[str, str]:
         """Headers sent on every call: user agent, credentials, gateway headers, then the extra headers."""
-        profile = self.profile
+        self._require_portkey_routing()
         headers: dict[str, str] = {"User-Agent": USER_AGENT}
         api_key = (self.api_key or "").strip()
         if api_key:
-            key_header = self.api_key_header or profile.key_header
+            key_header = self.api_key_header or self._key_header()
             if key_header.lower() == "authorization":
                 headers["Authorization"] = f"Bearer {api_key}"
             else:
                 headers[key_header] = api_key
         optional = {
+            "x-portkey-api-key": (self.portkey_api_key or "").strip() or None,
+            "x-portkey-custom-host": self.portkey_custom_host,
             "OpenAI-Organization": self.organization,
             "OpenAI-Project": self.project,
             "x-portkey-provider": self.portkey_provider,
@@ -265,6 +288,41 @@ class ClientSettings:
         headers.update(self.headers)
         return headers
 
+    def _require_portkey_routing(self) -> None:
+        """A self-hosted Portkey gateway answers 400 to every call that names no provider or config."""
+        if self.profile.name != "portkey" or self.portkey_hosted:
+            return
+        names = {name.lower() for name in self.headers}
+        if self.portkey_provider or self.portkey_config or names & {"x-portkey-provider", "x-portkey-config"}:
+            return
+        raise ConfigurationError(
+            f"a self-hosted Portkey gateway{self._where()} needs portkey_provider (e.g. openai) or "
+            "portkey_config; a virtual key is a hosted Portkey feature"
+        )
+
+    def _key_header(self) -> str:
+        """Where the key goes by default. Portkey: its own header only for hosted Portkey without
+        a separate ``portkey_api_key``; a self-hosted gateway reads the upstream key from
+        ``Authorization`` and ignores ``x-portkey-api-key``."""
+        profile = self.profile
+        if profile.name == "portkey" and (self.portkey_api_key or not self.portkey_hosted):
+            return "Authorization"
+        return profile.key_header
+
+    @property
+    def portkey_hosted(self) -> bool:
+        """Whether these settings are for hosted Portkey: a base URL under ``portkey.ai`` (or none),
+        or a hosted-only feature in use (a virtual key, or a saved config's id rather than JSON)."""
+        if self.portkey_virtual_key or (
+            self.portkey_config and not self.portkey_config.lstrip().startswith("{")
+        ):
+            return True
+        if not self.base_url:
+            return True
+        url = self.base_url if "://" in self.base_url else "https://" + self.base_url
+        host = (urlsplit(url).hostname or "").lower()
+        return host == PORTKEY_HOSTED_DOMAIN or host.endswith("." + PORTKEY_HOSTED_DOMAIN)
+
     def default_params(self) -> dict[str, str]:
         """Query parameters sent on every call (Azure's ``api-version``)."""
         version = self.api_version
@@ -275,8 +333,8 @@ class ClientSettings:
 
     def secret_values(self) -> list[str]:
         """Every credential these settings carry, for redaction and Airflow's secrets masker."""
-        values = [self.api_key, self.portkey_virtual_key, self.portkey_config]
-        values += [v for k, v in self.headers.items() if is_secret_header(k)]
+        values = [self.api_key, self.portkey_api_key, self.portkey_virtual_key, self.portkey_config]
+        values += [v for k, v in self.headers.items() if is_secret_header(k, self.secret_header_names)]
         # A key pasted with a newline travels (and is echoed) without it, so mask both spellings.
         values += [v.strip() for v in values if v]
         return list(dict.fromkeys(v for v in values if v))
@@ -302,3 +360,24 @@ def parse_headers(value: Any, *, context: str | None = None) -> dict[str, str]:
             continue
         headers[name.strip()] = str(header_value)
     return headers
+
+
+def parse_header_names(
+    value: Any, *, name: str = "secret_header_names", context: str | None = None
+) -> tuple[str, ...]:
+    """Header names from a connection: a JSON list (or its text) or comma-separated text."""
+    where = f" in {context}" if context else ""
+    if value in (None, "", []):
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigurationError(f"'{name}'{where} is not valid JSON: {exc.msg}") from None
+        else:
+            value = text.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(f"'{name}'{where} must be a list of header names")
+    return tuple(dict.fromkeys(v.strip() for v in value if v.strip()))

@@ -194,14 +194,8 @@ class EmulatorApp:
                 response = self._fault_response(fault, flavour)
             else:
                 response = await handler(context, params)
-        except PortkeyHeaderError:
-            response = json_response(
-                {
-                    "status": "failure",
-                    "message": "Either x-portkey-config or x-portkey-provider header is required",
-                },
-                status=400,
-            )
+        except PortkeyHeaderError as refusal:
+            response = json_response({"status": "failure", "message": str(refusal)}, status=400)
         except ApiError as error:
             response = self._error_response(error, context.flavour)
         except ClientDisconnected:

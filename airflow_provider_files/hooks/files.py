@@ -51,7 +51,7 @@ from airflow_provider_files.exceptions import (
 )
 from airflow_provider_files.hooks._delegate import async_client_method, client_method
 from airflow_provider_files.hooks._waiting import wait_on_schedule
-from airflow_provider_files.hooks.connection import settings_from_connection
+from airflow_provider_files.hooks.connection_settings import settings_from_connection
 
 try:  # Airflow 3.1+
     from airflow.sdk.log import mask_secret

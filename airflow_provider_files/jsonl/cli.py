@@ -14,6 +14,7 @@ from airflow_provider_files.jsonl.sharding import shard_batch_file
 from airflow_provider_files.jsonl.validation import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ERRORS,
+    DEFAULT_MAX_LINE_BYTES,
     DEFAULT_MAX_LINES,
     BatchLimits,
     InvalidBatchFileError,
@@ -73,6 +74,14 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
         help=f"largest file size: bytes, or with a unit such as 200MB or 190MiB (default {DEFAULT_MAX_BYTES:,})",
     )
     parser.add_argument(
+        "--max-line-bytes",
+        type=_size_in_bytes,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="SIZE",
+        help="longest line (one request); reading stops at a longer one "
+        f"(default {DEFAULT_MAX_LINE_BYTES:,} bytes)",
+    )
+    parser.add_argument(
         "--max-errors",
         type=_non_negative_int,
         default=DEFAULT_MAX_ERRORS,
@@ -90,7 +99,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate ``args.path``; print the report; return 0 valid, 1 invalid, 2 I/O error."""
-    limits = BatchLimits(max_lines=args.max_lines, max_bytes=args.max_bytes)
+    limits = BatchLimits(
+        max_lines=args.max_lines, max_bytes=args.max_bytes, max_line_bytes=args.max_line_bytes
+    )
     source = sys.stdin.buffer if args.path == "-" else args.path
     try:
         report = validate_batch_file(source, limits=limits, max_errors=args.max_errors)
@@ -109,6 +120,12 @@ def configure_shard_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="the batch JSONL file to split")
     parser.add_argument("destination", metavar="DEST_DIR", help="folder for the shards (created if missing)")
     parser.add_argument("--prefix", help="shard file name prefix (default: the source name without .jsonl)")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the shards of an earlier run with the same prefix in DEST_DIR (without it, "
+        "such a folder is refused)",
+    )
     _add_limit_options(parser)
 
 
@@ -122,6 +139,8 @@ def run_shard(args: argparse.Namespace) -> int:
             max_bytes=args.max_bytes,
             prefix=args.prefix,
             max_errors=args.max_errors,
+            max_line_bytes=args.max_line_bytes,
+            replace=args.replace,
         )
     except InvalidBatchFileError as exc:
         report = exc.report

@@ -169,7 +169,7 @@ def write_input_subset(
 
 def _input_id(raw: bytes, source: str, line: int, max_line_bytes: int) -> str:
     if isinstance(raw, TruncatedLine):
-        raise ResultLineError(source, line, f"line is {raw.length:,} bytes, more than {max_line_bytes:,}")
+        raise ResultLineError(source, line, f"line is {raw.size_text()}, more than {max_line_bytes:,}")
     try:
         request = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -255,7 +255,7 @@ def _index_file(
             size = len(raw)
             if chunks.last_had_truncated and isinstance(raw, TruncatedLine):
                 raise ResultLineError(
-                    name, number, f"line is {raw.length:,} bytes, more than {max_line_bytes:,}"
+                    name, number, f"line is {raw.size_text()}, more than {max_line_bytes:,}"
                 )
             success = plain_success(raw) if is_output else None
             if success is not None:

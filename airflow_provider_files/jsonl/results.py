@@ -43,7 +43,7 @@ from airflow_provider_files.jsonl._reading import (
     source_name,
 )
 from airflow_provider_files.jsonl.line_scanner import BinaryWritable, LineScanner
-from airflow_provider_files.jsonl.validation import excerpt_of
+from airflow_provider_files.jsonl.report import excerpt_of
 
 ResultKind = Literal["output", "error"]
 
@@ -447,9 +447,9 @@ class ResultsAccount:
                 if chunks.last_had_truncated:
                     index = next(i for i, raw in enumerate(lines) if isinstance(raw, TruncatedLine))
                     self.add_lines(lines[:index], kind, source=name, first_line=number)
-                    length = lines[index].length  # type: ignore[attr-defined]
+                    size = lines[index].size_text()  # type: ignore[attr-defined]
                     raise ResultLineError(
-                        name, number + index, f"line is {length:,} bytes, more than {max_line_bytes:,}"
+                        name, number + index, f"line is {size}, more than {max_line_bytes:,}"
                     )
                 self.add_lines(lines, kind, source=name, first_line=number)
                 number += len(lines)

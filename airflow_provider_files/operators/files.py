@@ -388,6 +388,8 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
                     prefix=Path(self._filename_for(source)).stem,
                     endpoints=limits.endpoints,
                     max_errors=self.max_errors,
+                    # every try writes the shards again into the same folder
+                    replace=True,
                 )
             except InvalidBatchFileError as exc:
                 raise self._invalid(exc.report) from None

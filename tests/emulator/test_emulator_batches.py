@@ -443,7 +443,11 @@ def test_portkey_and_litellm_headers_apply_to_batches(
     url = f"{handle.base_url}/batches"
     no_provider = httpx.get(url, headers={"x-portkey-api-key": "gw-key"})
     assert no_provider.status_code == 400 and no_provider.json()["status"] == "failure"
-    portkey = httpx.get(url, headers={"x-portkey-api-key": "gw-key", "x-portkey-provider": "openai"})
+    # hosted Portkey with a raw provider name forwards the provider key from Authorization
+    provider_key = {"Authorization": "Bearer sk-provider"}
+    portkey = httpx.get(
+        url, headers={"x-portkey-api-key": "gw-key", "x-portkey-provider": "openai", **provider_key}
+    )
     assert portkey.status_code == 200 and portkey.json()["data"] == []
     wrong_key = httpx.get(url, headers={"x-portkey-api-key": "nope", "x-portkey-provider": "openai"})
     assert wrong_key.status_code == 401

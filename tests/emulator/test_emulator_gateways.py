@@ -115,11 +115,14 @@ def test_portkey_headers(emulator: EmulatorHandle) -> None:
     }
     for extra in (
         {"x-portkey-provider": "@openai-prod"},
-        {"x-portkey-virtual-key": "vk"},
         {"x-portkey-config": "cfg"},
     ):
         response = httpx.get(url, headers={"x-portkey-api-key": "pk", **extra})
         assert response.status_code == 200
+    # A virtual key alone is refused, as the self-hosted gateway refuses it.
+    virtual_key_only = httpx.get(url, headers={"x-portkey-api-key": "pk", "x-portkey-virtual-key": "vk"})
+    assert virtual_key_only.status_code == 400
+    assert virtual_key_only.json() == no_provider.json()
     logged = emulator.request_log()[1]
     assert logged["header_values"]["x-portkey-provider"] == "@openai-prod"
     assert "x-portkey-api-key" in logged["headers"] and "x-portkey-api-key" not in logged["header_values"]
@@ -132,6 +135,43 @@ def test_portkey_key_is_the_one_checked(emulator_factory: Callable[..., Emulator
     assert wrong.status_code == 401
     right = httpx.get(f"{handle.base_url}/files", headers={**headers, "x-portkey-api-key": "pk-right"})
     assert right.status_code == 200
+
+
+def test_portkey_self_hosted_checks(emulator_factory: Callable[..., EmulatorHandle]) -> None:
+    handle = emulator_factory(api_key="sk-upstream")
+    url = f"{handle.base_url}/files"
+
+    def get(**headers: str) -> httpx.Response:
+        return httpx.get(url, headers=headers)
+
+    upstream = {"Authorization": "Bearer sk-upstream"}
+    assert get(**{"x-portkey-provider": "openai"}, **upstream).status_code == 200
+    custom_host = {"x-portkey-custom-host": "http://127.0.0.1:1/v1"}
+    assert get(**{"x-portkey-provider": "openai"}, **custom_host, **upstream).status_code == 200
+    # the self-hosted gateway ignores x-portkey-api-key: the upstream key must be in Authorization
+    assert get(**{"x-portkey-provider": "openai", "x-portkey-custom-host": "http://h/v1"}).status_code == 401
+    slug = get(**{"x-portkey-provider": "@openai-prod"}, **upstream)
+    assert slug.status_code == 400 and slug.json()["message"] == "Invalid provider passed"
+    assert get(**{"x-portkey-virtual-key": "vk"}, **upstream).status_code == 400
+    bad_config = get(**{"x-portkey-config": "pc-id"}, **upstream)
+    assert bad_config.status_code == 400 and "valid json" in bad_config.json()["message"]
+    config = get(**{"x-portkey-config": '{"provider": "openai"}'}, **upstream)
+    assert config.status_code == 200
+    with_credentials = get(
+        **{"x-portkey-provider": "openai", "x-portkey-custom-host": "http://u:p@h/v1"}, **upstream
+    )
+    assert with_credentials.status_code == 400
+    # hosted: a raw provider name needs the provider key too
+    hosted = get(**{"x-portkey-api-key": "sk-upstream", "x-portkey-provider": "openai"})
+    assert hosted.status_code == 401
+
+
+def test_litellm_unknown_provider_is_refused(emulator: EmulatorHandle) -> None:
+    response = httpx.get(
+        f"{emulator.base_url}/files", headers={"x-litellm-api-key": "k", "custom-llm-provider": "bogus"}
+    )
+    assert response.status_code == 400
+    assert "not a valid LlmProviders" in response.json()["error"]["message"]
 
 
 def test_litellm_key_header_and_provider_header(emulator: EmulatorHandle) -> None:

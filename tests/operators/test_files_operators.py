@@ -360,6 +360,29 @@ def test_split_keeps_shards_in_a_given_destination(
     assert sorted(p.name for p in destination.iterdir()) == [f"requests-0000{i}.jsonl" for i in (1, 2, 3)]
 
 
+def test_split_into_a_destination_holding_shards_of_an_earlier_try_replaces_them(
+    files_conn: EmulatorHandle, batch_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = batch_file(30)
+    destination = tmp_path / "shards"
+    destination.mkdir()
+    for number in range(1, 6):  # an earlier try split the source differently
+        (destination / f"requests-0000{number}.jsonl").write_bytes(b"old\n")
+    result = UploadJsonlOperator(
+        task_id="upload",
+        source=str(source),
+        split=True,
+        max_lines=10,
+        shard_destination=str(destination),
+        checkpoint_folder=str(tmp_path / "ck"),
+    ).execute(task_context())
+    assert len(result) == 3
+    assert sorted(p.name for p in destination.iterdir()) == [f"requests-0000{i}.jsonl" for i in (1, 2, 3)]
+    assert b"".join((destination / f"requests-0000{i}.jsonl").read_bytes() for i in (1, 2, 3)) == (
+        source.read_bytes()
+    )
+
+
 def test_split_of_an_invalid_file_sends_nothing(
     files_conn: EmulatorHandle, batch_file: Callable[..., Path], tmp_path: Path
 ) -> None:

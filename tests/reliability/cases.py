@@ -101,6 +101,18 @@ def _bytes_over(limit_bytes: int) -> Callable[[Path], None]:
     return write
 
 
+def _long_line(content_chars: int) -> Callable[[Path], None]:
+    """Three requests; the second carries ``content_chars`` characters of content."""
+
+    def write(path: Path) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(_request("r1"))
+            handle.write(_request("r2").replace('"content": "hi"', f'"content": "{"x" * content_chars}"'))
+            handle.write(_request("r3"))
+
+    return write
+
+
 def _line_of_byte_limit(path: Path, limit_bytes: int) -> int:
     """The number of the first line that ends beyond ``limit_bytes`` (used by the runner)."""
     total = 0
@@ -223,6 +235,24 @@ CASES: list[BadInputCase] = [
         ("more than the limit of 200,000,000",),
         -1,  # computed by the runner from the generated file
         generate=_bytes_over(200_000_000),
+        quick=False,
+    ),
+    BadInputCase(
+        "line_over_line_cap",
+        "one line longer than the configured longest request: refused before it is held whole",
+        "generated_long_line_5000.jsonl",
+        ("line_too_long", "longer than 2,000 bytes"),
+        2,
+        kwargs={"limits": {"max_line_bytes": 2000}},
+        generate=_long_line(5000),
+    ),
+    BadInputCase(
+        "line_over_default_line_cap",
+        "one 70 MB line: longer than any request the API takes (64 MiB cap), memory stays bounded",
+        "generated_long_line_70mb.jsonl",
+        ("line_too_long", "longer than 67,108,864 bytes"),
+        2,
+        generate=_long_line(70_000_000),
         quick=False,
     ),
     BadInputCase(

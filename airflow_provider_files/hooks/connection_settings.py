@@ -1,4 +1,8 @@
-"""An ``openai_files`` Airflow connection read into :class:`~airflow_provider_files.api.ClientSettings`."""
+"""An ``openai_files`` connection read into :class:`~airflow_provider_files.api.ClientSettings`.
+
+No Airflow import here: the hook and ``airflow-files upload --base-url`` (which builds a
+connection-like object from its flags) read connections the same way.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from airflow_provider_files.api.gateways import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_S,
     PROFILES,
+    parse_header_names,
     parse_headers,
 )
 
@@ -75,7 +80,12 @@ def _base_url(conn: Any) -> str | None:
 
 
 def settings_from_connection(conn: Any) -> ClientSettings:
-    """Read an ``openai_files`` connection: host = base URL, password = API key, extras as documented."""
+    """Read an ``openai_files`` connection: host = base URL, password = API key, extras as documented.
+
+    Portkey's virtual key and config are read from ``portkey_virtual_api_key`` and
+    ``portkey_config_secret`` (names Airflow hides as ``***``), or from the older
+    ``portkey_virtual_key`` and ``portkey_config``.
+    """
     context = f"connection '{conn.conn_id}'"
     extra: Mapping[str, Any] = conn.extra_dejson or {}
     gateway = str(_extra(extra, "gateway") or "openai").strip().lower()
@@ -89,6 +99,10 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         value = _extra(extra, name)
         return None if value is None else str(value).strip() or None
 
+    def secret(name: str, legacy: str) -> str | None:
+        # Airflow shows an extra as *** only when its name looks secret; the legacy names do not.
+        return text(name) or text(legacy)
+
     timeout_s = _as_number(_extra(extra, "timeout_s"), "timeout_s", DEFAULT_TIMEOUT_S, context)
     if timeout_s == 0:
         raise ConfigurationError(f"'timeout_s' in {context} must be greater than 0")
@@ -100,11 +114,16 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         project=text("project"),
         api_version=text("api_version"),
         portkey_provider=text("portkey_provider"),
-        portkey_virtual_key=text("portkey_virtual_key"),
-        portkey_config=text("portkey_config"),
+        portkey_virtual_key=secret("portkey_virtual_api_key", "portkey_virtual_key"),
+        portkey_config=secret("portkey_config_secret", "portkey_config"),
+        portkey_api_key=text("portkey_api_key"),
+        portkey_custom_host=text("portkey_custom_host"),
         litellm_provider=text("litellm_provider"),
         api_key_header=text("api_key_header"),
         headers=parse_headers(_extra(extra, "headers"), context=context),
+        secret_header_names=parse_header_names(
+            _extra(extra, "masked_headers"), name="masked_headers", context=context
+        ),
         timeout_s=timeout_s,
         max_retries=int(
             _as_number(_extra(extra, "max_retries"), "max_retries", DEFAULT_MAX_RETRIES, context)
