@@ -53,7 +53,7 @@ from airflow_provider_files.operators._upload_base import (
     WAIT_TIMEOUT_S,
     FilesUploadOperatorBase,
 )
-from airflow_provider_files.uploads import DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE_BYTES
+from airflow_provider_files.uploads import DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE_BYTES, SourceChangedError
 from airflow_provider_files.uploads.manifest import split_fingerprint
 
 if TYPE_CHECKING:
@@ -348,18 +348,31 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         if not report.valid:
             raise self._invalid(report)
         self.log.info(
-            "Validated %s: %d requests to %s, model %s, %d bytes (%.2f s)",
+            "Validated %s: %d requests to %s, model %s, %d bytes, md5 %s (%.2f s)",
             describe(self.source_path),
             report.lines,
             report.endpoint,
             report.model,
             report.bytes,
+            report.md5,
             time.monotonic() - started,
         )
         for warning in report.warnings:
             self.log.warning("%s", warning)
+        if report.bytes != source.size:
+            raise SourceChangedError(
+                f"{describe(self.source_path)} changed while it was validated: {report.bytes} bytes "
+                f"were validated, the file had {source.size}; nothing was uploaded"
+            )
+        # the md5 taken while validating: the bytes uploaded must have it (else the task fails
+        # with "changed since it was validated"), and the file is not read again to hash it
         file = self._resumable().upload(
-            source, store, filename, single_request=single_request, last_try=self._final_try
+            source,
+            store,
+            filename,
+            single_request=single_request,
+            last_try=self._final_try,
+            expected_md5=report.md5,
         )
         return file, source.size
 

@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_files.emulator.testing import EmulatorHandle
+from airflow_provider_files.operators import files as files_module
+from airflow_provider_files.operators._upload_base import SINGLE_REQUEST_MAX_BYTES
 from airflow_provider_files.operators.files import ChunkedUploadOperator, UploadJsonlOperator
-from airflow_provider_files.uploads import UploadError
+from airflow_provider_files.uploads import SourceChangedError, UploadError
+from airflow_provider_files.uploads import engine as engine_module
 from tests.support import FilesConnection, ProxiedCall, RewritingProxy, api_error
 
 from .support import md5_of, run_task, task_context
@@ -111,3 +114,92 @@ def test_every_parameter_is_explicit_typed_and_documented(operator_class: type[A
         assert param.name in documented, f"{param.name} has no :param: in the docstring"
     assert not documented - names - {"kwargs"}, "documented parameters that do not exist"
     assert signature.parameters["send_md5"].default is True
+
+
+# -- the bytes uploaded are the bytes validated -----------------------------------------------------
+
+
+def rewrite_after_validation(monkeypatch: pytest.MonkeyPatch, source: Path) -> list[str | None]:
+    """Once the operator has validated ``source``, rewrite it in place, same size: its last
+    request takes the first one's custom_id, so the file on disk is no longer valid."""
+    validated: list[str | None] = []
+    validate = files_module.validate_batch_file
+
+    def validate_then_rewrite(*args: Any, **kwargs: Any) -> Any:
+        report = validate(*args, **kwargs)
+        validated.append(report.md5)
+        data = source.read_bytes()
+        last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        start = data.rindex(last)
+        with source.open("r+b") as handle:  # in place: same inode, same size
+            handle.seek(start)
+            handle.write(re.sub(rb'"custom_id":"[^"]+"', b'"custom_id":"request-000000"', last, count=1))
+        return report
+
+    monkeypatch.setattr(files_module, "validate_batch_file", validate_then_rewrite)
+    return validated
+
+
+@pytest.mark.parametrize(
+    ("single_request_max_bytes", "send_md5"),
+    [(SINGLE_REQUEST_MAX_BYTES, True), (0, True), (0, False)],
+    ids=["single-request", "chunked", "chunked-no-md5"],
+)
+def test_a_source_rewritten_after_validation_is_not_left_uploaded(
+    files_conn: EmulatorHandle,
+    batch_file: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    single_request_max_bytes: int,
+    send_md5: bool,
+) -> None:
+    source = batch_file(1000)
+    original = source.read_bytes()
+    validated = rewrite_after_validation(monkeypatch, source)
+    operator = UploadJsonlOperator(
+        task_id="upload",
+        source=str(source),
+        single_request_max_bytes=single_request_max_bytes,
+        part_size_bytes=PART_BYTES,
+        send_md5=send_md5,
+        checkpoint_folder=str(tmp_path / "ck"),
+    )
+
+    with pytest.raises(SourceChangedError, match="changed"):
+        run_task(operator, task_context())
+
+    assert validated == [md5_of(original)]  # the validation pass took the md5 of what it read
+    assert source.stat().st_size == len(original) and source.read_bytes() != original
+    assert files_conn.stats()["file_count"] == 0  # nothing unvalidated stays on the server
+
+
+def test_the_upload_sends_the_md5_of_validation_without_hashing_again(
+    files_conn: EmulatorHandle,
+    batch_file: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = batch_file(1000)
+    hashed: list[str] = []
+    md5_of_source = engine_module.Md5Reader
+
+    class CountingReader(md5_of_source):  # type: ignore[misc, valid-type]
+        def run(self) -> None:
+            hashed.append("read")
+            super().run()
+
+    monkeypatch.setattr(engine_module, "Md5Reader", CountingReader)
+    operator = UploadJsonlOperator(
+        task_id="upload",
+        source=str(source),
+        single_request_max_bytes=0,
+        part_size_bytes=PART_BYTES,
+        checkpoint_folder=str(tmp_path / "ck"),
+    )
+
+    result = run_task(operator, task_context())
+
+    assert hashed == []  # one read of the file for validation and md5
+    completes = [e for e in files_conn.request_log() if e["route"] == "complete_upload"]
+    assert len(completes) == 1
+    assert files_conn.file_md5(result["id"]) == md5_of(source.read_bytes())
