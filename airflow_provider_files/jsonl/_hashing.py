@@ -45,7 +45,7 @@ class HashingReader:
 
     def read(self, size: int = -1, /) -> bytes:
         chunk = self._stream.read(size)
-        if chunk:
+        if chunk and not isinstance(chunk, str):  # text is refused by the reader, with a message
             self._pending.put(bytes(chunk))
         return chunk
 
