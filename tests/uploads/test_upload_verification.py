@@ -189,3 +189,22 @@ def test_a_checkpoint_listing_parts_of_another_upload_says_which_checkpoint_to_d
     for _ in range(2):  # the same advice on every rerun
         with pytest.raises(UploadError, match=f"delete the checkpoint {checkpoint}"):
             ChunkedUploader(client, part_size_bytes=PART, checkpoint=store).upload(path, purpose="batch")
+
+
+def test_a_single_request_checkpoint_naming_another_file_of_the_same_size_is_not_reused(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make_file(200_000, name="mine.jsonl", seed=1)
+    other = make_file(200_000, name="other.jsonl", seed=2)
+    store = JsonFileCheckpointStore(tmp_path / "single.json", kind=SINGLE_CHECKPOINT_KIND)
+    first = SingleRequestUploader(client, checkpoint=store).upload(path, purpose="batch")
+    theirs = SingleRequestUploader(client).upload(other, purpose="batch", filename="mine.jsonl")
+    edited = store.load()
+    assert edited is not None and edited["md5"] == md5_file(path)  # the md5 of the bytes sent
+    edited["file"] = theirs.file.to_dict()
+    store.save(edited)
+
+    again = SingleRequestUploader(client, checkpoint=store).upload(path, purpose="batch")
+
+    assert not again.reused_file and again.file.id not in (first.file.id, theirs.file.id)
+    assert emulator.file_md5(again.file.id) == md5_file(path)
