@@ -1,7 +1,8 @@
 """``airflow-files upload``: upload a file outside Airflow through the same hook and engine.
 
 The file object is printed as JSON on stdout; progress and log lines go to stderr.
-Exit status: 0 uploaded, 1 the upload failed (API error, cancelled, source changed), 2 usage or bad input.
+Exit status: 0 uploaded, 1 the upload failed (API error, cancelled, source changed), 2 usage or bad input,
+130 interrupted (Ctrl-C; with ``--checkpoint`` the upload stays pending and a rerun resumes it).
 
 By default the connection is read like a task would (``--files-conn-id``, e.g. from an
 ``AIRFLOW_CONN_<ID>`` environment variable; no metadata database is needed). ``--base-url``
@@ -34,6 +35,7 @@ from airflow_provider_files.uploads import (
     MAX_CONCURRENCY,
     ChunkedUploader,
     JsonFileCheckpointStore,
+    UploadCancelledError,
     UploadError,
     UploadProgress,
     parse_size_bytes,
@@ -44,6 +46,7 @@ from airflow_provider_files.uploads.single import SingleRequestUploader
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 DEFAULT_CONN_ID = "openai_files_default"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 
@@ -159,6 +162,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--single-request",
         action="store_true",
         help="upload with one POST /files request instead of the Uploads API (files up to 512 MB)",
+    )
+    options.add_argument(
+        "--no-md5",
+        dest="send_md5",
+        action="store_false",
+        help="do not send the md5 on complete (for a gateway that answers "
+        "'Unrecognized request argument supplied: md5')",
     )
     options.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -276,8 +286,21 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # stdout carries only the JSON result: whatever Airflow prints while it loads goes to stderr.
     result_stream = sys.stdout
-    with _logging_to_stderr(args.quiet), contextlib.redirect_stdout(sys.stderr):
-        return _run(args, result_stream)
+    try:
+        with _logging_to_stderr(args.quiet), contextlib.redirect_stdout(sys.stderr):
+            return _run(args, result_stream)
+    except KeyboardInterrupt:
+        print(f"interrupted: {_left_behind(args)}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+
+
+def _left_behind(args: argparse.Namespace) -> str:
+    """What an interrupted run leaves, in a few words."""
+    if args.checkpoint is None:
+        return "nothing is resumable without --checkpoint (a pending upload was cancelled)"
+    if not args.checkpoint.exists():
+        return "the upload had not begun"
+    return f"the checkpoint {args.checkpoint} is kept: run the same command again to resume"
 
 
 def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
@@ -338,18 +361,31 @@ def _upload(client: FilesClient, args: argparse.Namespace) -> dict[str, Any]:
         expires_after_s=args.expires_after_s,
         progress=None if args.quiet else _print_progress,
         checkpoint=JsonFileCheckpointStore(args.checkpoint) if args.checkpoint else None,
+        send_md5=args.send_md5,
     )
-    # SIGTERM stops the parts at once; with --checkpoint the upload stays pending for a rerun.
+    # SIGTERM and Ctrl-C stop the parts at once; with --checkpoint the upload stays pending for a rerun.
+    interrupted = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        interrupted.set()
+        uploader.request_cancel()
+
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: uploader.request_cancel())
+        previous_int = signal.signal(signal.SIGINT, on_interrupt)
     try:
         result = uploader.upload(
             args.path, purpose=args.purpose, filename=args.filename, mime_type=args.mime_type
         )
+    except UploadCancelledError:
+        if interrupted.is_set():
+            raise KeyboardInterrupt from None
+        raise
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
     log.info(
         "uploaded %s as %s: %d parts sent, %d reused%s in %.1fs, md5 %s",
         args.path,

@@ -6,10 +6,14 @@ Layout of ``tests/``: every folder is a package; a folder's shared helpers live 
 
 from __future__ import annotations
 
+import http.server
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
+import httpx
 import pytest
 
 from airflow_provider_files.emulator.testing import EmulatorHandle
@@ -98,3 +102,116 @@ def start_batch(conn_id: str, payload: bytes) -> str:
         return hook.create_batch(file_id, CHAT_ENDPOINT).id
     finally:
         hook.close()
+
+
+# -- a server in front of the emulator that changes its answers -----------------------------------
+
+
+@dataclass(frozen=True)
+class ProxiedCall:
+    """One request the proxy forwarded, and the answer it got (before any rewrite)."""
+
+    method: str
+    path: str
+    body: bytes
+    status: int
+    answer: bytes
+
+
+# rewrite(call) -> None (send the emulator's answer) or (status, JSON value) to send instead
+Rewrite = Callable[[ProxiedCall], "tuple[int, Any] | None"]
+
+
+class RewritingProxy:
+    """A real HTTP server on 127.0.0.1 that forwards every request to an emulator and lets a test
+    change the answers: a server (or gateway) that misreports sizes, refuses a field, or answers
+    a complete with a cancelled upload. The request reaches the emulator unless ``refuse`` says
+    otherwise. Use as a context manager; ``base_url`` replaces the emulator's.
+
+    :param emulator: where requests go.
+    :param rewrite: ``rewrite(call)``: ``None`` keeps the answer, ``(status, value)`` replaces it.
+    :param refuse: ``refuse(method, path, body)``: ``(status, value)`` answered without forwarding.
+    """
+
+    def __init__(
+        self,
+        emulator: EmulatorHandle,
+        rewrite: Rewrite | None = None,
+        refuse: Callable[[str, str, bytes], tuple[int, Any] | None] | None = None,
+    ) -> None:
+        self.upstream = emulator.root_url
+        self.rewrite = rewrite
+        self.refuse = refuse
+        self.calls: list[ProxiedCall] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("transfer-encoding", "").lower() == "chunked":
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().strip() or b"0", 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return data
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("content-length") or 0))
+
+            def _handle(self) -> None:
+                body = self._body()
+                refused = proxy.refuse(self.command, self.path, body) if proxy.refuse else None
+                if refused is not None:
+                    self._answer(refused[0], json.dumps(refused[1]).encode(), "application/json")
+                    return
+                headers = {
+                    key: value
+                    for key, value in self.headers.items()
+                    if key.lower() not in ("host", "content-length", "transfer-encoding", "connection")
+                }
+                with httpx.Client(base_url=proxy.upstream, timeout=60) as client:
+                    answer = client.request(self.command, self.path, content=body, headers=headers)
+                call = ProxiedCall(self.command, self.path, body, answer.status_code, answer.content)
+                proxy.calls.append(call)
+                changed = proxy.rewrite(call) if proxy.rewrite else None
+                if changed is None:
+                    content_type = answer.headers.get("content-type", "application/json")
+                    self._answer(answer.status_code, answer.content, content_type)
+                else:
+                    self._answer(changed[0], json.dumps(changed[1]).encode(), "application/json")
+
+            def _answer(self, status: int, data: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> RewritingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def api_error(message: str, param: str | None = None) -> dict[str, Any]:
+    """An error body in the API's shape."""
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}

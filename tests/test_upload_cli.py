@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from airflow_provider_files.cli import main
 from airflow_provider_files.emulator.testing import EmulatorHandle
-from tests.support import FilesConnection
+from tests.support import FilesConnection, RewritingProxy, api_error
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -254,6 +255,70 @@ def test_missing_source_file_exits_2(
     )
 
     assert status == 2 and "absent.jsonl is not a file" in err
+
+
+def test_ctrl_c_exits_130_with_one_line_and_keeps_the_checkpoint(
+    emulator: EmulatorHandle, source: Path, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "ckpt.json"
+    env = {**os.environ, "FILES_KEY": emulator.api_key}
+    args = [
+        str(source), "--purpose", "batch", "--base-url", emulator.base_url, "--api-key-env", "FILES_KEY",
+        "--part-size", "1MiB", "--concurrency", "1", "--checkpoint", str(checkpoint),
+    ]  # fmt: skip
+    emulator.set_bandwidth(0.5)  # about 2 s per part: time to interrupt after the first
+    process = subprocess.Popen(
+        [*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if checkpoint.exists() and json.loads(checkpoint.read_text() or "{}").get("parts"):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no part was acknowledged in time")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    emulator.set_bandwidth(None)
+
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and out == ""
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted:") and str(checkpoint) in last
+    assert [line for line in err.splitlines() if "interrupt" in line.lower()] == [last]
+    saved = json.loads(checkpoint.read_text())
+    assert saved["upload_id"] and saved["parts"] and saved["file"] is None
+
+    again = run_cli(*args, env={"FILES_KEY": emulator.api_key})
+    assert again.returncode == 0, again.stderr
+    assert "resuming upload " + saved["upload_id"] in again.stderr
+    file_id = json.loads(again.stdout)["id"]
+    assert emulator.file_md5(file_id) == hashlib.md5(source.read_bytes()).hexdigest()
+
+
+def test_no_md5_completes_through_a_gateway_that_refuses_the_field(
+    emulator: EmulatorHandle, source: Path, tmp_path: Path
+) -> None:
+    def refuse_md5(method: str, path: str, body: bytes) -> tuple[int, Any] | None:
+        if path.endswith("/complete") and b'"md5"' in body:
+            return 400, api_error("Unrecognized request argument supplied: md5")
+        return None
+
+    with RewritingProxy(emulator, refuse=refuse_md5) as proxy:
+        args = (str(source), "--purpose", "batch", "--base-url", proxy.base_url, "--api-key-env", "FILES_KEY")
+        env = {"FILES_KEY": emulator.api_key}
+        refused = run_cli(*args, env=env)
+        accepted = run_cli(*args, "--no-md5", env=env)
+
+    assert refused.returncode == 1
+    assert "--no-md5" in refused.stderr and "changed while it was being uploaded" not in refused.stderr
+    assert accepted.returncode == 0, accepted.stderr
+    file_id = json.loads(accepted.stdout)["id"]
+    assert emulator.file_md5(file_id) == hashlib.md5(source.read_bytes()).hexdigest()
 
 
 def test_base_url_carries_gateway_headers_and_options(emulator_factory: Any, source: Path) -> None:

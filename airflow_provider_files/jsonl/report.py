@@ -111,6 +111,7 @@ class ValidationReport:
     :param read_whole: false when reading stopped at a limit (the first byte past ``max_bytes``, or a
         line longer than ``max_line_bytes``): ``lines`` then counts the lines up to there, and
         ``bytes`` is the file's size if it could be known without reading it, else the bytes read.
+    :param md5: hex md5 of the bytes validated, when the whole file was read (taken in the same pass).
     """
 
     source: str
@@ -123,6 +124,7 @@ class ValidationReport:
     warnings: list[str] = field(default_factory=list)
     limits: BatchLimits = DEFAULT_LIMITS
     read_whole: bool = True
+    md5: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -161,6 +163,7 @@ class ValidationReport:
             "errors": [asdict(error) for error in self.errors],
             "warnings": list(self.warnings),
             "read_whole": self.read_whole,
+            "md5": self.md5,
             "limits": {
                 "max_lines": self.limits.max_lines,
                 "max_bytes": self.limits.max_bytes,

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from airflow_provider_files.jsonl._hashing import HashingReader
 from airflow_provider_files.jsonl._reading import (
     BatchSource,
     LineChunks,
@@ -107,6 +108,9 @@ def validate_batch_file(
 ) -> ValidationReport:
     """Check a batch input file against every rule in one streaming pass.
 
+    The same read gives the file's md5 (:attr:`ValidationReport.md5`), hashed beside the parsing,
+    so an upload that follows need not read the file again to hash it.
+
     Memory stays bounded: the file is read in 1 MiB chunks, only the ``custom_id`` values are kept
     (about 100 bytes each), and no line longer than ``limits.max_line_bytes`` is held. Reading stops
     at the first byte past ``limits.max_bytes``.
@@ -121,9 +125,9 @@ def validate_batch_file(
     checker = BatchChecker(limits.endpoints, max_errors)
     max_lines = limits.max_lines
     max_bytes = limits.max_bytes
-    with open_source(source) as stream:
+    with open_source(source) as stream, HashingReader(stream) as hashed:
         chunks = LineChunks(
-            stream,
+            hashed,
             max_line_bytes=limits.line_cap_bytes,
             # Reading stops at the first byte past the size limit, and lines after the first one
             # over the line limit are only counted: a huge or endless input ends early and cheaply.
@@ -147,6 +151,7 @@ def validate_batch_file(
             checker.add_error(total_lines, "too_many_bytes", "", excerpt)
         warnings = file_level_checks(checker, chunks, total_lines)
         size = chunks.bytes_read if chunks.stopped is None else total_size(stream, chunks.bytes_read)
+        md5 = hashed.hexdigest()
     read_whole = chunks.stopped is None
     errors = [_with_limit_message(error, total_lines, size, read_whole, limits) for error in checker.errors]
     errors.sort(key=lambda error: error.line if error.line is not None else 0)
@@ -161,6 +166,7 @@ def validate_batch_file(
         warnings=warnings,
         limits=limits,
         read_whole=read_whole,
+        md5=md5 if read_whole else None,
     )
 
 

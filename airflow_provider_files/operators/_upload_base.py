@@ -84,6 +84,7 @@ class FilesUploadOperatorBase(BaseOperator):
         deferrable: bool | None = None,
         poll_interval_s: float = POLL_INTERVAL_S,
         timeout_s: float = WAIT_TIMEOUT_S,
+        send_md5: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +102,8 @@ class FilesUploadOperatorBase(BaseOperator):
         validate_expires_after_s(expires_after_s)
         _require_positive("poll_interval_s", poll_interval_s)
         _require_positive("timeout_s", timeout_s)
+        if not isinstance(send_md5, bool):
+            raise TypeError(f"send_md5 must be True or False, got {send_md5!r}")
         self.source = source
         self.purpose = purpose
         self.files_conn_id = files_conn_id
@@ -115,6 +118,7 @@ class FilesUploadOperatorBase(BaseOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
+        self.send_md5 = send_md5
         self._uploader: ResumableUploader | None = None
         self._final_try = False
 
@@ -167,6 +171,7 @@ class FilesUploadOperatorBase(BaseOperator):
             resume=self.resume,
             progress=self._log_progress,
             progress_interval_s=PROGRESS_LOG_INTERVAL_S,
+            send_md5=self.send_md5,
         )
         return self._uploader
 
@@ -175,12 +180,17 @@ class FilesUploadOperatorBase(BaseOperator):
 
     # -- waiting and results -------------------------------------------------------------------
 
-    def _finish(self, files: list[FileObject], *, many: bool) -> dict[str, Any] | list[dict[str, Any]]:
-        """The XCom value; with ``wait_for_completion``, only once the API has processed the files."""
+    def _finish(
+        self, files: list[FileObject], sizes: list[int], *, many: bool
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """The XCom value; with ``wait_for_completion``, only once the API has processed the files.
+
+        :param sizes: the bytes of each file's source: the wait checks them, not the server's figures.
+        """
         if not self.wait_for_completion:
             return self._as_xcom([f.to_dict() for f in files], many=many)
         ids = [f.id for f in files]
-        expected = {f.id: f.bytes for f in files if f.bytes is not None}
+        expected = {f.id: size for f, size in zip(files, sizes, strict=True)}
         deadline = time.time() + self.timeout_s
         if self.deferrable:
             try:

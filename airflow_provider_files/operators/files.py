@@ -25,6 +25,7 @@ from airflow.sdk import ObjectStoragePath, XComArg
 
 from airflow_provider_files.api import FileObject
 from airflow_provider_files.exceptions import InvalidBatchFileError as _TaskInvalidBatchFileError
+from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.jsonl import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_BYTES,
@@ -46,10 +47,13 @@ from airflow_provider_files.operators._source import (
     readable,
 )
 from airflow_provider_files.operators._upload_base import (
+    POLL_INTERVAL_S,
     SINGLE_REQUEST_LIMIT_BYTES,
     SINGLE_REQUEST_MAX_BYTES,
+    WAIT_TIMEOUT_S,
     FilesUploadOperatorBase,
 )
+from airflow_provider_files.uploads import DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE_BYTES, SourceChangedError
 from airflow_provider_files.uploads.manifest import split_fingerprint
 
 if TYPE_CHECKING:
@@ -102,10 +106,50 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
         ``[operators] default_deferrable``).
     :param poll_interval_s: seconds between two status checks while waiting.
     :param timeout_s: how long to wait for processing before failing.
+    :param send_md5: send the md5 of the whole file on complete, so the server proves the parts
+        are the file; set False for a gateway that refuses the field ("Unrecognized request
+        argument supplied: md5").
+    :param kwargs: the arguments of ``BaseOperator`` (``task_id``, ``retries`` ...).
     """
 
-    def __init__(self, *, source: SourceLike | XComArg, purpose: str, **kwargs: Any) -> None:
-        super().__init__(source=source, purpose=purpose, **kwargs)
+    def __init__(
+        self,
+        *,
+        source: SourceLike | XComArg,
+        purpose: str,
+        files_conn_id: str = FilesHook.default_conn_name,
+        filename: str | None = None,
+        mime_type: str | None = None,
+        part_size_bytes: int = DEFAULT_PART_SIZE_BYTES,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        expires_after_s: int | None = None,
+        resume: bool = True,
+        checkpoint_folder: str | ObjectStoragePath | None = None,
+        wait_for_completion: bool = False,
+        deferrable: bool | None = None,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        timeout_s: float = WAIT_TIMEOUT_S,
+        send_md5: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            source=source,
+            purpose=purpose,
+            files_conn_id=files_conn_id,
+            filename=filename,
+            mime_type=mime_type,
+            part_size_bytes=part_size_bytes,
+            concurrency=concurrency,
+            expires_after_s=expires_after_s,
+            resume=resume,
+            checkpoint_folder=checkpoint_folder,
+            wait_for_completion=wait_for_completion,
+            deferrable=deferrable,
+            poll_interval_s=poll_interval_s,
+            timeout_s=timeout_s,
+            send_md5=send_md5,
+            **kwargs,
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._start(context)
@@ -128,7 +172,7 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
                 single_request=False,
                 last_try=self._final_try,
             )
-            return cast(dict[str, Any], self._finish([file], many=False))
+            return cast(dict[str, Any], self._finish([file], [source.size], many=False))
         finally:
             self.hook.close()
 
@@ -149,10 +193,12 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
 
     :param source: a local path, a URL (``file://``, ``s3://conn@bucket/key`` ...) or an
         ``ObjectStoragePath``. Templated.
-    :param files_conn_id: an ``openai_files`` connection. Templated.
     :param purpose: file purpose (default ``batch``). Templated.
+    :param files_conn_id: an ``openai_files`` connection. Templated.
     :param filename: name given to the API (default: the source's name; with ``split``, each
         shard's name). Templated.
+    :param mime_type: MIME type announced to the API (default ``application/jsonl``; ``None``:
+        guessed from the file name).
     :param max_errors: stop validating after this many errors (all are reported in the log).
     :param limits: validation limits (default: the Batch API's, 50,000 lines and 200 MB).
     :param split: shard the file into pieces within ``max_lines``/``max_bytes`` and upload each.
@@ -170,6 +216,10 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval_s: seconds between two status checks while waiting.
     :param timeout_s: how long to wait for processing before failing.
+    :param send_md5: send the md5 on completing a chunked upload so the server checks the parts
+        against the validated file; set False for a gateway that refuses the field (the md5 taken
+        while validating is then compared with the source read again).
+    :param kwargs: the arguments of ``BaseOperator`` (``task_id``, ``retries`` ...).
     """
 
     template_fields: Sequence[str] = (*FilesUploadOperatorBase.template_fields, "shard_destination")
@@ -179,6 +229,9 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         *,
         source: SourceLike | XComArg,
         purpose: str = "batch",
+        files_conn_id: str = FilesHook.default_conn_name,
+        filename: str | None = None,
+        mime_type: str | None = "application/jsonl",
         max_errors: int = 20,
         limits: BatchLimits | None = None,
         split: bool = False,
@@ -186,10 +239,36 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         max_bytes: int | None = None,
         shard_destination: str | ObjectStoragePath | None = None,
         single_request_max_bytes: int = SINGLE_REQUEST_MAX_BYTES,
+        part_size_bytes: int = DEFAULT_PART_SIZE_BYTES,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        expires_after_s: int | None = None,
+        resume: bool = True,
+        checkpoint_folder: str | ObjectStoragePath | None = None,
+        wait_for_completion: bool = False,
+        deferrable: bool | None = None,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        timeout_s: float = WAIT_TIMEOUT_S,
+        send_md5: bool = True,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("mime_type", "application/jsonl")
-        super().__init__(source=source, purpose=purpose, **kwargs)
+        super().__init__(
+            source=source,
+            purpose=purpose,
+            files_conn_id=files_conn_id,
+            filename=filename,
+            mime_type=mime_type,
+            part_size_bytes=part_size_bytes,
+            concurrency=concurrency,
+            expires_after_s=expires_after_s,
+            resume=resume,
+            checkpoint_folder=checkpoint_folder,
+            wait_for_completion=wait_for_completion,
+            deferrable=deferrable,
+            poll_interval_s=poll_interval_s,
+            timeout_s=timeout_s,
+            send_md5=send_md5,
+            **kwargs,
+        )
         if isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 1:
             raise ValueError(f"max_errors must be an int >= 1, got {max_errors!r}")
         if limits is not None and not isinstance(limits, BatchLimits):
@@ -224,8 +303,10 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         self._start(context)
         try:
             if self.split:
-                return self._with_target(self._finish(self._upload_split(context), many=True))
-            return self._with_target(self._finish([self._upload_whole(context)], many=False))
+                files, sizes = self._upload_split(context)
+                return self._with_target(self._finish(files, sizes, many=True))
+            file, size = self._upload_whole(context)
+            return self._with_target(self._finish([file], [size], many=False))
         finally:
             self.hook.close()
 
@@ -251,14 +332,15 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
             report,
         )
 
-    def _upload_whole(self, context: Context) -> FileObject:
+    def _upload_whole(self, context: Context) -> tuple[FileObject, int]:
+        """The file the source became, and the source's size."""
         source = open_upload_source(self.source_path)
         filename = self._filename_for(source)
         store = self.checkpoint_store(context)
         single_request = source.size <= self.single_request_max_bytes
         reused = self._resumable().reuse(source, store, filename, single_request=single_request)
         if reused is not None:
-            return reused
+            return reused, source.size
         started = time.monotonic()
         report = validate_batch_file(
             readable(self.source_path), limits=self.limits or DEFAULT_LIMITS, max_errors=self.max_errors
@@ -266,21 +348,36 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         if not report.valid:
             raise self._invalid(report)
         self.log.info(
-            "Validated %s: %d requests to %s, model %s, %d bytes (%.2f s)",
+            "Validated %s: %d requests to %s, model %s, %d bytes, md5 %s (%.2f s)",
             describe(self.source_path),
             report.lines,
             report.endpoint,
             report.model,
             report.bytes,
+            report.md5,
             time.monotonic() - started,
         )
         for warning in report.warnings:
             self.log.warning("%s", warning)
-        return self._resumable().upload(
-            source, store, filename, single_request=single_request, last_try=self._final_try
+        if report.bytes != source.size:
+            raise SourceChangedError(
+                f"{describe(self.source_path)} changed while it was validated: {report.bytes} bytes "
+                f"were validated, the file had {source.size}; nothing was uploaded"
+            )
+        # the md5 taken while validating: the bytes uploaded must have it (else the task fails
+        # with "changed since it was validated"), and the file is not read again to hash it
+        file = self._resumable().upload(
+            source,
+            store,
+            filename,
+            single_request=single_request,
+            last_try=self._final_try,
+            expected_md5=report.md5,
         )
+        return file, source.size
 
-    def _upload_split(self, context: Context) -> list[FileObject]:
+    def _upload_split(self, context: Context) -> tuple[list[FileObject], list[int]]:
+        """The files the shards became, and the shards' sizes."""
         source = open_upload_source(self.source_path)
         store = self.checkpoint_store(context)
         limits = self.limits or DEFAULT_LIMITS
@@ -288,8 +385,8 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         max_bytes = self.max_bytes or limits.max_bytes or DEFAULT_MAX_BYTES
         split = split_fingerprint(source.fingerprint(), max_lines, max_bytes)
         reused = self._resumable().reuse_split(store, split)
-        if reused is not None:
-            return reused
+        if reused is not None:  # each reported size was checked against the manifest's
+            return reused, [file.bytes or 0 for file in reused]
         destination, temporary = self._shard_folder()
         try:
             started = time.monotonic()
@@ -317,13 +414,15 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
                 max_bytes,
                 time.monotonic() - started,
             )
-            return self._resumable().upload_shards(
-                [open_upload_source(shard.path) for shard in shards],
+            shard_sources = [open_upload_source(shard.path) for shard in shards]
+            files = self._resumable().upload_shards(
+                shard_sources,
                 store,
                 split,
                 single_request_max_bytes=self.single_request_max_bytes,
                 last_try=self._final_try,
             )
+            return files, [shard.size for shard in shard_sources]
         finally:
             if temporary:
                 shutil.rmtree(temporary, ignore_errors=True)

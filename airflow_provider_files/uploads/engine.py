@@ -17,22 +17,23 @@ import time
 from typing import TYPE_CHECKING
 
 from airflow_provider_files.api.errors import (
-    ApiStatusError,
     FilesApiError,
     NotFoundError,
-    UnexpectedResponseError,
 )
 from airflow_provider_files.api.models import FileObject
-from airflow_provider_files.api.recovery import FileMatch
-from airflow_provider_files.api.retry import is_ambiguous, is_gone, is_md5_mismatch, may_have_completed
+from airflow_provider_files.api.retry import is_ambiguous, is_gone
 from airflow_provider_files.uploads.checkpoint import CheckpointState
-from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError, UploadError
+from airflow_provider_files.uploads.completion import RestartNeeded, complete_upload
+from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError
 from airflow_provider_files.uploads.limits import MAX_PART_SIZE_BYTES
 from airflow_provider_files.uploads.parts import Md5Reader, WatchedBody, send_in_parallel
 from airflow_provider_files.uploads.progress import ProgressReporter, format_bytes
 from airflow_provider_files.uploads.result import UploadResult
 from airflow_provider_files.uploads.resume import decide_resume, recorded_file_problem, upload_expires_at
-from airflow_provider_files.uploads.sources import UploadSource, md5_of
+from airflow_provider_files.uploads.sources import UploadSource
+from airflow_provider_files.uploads.verify import (
+    stored_md5_problem,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_files.uploads.uploader import ChunkedUploader
@@ -43,23 +44,22 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.1
 
 
-class _RestartNeeded(Exception):
-    """The resumed upload cannot be finished (gone on the server, or its parts do not match the source)."""
-
-    def __init__(self, reason: str, cause: FilesApiError, *, cancel: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.cause = cause
-        self.cancel = cancel
-
-
 class _UploadRun:
     """The state of one :meth:`ChunkedUploader.upload` call."""
 
     def __init__(
-        self, uploader: ChunkedUploader, source: UploadSource, filename: str, purpose: str, mime_type: str
+        self,
+        uploader: ChunkedUploader,
+        source: UploadSource,
+        filename: str,
+        purpose: str,
+        mime_type: str,
+        expected_md5: str | None = None,
     ) -> None:
         self.uploader = uploader
+        # the md5 the source had when it was validated: sent on complete instead of hashing again
+        self.expected_md5 = expected_md5.lower() if expected_md5 else None
+        self.md5 = ""  # of the source, once known
         self.client = uploader.client
         self.source = source
         self.filename = filename
@@ -101,7 +101,10 @@ class _UploadRun:
             if reused is not None:
                 return reused
             state = None
-        md5_reader = Md5Reader(self.source, self.md5_should_stop) if self.uploader.send_md5 else None
+        # Hash the source beside the parts unless the md5 is known; without send_md5 the server
+        # cannot compare a known md5, so the source is read again and compared here.
+        hash_source = self.uploader.send_md5 == (self.expected_md5 is None)
+        md5_reader = Md5Reader(self.source, self.md5_should_stop) if hash_source else None
         if md5_reader is not None:
             md5_reader.start()
         try:
@@ -111,7 +114,7 @@ class _UploadRun:
                 self.begin_resume(state)
             try:
                 file = self.send_and_complete(state, md5_reader)
-            except _RestartNeeded as restart:
+            except RestartNeeded as restart:
                 self.restart_reason = restart.reason
                 log.warning("%s; starting a new upload", self.restart_reason)
                 if restart.cancel:
@@ -126,11 +129,10 @@ class _UploadRun:
             raise
         finally:
             self.done.set()
-        md5 = md5_reader.md5 if md5_reader is not None else ""
         return UploadResult(
             file=file,
             upload_id=state.upload_id,
-            md5=md5,
+            md5=self.md5,
             parts_total=self.parts_total(state),
             parts_sent=self.parts_sent,
             parts_reused=self.parts_reused,
@@ -145,8 +147,13 @@ class _UploadRun:
         state = self.state
         if state is None or state.file is not None:
             return
+        # a stop on request (cancel, Ctrl-C) is reported by whoever asked for it
+        level = (
+            logging.DEBUG if isinstance(exc, (UploadCancelledError, KeyboardInterrupt)) else logging.WARNING
+        )
         if self.store is not None:
-            log.warning(
+            log.log(
+                level,
                 "upload %s of %s left pending so that a retry with the same checkpoint resumes it "
                 "(%d of %d parts acknowledged): %s",
                 state.upload_id,
@@ -166,7 +173,9 @@ class _UploadRun:
         except FilesApiError as cancel_error:
             log.warning("upload %s failed, and cancelling it failed too: %s", state.upload_id, cancel_error)
         else:
-            log.warning("upload %s of %s failed and was cancelled: %s", state.upload_id, self.filename, exc)
+            log.log(
+                level, "upload %s of %s failed and was cancelled: %s", state.upload_id, self.filename, exc
+            )
 
     # -- checkpoint ---------------------------------------------------------------------------
 
@@ -212,6 +221,8 @@ class _UploadRun:
         except NotFoundError:
             current = None
         problem = recorded_file_problem(file_id, current, self.size)
+        if problem is None and current is not None and state.md5:
+            problem = stored_md5_problem(self.client, current, state.md5)
         if problem is not None or current is None:
             self.restart(problem or "", None)
             return None
@@ -299,20 +310,27 @@ class _UploadRun:
             self.send_parts(state, missing)
         except FilesApiError as exc:
             if self.resumed and is_gone(exc):
-                raise _RestartNeeded(
+                raise RestartNeeded(
                     f"the resumed upload {state.upload_id} is gone on the server ({exc})", exc, cancel=False
                 ) from exc
             raise
         self.report(force=True)
-        md5 = md5_reader.result() if md5_reader is not None else None
-        if md5 == "" and self.uploader.cancel_requested:
+        read_md5 = md5_reader.result() if md5_reader is not None else None
+        if read_md5 == "" and self.uploader.cancel_requested:
             raise UploadCancelledError(f"the upload of {self.filename} was cancelled")
         if self.source.fingerprint() != state.fingerprint:
             raise SourceChangedError(
                 f"{self.filename} changed while it was being uploaded; not completing it"
             )
+        if self.expected_md5 is not None and read_md5 is not None and read_md5 != self.expected_md5:
+            self.drop_upload(state)
+            raise SourceChangedError(
+                f"{self.filename} changed since it was validated (md5 {read_md5}, validated "
+                f"{self.expected_md5}); upload {state.upload_id} was cancelled"
+            )
+        self.md5 = self.expected_md5 or read_md5 or ""
         part_ids = [state.parts[index] for index in range(total)]
-        return self.complete(state, part_ids, md5 or None)
+        return complete_upload(self, state, part_ids, self.md5 if self.uploader.send_md5 else None)
 
     def send_parts(self, state: CheckpointState, missing: list[int]) -> None:
         if not missing:
@@ -355,73 +373,16 @@ class _UploadRun:
             self.bytes_sent += length
             self.save()
 
-    def complete(self, state: CheckpointState, part_ids: list[str], md5: str | None) -> FileObject:
-        try:
-            upload = self.client.complete_upload(state.upload_id, part_ids, md5)
-        except FilesApiError as exc:
-            found = self.find_completed(state, md5) if may_have_completed(exc) else None
-            if found is None:
-                if self.resumed and is_gone(exc):
-                    raise _RestartNeeded(
-                        f"the resumed upload {state.upload_id} is gone on the server ({exc})",
-                        exc,
-                        cancel=False,
-                    ) from exc
-                if is_md5_mismatch(exc):
-                    self.md5_mismatch(state, exc)
-                if (
-                    isinstance(exc, ApiStatusError)
-                    and exc.status_code in (400, 409)
-                    and may_have_completed(exc)
-                ):
-                    raise UploadError(
-                        f"upload {state.upload_id} of {self.filename} was completed by an attempt whose answer "
-                        f"was lost, and its file cannot be told apart from other files of the same name and "
-                        f"size (or its content could not be read back to compare md5s); a retry uploads "
-                        f"the file again. Server said: {exc}"
-                    ) from exc
-                raise
-            log.warning(
-                "completing upload %s failed (%s) but file %s with the same name and size exists since "
-                "it began; taking it as the result",
-                state.upload_id,
-                exc,
-                found.id,
-            )
-            file = found
-        else:
-            named = upload.file or self.find_completed(state, md5)
-            if named is None:
-                raise UnexpectedResponseError(
-                    f"upload {state.upload_id} was completed but the response names no file"
-                )
-            file = named
-        with self.lock:
-            state.file = file.to_dict()
-            state.md5 = md5
-            self.save()
-        log.info("upload %s of %s complete: file %s", state.upload_id, self.filename, file.id)
-        return file
-
-    def md5_mismatch(self, state: CheckpointState, error: FilesApiError) -> None:
-        """The server's md5 of the parts is not the source's: some parts hold other content."""
-        if self.resumed:
-            raise _RestartNeeded(
-                f"the parts of upload {state.upload_id} acknowledged before do not match the source "
-                f"(the server's md5 differs), so the source changed without changing its fingerprint",
-                error,
-                cancel=True,
-            ) from error
-        # This run sent every part: the source changed while it was read. Nothing here is worth
-        # resuming, so a retry must start over.
+    def drop_upload(self, state: CheckpointState) -> None:
+        """Cancel an upload whose parts are not the source, and forget its checkpoint."""
         self.cancel_quietly(state.upload_id)
+        self.forget_checkpoint()
+
+    def forget_checkpoint(self) -> None:
+        """Nothing of this run is worth resuming: a retry starts over."""
         self.state = None
         if self.store is not None:
             self.store.clear()
-        raise SourceChangedError(
-            f"{self.filename} changed while it was being uploaded: the server's md5 of the parts differs "
-            f"from the file's ({error}); upload {state.upload_id} was cancelled"
-        ) from error
 
     def cancel_quietly(self, upload_id: str) -> None:
         try:
@@ -430,11 +391,6 @@ class _UploadRun:
             log.info("could not cancel upload %s: %s", upload_id, exc)
         else:
             log.info("cancelled upload %s", upload_id)
-
-    def find_completed(self, state: CheckpointState, md5: str | None) -> FileObject | None:
-        """The file of this upload when its completion's answer was lost (see ``find_stored_file``)."""
-        match = FileMatch(self.filename, self.size, self.purpose, state.created_at)
-        return self.client.find_stored_file(match, lambda: md5 or md5_of(self.source))
 
     # -- progress -----------------------------------------------------------------------------
 

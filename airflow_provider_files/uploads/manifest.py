@@ -87,6 +87,15 @@ def reuse_split(
         if current is None or current.status == "error":
             log.info("Shard file %s of an earlier try is gone or failed; splitting again", file_id)
             return None
+        recorded = item.get("bytes")
+        if isinstance(recorded, int) and current.bytes is not None and current.bytes != recorded:
+            log.warning(
+                "Shard file %s of an earlier try now reports %d bytes, not the %d uploaded; splitting again",
+                file_id,
+                current.bytes,
+                recorded,
+            )
+            return None
         files.append(current)
     log.info("Reusing the %d shard files uploaded by an earlier try", len(files))
     return files

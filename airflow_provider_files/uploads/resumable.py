@@ -51,6 +51,8 @@ class ResumableUploader:
     :param resume: keep checkpoints (reuse, resume, recover); without, a failed upload is cancelled.
     :param progress: called with the filename and an :class:`UploadProgress` during chunked uploads.
     :param progress_interval_s: minimum seconds between two progress reports.
+    :param send_md5: send the md5 on completing a chunked upload so the server checks the parts
+        (turn off for a gateway that refuses the field).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class ResumableUploader:
         resume: bool,
         progress: Callable[[str, UploadProgress], None] | None = None,
         progress_interval_s: float = 5.0,
+        send_md5: bool = True,
     ) -> None:
         self.client = client
         self.purpose = purpose
@@ -75,6 +78,7 @@ class ResumableUploader:
         self.resume = resume
         self.progress = progress
         self.progress_interval_s = progress_interval_s
+        self.send_md5 = send_md5
         self._running: ChunkedUploader | None = None
 
     def reuse(
@@ -85,7 +89,12 @@ class ResumableUploader:
             return None
         store = folder.sibling(SINGLE_SUFFIX) if single_request else folder
         return reusable_file(
-            self.client, store, fingerprint=source.fingerprint(), filename=filename, purpose=self.purpose
+            self.client,
+            store,
+            fingerprint=source.fingerprint(),
+            filename=filename,
+            purpose=self.purpose,
+            size=source.size,
         )
 
     def upload(
@@ -96,8 +105,14 @@ class ResumableUploader:
         *,
         single_request: bool,
         last_try: bool = False,
+        expected_md5: str | None = None,
     ) -> FileObject:
-        """Upload (resuming or recovering what an earlier run left), in one request or in parts."""
+        """Upload (resuming or recovering what an earlier run left), in one request or in parts.
+
+        :param expected_md5: the md5 the source had when it was validated: the bytes uploaded must
+            have it (else :class:`~airflow_provider_files.uploads.SourceChangedError`, and what was
+            uploaded is deleted or cancelled); the source is then not hashed again.
+        """
         if single_request:
             single = SingleRequestUploader(
                 self.client,
@@ -105,9 +120,13 @@ class ResumableUploader:
                 checkpoint=folder.sibling(SINGLE_SUFFIX) if self.resume else None,
             )
             return single.upload(
-                source, purpose=self.purpose, filename=filename, mime_type=self.mime_type
+                source,
+                purpose=self.purpose,
+                filename=filename,
+                mime_type=self.mime_type,
+                expected_md5=expected_md5,
             ).file
-        return self._upload_chunked(source, folder, filename, last_try=last_try)
+        return self._upload_chunked(source, folder, filename, last_try=last_try, expected_md5=expected_md5)
 
     def reuse_or_upload(
         self,
@@ -175,7 +194,13 @@ class ResumableUploader:
         return True
 
     def _upload_chunked(
-        self, source: UploadSource, store: CheckpointStore, filename: str, *, last_try: bool
+        self,
+        source: UploadSource,
+        store: CheckpointStore,
+        filename: str,
+        *,
+        last_try: bool,
+        expected_md5: str | None = None,
     ) -> FileObject:
         progress = self.progress
 
@@ -192,10 +217,15 @@ class ResumableUploader:
             progress_interval_s=self.progress_interval_s,
             checkpoint=store if self.resume else None,
             cancel_on_failure=not self.resume,
+            send_md5=self.send_md5,
         )
         try:
             result = self._running.upload(
-                source, purpose=self.purpose, filename=filename, mime_type=self.mime_type
+                source,
+                purpose=self.purpose,
+                filename=filename,
+                mime_type=self.mime_type,
+                expected_md5=expected_md5,
             )
         except UploadCancelledError:
             raise  # stopped on request: the caller decided what happens to the upload

@@ -14,6 +14,7 @@ from airflow_provider_files.api.errors import FilesApiError, NotFoundError
 from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.api.sync_client import FilesClient
 from airflow_provider_files.uploads.checkpoint import CheckpointStore
+from airflow_provider_files.uploads.verify import reported_size_problem, stored_md5_problem
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +41,28 @@ def recorded_file_id(
 
 
 def reusable_file(
-    client: FilesClient, store: CheckpointStore, *, fingerprint: str, filename: str, purpose: str
+    client: FilesClient,
+    store: CheckpointStore,
+    *,
+    fingerprint: str,
+    filename: str,
+    purpose: str,
+    size: int | None = None,
 ) -> FileObject | None:
     """The file a finished earlier run uploaded from the same content, if it still exists on the
-    server and did not fail processing. A checkpoint naming a file that is gone or failed is
-    cleared, so that the upload starts over.
+    server, did not fail processing, has the source's size and (when the checkpoint recorded one)
+    the source's md5. A checkpoint naming a file that is gone, failed or other is cleared, so
+    that the upload starts over.
 
     :param client: the API the file belongs to.
     :param store: the checkpoint of the earlier run (chunked or single-request).
     :param fingerprint: the source's fingerprint now.
     :param filename: filename given to the API.
     :param purpose: purpose given to the API.
+    :param size: the source's size now (``None``: not compared).
     """
-    file_id = recorded_file_id(store.load(), fingerprint=fingerprint, filename=filename, purpose=purpose)
+    state = store.load()
+    file_id = recorded_file_id(state, fingerprint=fingerprint, filename=filename, purpose=purpose)
     if file_id is None:
         return None
     try:
@@ -67,6 +77,14 @@ def reusable_file(
             file_id,
             current.status_details or "no details",
         )
+        store.clear()
+        return None
+    problem = reported_size_problem(f"file {file_id}", current.bytes, size) if size is not None else None
+    md5 = (state or {}).get("md5")
+    if problem is None and isinstance(md5, str) and md5:
+        problem = stored_md5_problem(client, current, md5)
+    if problem is not None:
+        log.warning("Not reusing the file of the checkpoint: %s; uploading again", problem)
         store.clear()
         return None
     log.info("Reusing file %s uploaded by an earlier try", file_id)

@@ -19,8 +19,10 @@ from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.api.recovery import FileMatch
 from airflow_provider_files.api.sync_client import FilesClient
 from airflow_provider_files.uploads.checkpoint import SINGLE_CHECKPOINT_KIND, CheckpointError, CheckpointStore
+from airflow_provider_files.uploads.errors import SourceChangedError, UploadError
 from airflow_provider_files.uploads.reuse import reusable_file
 from airflow_provider_files.uploads.sources import UploadSource, as_upload_source, md5_of
+from airflow_provider_files.uploads.verify import HashingBody, delete_quietly, reported_size_problem
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class SingleRequestState:
     :param bytes: size of the source.
     :param started_at: when the attempt began (unix seconds, local clock).
     :param file: the file object once the server answered.
+    :param md5: hex md5 of the bytes sent, once the file is stored.
     """
 
     fingerprint: str
@@ -43,6 +46,7 @@ class SingleRequestState:
     bytes: int
     started_at: float
     file: dict[str, Any] | None = None
+    md5: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,7 @@ class SingleRequestState:
             "bytes": self.bytes,
             "started_at": self.started_at,
             "file": self.file,
+            "md5": self.md5,
         }
 
     @classmethod
@@ -69,6 +74,7 @@ class SingleRequestState:
                 bytes=int(data.get("bytes") or 0),
                 started_at=float(data["started_at"]),
                 file=dict(file) if isinstance(file, Mapping) else None,
+                md5=str(data["md5"]) if data.get("md5") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"the checkpoint is incomplete or malformed: {exc!r}") from None
@@ -120,13 +126,19 @@ class SingleRequestUploader:
         purpose: str,
         filename: str | None = None,
         mime_type: str | None = None,
+        expected_md5: str | None = None,
     ) -> SingleUploadResult:
         """Upload ``source`` (or hand on the file an earlier run stored) and return the file.
+
+        The md5 of the bytes sent is taken while they stream; the size the server reports for
+        the file must be the source's. A file that fails either check is deleted.
 
         :param source: a path, or an :class:`~airflow_provider_files.uploads.UploadSource`.
         :param purpose: the file's purpose (``batch``, ``fine-tune`` ...).
         :param filename: filename given to the API; defaults to the source's name.
         :param mime_type: content type of the file part (default ``application/octet-stream``).
+        :param expected_md5: the md5 the source had when it was validated; bytes sent with another
+            md5 fail with :class:`~airflow_provider_files.uploads.SourceChangedError`.
         """
         started = time.monotonic()
         upload_source = as_upload_source(source)
@@ -135,29 +147,38 @@ class SingleRequestUploader:
         store = self.checkpoint
         if store is not None:
             reused = reusable_file(
-                self.client, store, fingerprint=fingerprint, filename=name, purpose=purpose
+                self.client,
+                store,
+                fingerprint=fingerprint,
+                filename=name,
+                purpose=purpose,
+                size=upload_source.size,
             )
             if reused is not None:
                 return SingleUploadResult(reused, True, False, time.monotonic() - started)
             state = self._load(store)
             if state is not None and state.fingerprint == fingerprint and state.started_at:
-                found = self.find_lost_file(upload_source, name, purpose, state.started_at)
+                found = self.find_lost_file(upload_source, name, purpose, state.started_at, expected_md5)
                 if found is not None:
-                    state.file = found.to_dict()
+                    state.file, state.md5 = found.to_dict(), expected_md5
                     store.save(state.to_dict())
                     return SingleUploadResult(found, False, True, time.monotonic() - started)
         record = SingleRequestState(fingerprint, name, purpose, upload_source.size, time.time())
         if store is not None:
             store.save(record.to_dict())
+        body = HashingBody(upload_source.range(0, upload_source.size))
         file = self.client.create_file(
-            upload_source.range(0, upload_source.size),
+            body,
             purpose,
             filename=name,
             expires_after_s=self.expires_after_s,
             content_type=mime_type or "application/octet-stream",
         )
+        # None only when a lost answer's file was found without a whole pass of this body
+        sent_md5 = body.md5 or md5_of(upload_source)
+        self._check_stored(file, upload_source, sent_md5, expected_md5)
         if store is not None:
-            record.file = file.to_dict()
+            record.file, record.md5 = file.to_dict(), sent_md5
             store.save(record.to_dict())
         elapsed_s = time.monotonic() - started
         log.info(
@@ -169,8 +190,31 @@ class SingleRequestUploader:
         )
         return SingleUploadResult(file, False, False, elapsed_s)
 
+    def _check_stored(
+        self, file: FileObject, source: UploadSource, sent_md5: str, expected_md5: str | None
+    ) -> None:
+        """The stored file must have the source's size, and the bytes sent the validated md5."""
+        problem = reported_size_problem(f"file {file.id}", file.bytes, source.size)
+        error: UploadError | None = UploadError(problem) if problem is not None else None
+        if error is None and expected_md5 and sent_md5 != expected_md5.lower():
+            error = SourceChangedError(
+                f"{source.name} changed since it was validated: the bytes sent have md5 {sent_md5}, "
+                f"the validated file {expected_md5.lower()}"
+            )
+        if error is None:
+            return
+        deleted = delete_quietly(self.client, file.id)
+        if self.checkpoint is not None:
+            self.checkpoint.clear()
+        raise type(error)(f"{error}; file {file.id} {'was deleted' if deleted else 'could not be deleted'}")
+
     def find_lost_file(
-        self, source: UploadSource, filename: str, purpose: str, started_at: float
+        self,
+        source: UploadSource,
+        filename: str,
+        purpose: str,
+        started_at: float,
+        expected_md5: str | None = None,
     ) -> FileObject | None:
         """The file an interrupted earlier attempt stored before its response was lost.
 
@@ -179,7 +223,7 @@ class SingleRequestUploader:
         of the same name and size at the same time, and reusing it would hand on the wrong data.
         """
         match = FileMatch(filename, source.size, purpose, started_at)
-        found = self.client.find_stored_file(match, lambda: md5_of(source))
+        found = self.client.find_stored_file(match, lambda: expected_md5 or md5_of(source))
         if found is not None:
             log.info("Found file %s stored by an interrupted earlier try; not uploading again", found.id)
         return found

@@ -97,6 +97,7 @@ class ChunkedUploader:
         purpose: str,
         filename: str | None = None,
         mime_type: str | None = None,
+        expected_md5: str | None = None,
     ) -> UploadResult:
         """Upload ``source`` and return the file it became.
 
@@ -104,6 +105,10 @@ class ChunkedUploader:
         :param purpose: the file's purpose (``batch``, ``fine-tune`` ...).
         :param filename: filename given to the API; defaults to the source's name.
         :param mime_type: defaults to a guess from the filename (``text/jsonl`` for ``.jsonl``).
+        :param expected_md5: the md5 the source had when it was validated. It is sent on complete
+            instead of hashing the source again, so the server proves the parts are those bytes;
+            without ``send_md5`` the source is hashed again and compared here. A difference fails
+            with :class:`SourceChangedError` and cancels the upload.
         """
         if not purpose or not isinstance(purpose, str):
             raise ValueError("purpose is required (e.g. 'batch')")
@@ -114,5 +119,7 @@ class ChunkedUploader:
         check_source_size(name, upload_source.size, self.part_size_bytes)
         if self._cancel.is_set():
             raise UploadCancelledError("the upload was cancelled before it began")
-        run = _UploadRun(self, upload_source, name, purpose, mime_type or guess_mime_type(name))
+        run = _UploadRun(
+            self, upload_source, name, purpose, mime_type or guess_mime_type(name), expected_md5=expected_md5
+        )
         return run.execute()
