@@ -150,6 +150,29 @@ def write_batch_file(
     return DataFile(path=path, size=written, md5=md5, lines=counted)
 
 
+def write_short_requests(path: Path, lines: int, *, max_tokens: int, url: str = JSONL_URL) -> DataFile:
+    """Batch JSONL of ``lines`` short chat requests, each asking for ``max_tokens`` of answer (the
+    emulator's answers are then that long: a results file of a chosen size from a small input)."""
+
+    def chunks() -> Iterator[bytes]:
+        block: list[bytes] = []
+        for index in range(lines):
+            block.append(
+                f'{{"custom_id":"request-{index:09d}","method":"POST","url":"{url}",'
+                f'"body":{{"model":"{JSONL_MODEL}","messages":[{{"role":"user","content":'
+                f'"Summarise item {index}."}}],"max_tokens":{max_tokens}}}}}\n'.encode()
+            )
+            if len(block) == 10_000:
+                yield b"".join(block)
+                block = []
+        if block:
+            yield b"".join(block)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size, md5 = _write_chunks(path, chunks())
+    return DataFile(path, size, md5, lines)
+
+
 def size_label(size: int) -> str:
     """``4 GiB``, ``512 MiB``, ``400 MB`` or ``17 bytes``."""
     if size >= GIB and size % GIB == 0:

@@ -1,4 +1,5 @@
-"""One upload per process, so that its peak RSS is its own: ``python -m bench.perf.contenders NAME ...``.
+"""One upload (or one batch-results download) per process, so that its peak RSS is its own:
+``python -m bench.perf.contenders NAME ...``.
 
 Prints one JSON object on stdout: ``elapsed_s`` (the upload call only, not interpreter start or
 imports), ``file_id``, ``bytes`` and what the contender reported. The parent measures peak RSS
@@ -141,6 +142,88 @@ def airflow_openai_hook_single(args: argparse.Namespace) -> dict[str, Any]:
     return _timed_upload_file(hook, args)
 
 
+def ours_collect(args: argparse.Namespace) -> dict[str, Any]:
+    """``collect_results`` through ``FilesHook``'s client: the output file streamed to the folder
+    ``--file`` through the accounting, every ``custom_id`` of the input checked once."""
+    _airflow_connection("bench_files", args)
+    from airflow_provider_files.batches.collect import collect_results, output_name
+    from airflow_provider_files.hooks.files import FilesHook
+
+    hook = FilesHook(files_conn_id="bench_files")
+    client = hook.client  # connection lookup is not part of the download
+    dest = Path(args.file)
+    (dest / "work").mkdir(parents=True, exist_ok=True)
+
+    def open_dest(name: str) -> Any:
+        return open(dest / name, "wb")
+
+    started = time.perf_counter()
+    batch = hook.get_batch(args.batch_id)
+    collected = collect_results(client, batch, open_dest, work_dir=dest / "work")
+    elapsed = time.perf_counter() - started
+    summary = collected.summary
+    written = dest / output_name(batch.id)
+    return {
+        "elapsed_s": elapsed,
+        "bytes": written.stat().st_size,
+        "lines": summary.output_lines + summary.error_lines,
+        "duplicates": len(summary.duplicates),
+        "missing": len(summary.missing),
+        "problems": collected.problems(),
+        "written_path": str(written),
+    }
+
+
+def sdk_content(args: argparse.Namespace) -> dict[str, Any]:
+    """openai SDK: ``batches.retrieve``, ``files.content(output_file_id)`` written to a file, then
+    ``json.loads`` per line and a set of the ``custom_id`` values."""
+    import openai
+
+    client = openai.OpenAI(base_url=args.base_url, api_key=args.api_key)
+    written = Path(args.file) / "output.jsonl"
+    started = time.perf_counter()
+    batch = client.batches.retrieve(args.batch_id)
+    assert batch.output_file_id is not None
+    content = client.files.content(batch.output_file_id)
+    content.write_to_file(written)
+    ids: set[str] = set()
+    lines = 0
+    for line in content.content.splitlines():
+        if line:
+            ids.add(json.loads(line)["custom_id"])
+            lines += 1
+    elapsed = time.perf_counter() - started
+    client.close()
+    return {
+        "elapsed_s": elapsed,
+        "bytes": len(content.content),
+        "lines": lines,
+        "duplicates": lines - len(ids),
+        "written_path": str(written),
+    }
+
+
+def raw_download(args: argparse.Namespace) -> dict[str, Any]:
+    """The ceiling: ``httpx`` streaming ``GET /files/{id}/content`` to ``/dev/null``, nothing else."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {args.api_key}"}
+    received = 0
+    with httpx.Client(base_url=args.base_url, headers=headers, timeout=300.0) as client:
+        started = time.perf_counter()
+        output_file_id = client.get(f"batches/{args.batch_id}").raise_for_status().json()["output_file_id"]
+        with (
+            client.stream("GET", f"files/{output_file_id}/content") as response,
+            open(os.devnull, "wb") as sink,
+        ):
+            response.raise_for_status()
+            for chunk in response.iter_raw():
+                sink.write(chunk)
+                received += len(chunk)
+        elapsed = time.perf_counter() - started
+    return {"elapsed_s": elapsed, "bytes": received}
+
+
 def peak_rss_bytes() -> int | None:
     """This process's peak resident set size (Linux ``VmHWM``), a cross-check of the outside figure."""
     try:
@@ -161,6 +244,9 @@ CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "sdk-single": sdk_single,
     "ours-hook-single": ours_hook_single,
     "airflow-openai-hook-single": airflow_openai_hook_single,
+    "ours-collect": ours_collect,
+    "sdk-content": sdk_content,
+    "raw-download": raw_download,
 }
 
 
@@ -172,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", required=True)
     parser.add_argument("--purpose", default=PURPOSE_BINARY)
     parser.add_argument("--mime-type", default=MIME_BINARY)
+    parser.add_argument("--batch-id", default=None, help="the finished batch (batch-results contenders)")
     args = parser.parse_args(argv)
     outcome = CONTENDERS[args.contender](args)
     outcome["vm_hwm_bytes"] = peak_rss_bytes()

@@ -31,6 +31,13 @@ from pathlib import Path
 
 from bench import REPO_ROOT
 from bench.datagen import GIB, MB, MIB, DataFile, size_label, write_batch_file, write_random_file
+from bench.perf.batch_results import (
+    BATCH_RESULT_CONTENDERS,
+    RESULT_SIZE_KEYS,
+    result_lines,
+    run_batch_results_scenario,
+    write_results_input,
+)
 from bench.perf.environment import CHART_REQUIREMENTS, PEER_REQUIREMENTS, ensure_installed, log, machine_info
 from bench.perf.measure import (
     WAN_BANDWIDTH_MBPS,
@@ -52,6 +59,8 @@ DEFAULT_SIZES = {
     "single": 400 * MB,  # one POST /files request
     "validate": 200 * MB,  # JSONL validation
     "jsonl": 1 * GIB,  # validate + upload, WAN
+    "results": 200 * MB,  # batch results file to download and check (output size)
+    "results_small": 50 * MB,  # the same at a quarter of the size, for peak RSS growth
 }
 QUICK_SIZES = {
     "chunked": 256 * MIB,
@@ -59,6 +68,8 @@ QUICK_SIZES = {
     "single": 100 * MB,
     "validate": 50 * MB,
     "jsonl": 256 * MIB,
+    "results": 40 * MB,
+    "results_small": 10 * MB,
 }
 
 UNITS = {"b": 1, "kb": 1000, "mb": MB, "gb": 1000 * MB, "kib": 1024, "mib": MIB, "gib": GIB}
@@ -124,6 +135,16 @@ def build_scenarios(sizes: dict[str, int], profiles: list[str], only: set[str] |
             purpose="batch",
             mime_type="application/jsonl",
         ),
+        *(
+            Scenario(
+                f"batch-results{suffix}-loopback",
+                f"batch results {size_label(sizes[key])} loopback",
+                "loopback",
+                key,
+                list(BATCH_RESULT_CONTENDERS),
+            )
+            for key, suffix in (("results", ""), ("results_small", "-small"))
+        ),
     ]
     return [
         scenario
@@ -150,6 +171,10 @@ def make_inputs(workdir: Path, sizes: dict[str, int], needed: set[str]) -> dict[
                 f"wrote {key}.jsonl ({inputs[key].size / MB:.0f} MB, {inputs[key].lines} lines) "
                 f"in {time.perf_counter() - started:.1f} s"
             )
+    for key in RESULT_SIZE_KEYS:
+        if key in needed:
+            inputs[key] = write_results_input(workdir / f"{key}.jsonl", sizes[key])
+            log(f"wrote {key}.jsonl ({inputs[key].lines} requests for a {size_label(sizes[key])} output)")
     return inputs
 
 
@@ -177,6 +202,14 @@ def plan_notes(sizes: dict[str, int], runs: int, scenarios: list[Scenario]) -> l
         "adding each custom_id to a set, both in the driver process, file in page cache.",
         "- Validate + upload: `ensure_valid_batch_file` (size/line limits lifted: the 1 GiB file is above "
         "the API's 200 MB batch limit on purpose) then the engine upload, vs the engine upload alone, same file.",
+        "- Batch results: one batch per size made on the emulator before the runs "
+        f"({result_lines(sizes['results']):,} requests whose `max_tokens` sets the output's size); "
+        "ours-collect: `collect_results` (`batches/collect.py`) through `FilesHook`'s client from an "
+        "`AIRFLOW_CONN_*` connection, input ids downloaded, output streamed to a file through the "
+        "custom_id accounting; sdk-content: `OpenAI().batches.retrieve` + `files.content(...)` "
+        "written to a file + `json.loads` per line into a set of ids; raw-download (the ceiling): "
+        "`httpx` streaming the output to /dev/null. Sizes are the output file's; each written file's "
+        "md5 must equal the emulator's.",
         "- Sizes: " + ", ".join(f"{key}={size_label(value)}" for key, value in sizes.items()) + ". "
         "The 4 GiB upload runs on loopback only (it is there for peak RSS; the SDK needs about 45 s per "
         "GiB on the WAN profile), the WAN figures use the 1 GiB file.",
@@ -238,7 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             log(f"starting the emulator ({profile})")
             with emulator_for(profile, workdir / f"emulator-{profile}") as emulator:
                 for scenario in todo:
-                    run_upload_scenario(scenario, inputs[scenario.input_key], emulator, runs)
+                    if scenario.input_key in RESULT_SIZE_KEYS:
+                        run_batch_results_scenario(
+                            scenario, inputs[scenario.input_key], emulator, runs, workdir / "results-runs"
+                        )
+                    else:
+                        run_upload_scenario(scenario, inputs[scenario.input_key], emulator, runs)
     machine["load_avg_end"] = [round(value, 2) for value in os.getloadavg()]
     machine["bench_minutes"] = round((time.monotonic() - started) / 60, 1)
 

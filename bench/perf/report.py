@@ -1,9 +1,14 @@
 """The results of a bench: ``latest.json`` (every run), ``latest.md`` (the figures against the
 targets, every contender) and ``latest.png`` (the chart).
 
+A run of only some scenarios (``--only``) into a folder that holds the results of a larger run
+does not replace them: it is stored beside them as ``only-<scenario ids>.{json,md}``, and
+``latest.md`` (and the chart) is written again from every stored run, each scenario taken from the
+newest run that measured it (:func:`load_stored_runs`); ``latest.json`` keeps the larger run.
+
 ``python -m bench.perf.report [PATH]`` prints the README's headline rows, computed afresh by
-:data:`~bench.perf.targets.TARGETS` from the runs stored in ``PATH`` (default the committed
-``bench/results/latest.json``).
+:data:`~bench.perf.targets.TARGETS` from the runs stored in ``PATH`` (default: the committed
+``bench/results/latest.json`` and the partial runs beside it).
 """
 
 from __future__ import annotations
@@ -21,24 +26,19 @@ from bench.perf.measure import Run, Scenario
 from bench.perf.targets import Figure, compute_figures, summarise
 
 LATEST_JSON = REPO_ROOT / "bench" / "results" / "latest.json"
+PARTIAL_PREFIX = "only-"
 
 
-def write_results(
-    output_dir: Path,
-    machine: dict[str, Any],
-    plan: dict[str, Any],
-    scenarios: dict[str, Scenario],
-    figures: list[Figure],
-    *,
-    chart: bool = True,
-) -> dict[str, Path]:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "md": output_dir / "latest.md",
-        "json": output_dir / "latest.json",
-        "png": output_dir / "latest.png",
-    }
-    payload = {
+def partial_name(scenario_ids: list[str] | set[str]) -> str:
+    """File name (without suffix) of the results of a run of only ``scenario_ids``."""
+    return PARTIAL_PREFIX + "+".join(sorted(scenario_ids))
+
+
+def results_payload(
+    machine: dict[str, Any], plan: dict[str, Any], scenarios: dict[str, Scenario], figures: list[Figure]
+) -> dict[str, Any]:
+    """What ``latest.json`` (or a partial run's file) holds: the machine, the plan, every run."""
+    return {
         "machine": machine,
         "plan": plan,
         "figures": [dataclasses.asdict(figure) for figure in figures],
@@ -61,9 +61,96 @@ def write_results(
             for scenario_id, scenario in scenarios.items()
         },
     }
+
+
+def is_partial_run(output_dir: Path, scenarios: dict[str, Scenario]) -> bool:
+    """Whether these results cover less than the ``latest.json`` already in ``output_dir``."""
+    latest = output_dir / "latest.json"
+    if not latest.exists():
+        return False
+    stored = set(json.loads(latest.read_text())["scenarios"])
+    return not stored <= set(scenarios)
+
+
+def load_stored_runs(directory: Path) -> tuple[dict[str, Any], dict[str, Scenario], dict[str, str]]:
+    """The runs stored in ``directory``: ``latest.json`` and every partial run beside it.
+
+    :return: ``latest.json``'s payload, the scenarios (each from the newest run that measured
+        it, by the run's date), and for each scenario the file it came from.
+    """
+    stored = []
+    for path in [directory / "latest.json", *sorted(directory.glob(f"{PARTIAL_PREFIX}*.json"))]:
+        if path.exists():
+            payload = json.loads(path.read_text())
+            stored.append((payload["machine"]["date"], path.name, payload))
+    scenarios: dict[str, Scenario] = {}
+    origin: dict[str, str] = {}
+    for _, name, payload in sorted(stored, key=lambda item: item[0]):
+        for scenario_id, scenario in scenarios_from_json(payload).items():
+            scenarios[scenario_id] = scenario
+            origin[scenario_id] = name
+    latest = next((payload for _, name, payload in stored if name == "latest.json"), stored[-1][2])
+    return latest, scenarios, origin
+
+
+def write_results(
+    output_dir: Path,
+    machine: dict[str, Any],
+    plan: dict[str, Any],
+    scenarios: dict[str, Scenario],
+    figures: list[Figure],
+    *,
+    chart: bool = True,
+) -> dict[str, Path]:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if is_partial_run(output_dir, scenarios):
+        return _write_partial_results(output_dir, machine, plan, scenarios, figures, chart=chart)
+    paths = {
+        "md": output_dir / "latest.md",
+        "json": output_dir / "latest.json",
+        "png": output_dir / "latest.png",
+    }
+    payload = results_payload(machine, plan, scenarios, figures)
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n")
     paths["md"].write_text(render_markdown(machine, plan, scenarios, figures))
     if not chart or not draw_chart(paths["png"], scenarios):
+        paths.pop("png")
+    return paths
+
+
+def _write_partial_results(
+    output_dir: Path,
+    machine: dict[str, Any],
+    plan: dict[str, Any],
+    scenarios: dict[str, Scenario],
+    figures: list[Figure],
+    *,
+    chart: bool,
+) -> dict[str, Path]:
+    """Store a run of some scenarios beside ``latest.json``, then ``latest.md`` from every run."""
+    name = partial_name(set(scenarios))
+    paths = {
+        "partial-json": output_dir / f"{name}.json",
+        "partial-md": output_dir / f"{name}.md",
+        "md": output_dir / "latest.md",
+        "png": output_dir / "latest.png",
+    }
+    paths["partial-json"].write_text(
+        json.dumps(results_payload(machine, plan, scenarios, figures), indent=2) + "\n"
+    )
+    paths["partial-md"].write_text(render_markdown(machine, plan, scenarios, figures))
+    latest, merged, origin = load_stored_runs(output_dir)
+    notes = [
+        f"- Rows of {', '.join(sorted(ids))} come from `{source}` "
+        f"(`python -m bench.perf {payload['plan']['argv']}` on {payload['machine']['date']}, "
+        f"{payload['plan']['runs']} runs per contender; see `{source.removesuffix('.json')}.md`)."
+        for source in sorted(set(origin.values()) - {"latest.json"})
+        for ids in [[sid for sid, src in origin.items() if src == source]]
+        for payload in [json.loads((output_dir / source).read_text())]
+    ]
+    merged_plan = {**latest["plan"], "notes": [*latest["plan"]["notes"], *notes]}
+    paths["md"].write_text(render_markdown(latest["machine"], merged_plan, merged, compute_figures(merged)))
+    if not chart or not draw_chart(paths["png"], merged):
         paths.pop("png")
     return paths
 
@@ -238,10 +325,13 @@ def headline_markdown(figures: list[Figure]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf.report", description=__doc__.splitlines()[0])
-    parser.add_argument("json", nargs="?", type=Path, default=LATEST_JSON, help="a latest.json")
+    parser.add_argument("json", nargs="?", type=Path, default=None, help="a latest.json")
     args = parser.parse_args(argv)
-    payload = json.loads(args.json.read_text())
-    sys.stdout.write(headline_markdown(compute_figures(scenarios_from_json(payload))))
+    if args.json is None:
+        scenarios = load_stored_runs(LATEST_JSON.parent)[1]
+    else:
+        scenarios = scenarios_from_json(json.loads(args.json.read_text()))
+    sys.stdout.write(headline_markdown(compute_figures(scenarios)))
     return 0
 
 

@@ -174,6 +174,21 @@ TARGETS: tuple[Target, ...] = (
         "validate-upload-wan", "ours-validate-upload", "ours-chunked", TIME_RATIO, 1.1,
         headline="validate + upload {size} JSONL, WAN vs upload alone",
     ),
+    Target(
+        "batch results, {size} output: download + custom_id check, collect_results through FilesHook "
+        "vs openai SDK files.content() + json.loads per line",
+        "batch-results-loopback", "ours-collect", "sdk-content", SPEEDUP, 1.0,
+    ),
+    Target(
+        "batch results, {size} output: collect_results vs a raw httpx download to /dev/null (the ceiling)",
+        "batch-results-loopback", "ours-collect", "raw-download", TIME_RATIO, no_limit="(ceiling)",
+        needs="both",
+    ),
+    Target(
+        "peak RSS collecting batch results, {baseline_size} vs {size} output",
+        "batch-results-loopback", "ours-collect", "sdk-content", RSS_GROWTH, 0.10,
+        needs="both", baseline="batch-results-small-loopback",
+    ),
 )  # fmt: skip
 
 

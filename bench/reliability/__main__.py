@@ -6,7 +6,8 @@ Scenarios (each module's docstring defines its figures precisely):
 * crashes (:mod:`bench.reliability.crash`): SIGKILL at random points, then resume;
 * bad input (:mod:`bench.reliability.badinput`): the corpus of ``tests/reliability/cases.py``;
 * secrets (:mod:`bench.reliability.secrets`): a full DAG run searched for credentials;
-* sensor (:mod:`bench.reliability.sensor`): the deferrable trigger under faults and 404s.
+* sensor (:mod:`bench.reliability.sensor`): the deferrable trigger under faults and 404s;
+* batches (:mod:`bench.reliability.batches`): create once, wait, collect, under faults and kills.
 
 ``python -m bench.reliability [--quick] [--only faults,crashes] [--output RELIABILITY.md]``;
 exits 1 when any target is missed.
@@ -28,11 +29,12 @@ from pathlib import Path
 from bench import REPO_ROOT
 from bench.reliability.common import Metric, ScenarioResult
 
-SCENARIOS = ("faults", "crashes", "bad input", "secrets", "sensor")
+SCENARIOS = ("faults", "crashes", "bad input", "secrets", "sensor", "batches")
 
 
 def _runners(quick: bool) -> dict[str, Callable[[Path], ScenarioResult]]:
     from bench.reliability.badinput import run_badinput_scenario
+    from bench.reliability.batches import run_batches_scenario
     from bench.reliability.crash import run_crash_scenario
     from bench.reliability.faults import run_faults_scenario
     from bench.reliability.secrets import run_secrets_scenario
@@ -46,6 +48,7 @@ def _runners(quick: bool) -> dict[str, Callable[[Path], ScenarioResult]]:
         "bad input": lambda d: run_badinput_scenario(d, quick_only=quick),
         "secrets": run_secrets_scenario,
         "sensor": run_sensor_scenario,
+        "batches": lambda d: run_batches_scenario(d, loops=6 if quick else 30),
     }
 
 
@@ -117,6 +120,7 @@ def markdown(results: list[ScenarioResult], *, quick: bool, elapsed_s: float) ->
             "bad input": "bench/reliability/badinput.py",
             "secrets": "bench/reliability/secrets.py",
             "sensor": "bench/reliability/sensor.py",
+            "batches": "bench/reliability/batches.py",
         }[result.scenario]
         out.append(f"Definitions of the figures: the docstring of `{module}`.")
         out.append("")
