@@ -3,7 +3,6 @@ the server says they never will be. The same wait as a blocking call is ``FilesH
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import PokeReturnValue
@@ -79,21 +78,15 @@ class UploadCompleteSensor(PollingSensor):
         self,
         *,
         file_id: Any,
-        files_conn_id: str = FilesHook.default_conn_name,
         not_found_grace_s: float = NOT_FOUND_GRACE_S,
         **kwargs: Any,
     ) -> None:
-        # deferrable, max_poll_interval_s, max_consecutive_errors, poke_interval and timeout are
-        # PollingSensor's, with its defaults.
+        # files_conn_id, deferrable, max_poll_interval_s, max_consecutive_errors, poke_interval and
+        # timeout are PollingSensor's, with its defaults.
         super().__init__(**kwargs)
         self.file_id = file_id
-        self.files_conn_id = files_conn_id
         self.not_found_grace_s = not_found_grace_s
         self._tracker: ReadinessTracker | None = None
-
-    @cached_property
-    def hook(self) -> FilesHook:
-        return FilesHook(files_conn_id=self.files_conn_id)
 
     def _parse_file_id(self) -> tuple[list[FileTarget], bool]:
         try:
