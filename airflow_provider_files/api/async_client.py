@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import IO, Any, ParamSpec, TypeVar, cast
 
 import httpx
 
@@ -15,13 +15,12 @@ from airflow_provider_files.api.client_base import (
     DEFAULT_MAX_CONNECTIONS,
     ClientBase,
     Page,
-    bound_signature,
-    operation_signature,
+    client_operation,
 )
 from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
 from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.models import FileObject
-from airflow_provider_files.api.operations import Operation, Operations, RequestSpec
+from airflow_provider_files.api.operations import Operation, RequestSpec
 from airflow_provider_files.api.retry import is_ambiguous
 from airflow_provider_files.api.transfer import Deadline, DeadlineExceeded, ResponseTooLarge
 
@@ -30,37 +29,8 @@ T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 
 
-class awaiting(Generic[P, T]):
-    """Exposes an operation of :class:`Operations` as an :class:`AsyncFilesClient` coroutine method."""
-
-    def __init__(self, build: Callable[Concatenate[Operations, P], Operation[T]]) -> None:
-        self._build = build
-        self.__doc__ = build.__doc__
-        self.__name__ = build.__name__
-        self.__signature__ = operation_signature(build)
-
-    @overload
-    def __get__(self, client: None, owner: type[Any]) -> awaiting[P, T]: ...
-
-    @overload
-    def __get__(self, client: AsyncFilesClient, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
-
-    def __get__(
-        self, client: AsyncFilesClient | None, owner: type[Any]
-    ) -> awaiting[P, T] | Callable[P, Coroutine[Any, Any, T]]:
-        if client is None:
-            return self
-
-        async def call(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await self(client, *args, **kwargs)
-
-        call.__name__ = call.__qualname__ = self.__name__
-        call.__doc__ = self.__doc__
-        call.__signature__ = bound_signature(self)  # type: ignore[attr-defined]
-        return call
-
-    async def __call__(self, client: AsyncFilesClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await client._call(self._build(client.operations, *args, **kwargs))
+#: The descriptor that makes each operation of the table a client method (its old name here).
+awaiting = client_operation
 
 
 class AsyncFilesClient(ClientBase):
@@ -96,20 +66,11 @@ class AsyncFilesClient(ClientBase):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # -- the operations of the table ---------------------------------------------------------
+    def _bind(self, operation: client_operation[..., Any]) -> Callable[..., Any]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await operation(self, *args, **kwargs)
 
-    create_file = awaiting(Operations.create_file)
-    list_files = awaiting(Operations.list_files)
-    retrieve_file = awaiting(Operations.retrieve_file)
-    delete_file = awaiting(Operations.delete_file)
-    create_upload = awaiting(Operations.create_upload)
-    add_upload_part = awaiting(Operations.add_upload_part)
-    complete_upload = awaiting(Operations.complete_upload)
-    cancel_upload = awaiting(Operations.cancel_upload)
-    create_batch = awaiting(Operations.create_batch)
-    retrieve_batch = awaiting(Operations.retrieve_batch)
-    list_batches = awaiting(Operations.list_batches)
-    cancel_batch = awaiting(Operations.cancel_batch)
+        return call
 
     # -- what is more than one request -------------------------------------------------------
 

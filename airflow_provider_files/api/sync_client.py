@@ -7,7 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
+from typing import IO, Any, ParamSpec, TypeVar, cast
 
 import httpx
 
@@ -18,13 +18,12 @@ from airflow_provider_files.api.client_base import (
     DEFAULT_MAX_CONNECTIONS,
     ClientBase,
     Page,
-    bound_signature,
-    operation_signature,
+    client_operation,
 )
 from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
 from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.models import FileObject
-from airflow_provider_files.api.operations import Operation, Operations, RequestSpec
+from airflow_provider_files.api.operations import Operation, RequestSpec
 from airflow_provider_files.api.retry import is_ambiguous
 from airflow_provider_files.api.transfer import Deadline, DeadlineExceeded, ResponseTooLarge
 
@@ -33,39 +32,8 @@ T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 
 
-class blocking(Generic[P, T]):
-    """Exposes an operation of :class:`Operations` as a :class:`FilesClient` method of the same signature.
-
-    ``FilesClient.retrieve_file = blocking(Operations.retrieve_file)`` makes
-    ``client.retrieve_file(file_id)`` build the request, send it with retries and parse the answer.
-    """
-
-    def __init__(self, build: Callable[Concatenate[Operations, P], Operation[T]]) -> None:
-        self._build = build
-        self.__doc__ = build.__doc__
-        self.__name__ = build.__name__
-        self.__signature__ = operation_signature(build)
-
-    @overload
-    def __get__(self, client: None, owner: type[Any]) -> blocking[P, T]: ...
-
-    @overload
-    def __get__(self, client: FilesClient, owner: type[Any]) -> Callable[P, T]: ...
-
-    def __get__(self, client: FilesClient | None, owner: type[Any]) -> blocking[P, T] | Callable[P, T]:
-        if client is None:
-            return self
-
-        def call(*args: P.args, **kwargs: P.kwargs) -> T:
-            return self(client, *args, **kwargs)
-
-        call.__name__ = call.__qualname__ = self.__name__
-        call.__doc__ = self.__doc__
-        call.__signature__ = bound_signature(self)  # type: ignore[attr-defined]
-        return call
-
-    def __call__(self, client: FilesClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return client._call(self._build(client.operations, *args, **kwargs))
+#: The descriptor that makes each operation of the table a client method (its old name here).
+blocking = client_operation
 
 
 class FilesClient(ClientBase):
@@ -104,20 +72,11 @@ class FilesClient(ClientBase):
     def close(self) -> None:
         self._http.close()
 
-    # -- the operations of the table ---------------------------------------------------------
+    def _bind(self, operation: client_operation[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return operation(self, *args, **kwargs)
 
-    create_file = blocking(Operations.create_file)
-    list_files = blocking(Operations.list_files)
-    retrieve_file = blocking(Operations.retrieve_file)
-    delete_file = blocking(Operations.delete_file)
-    create_upload = blocking(Operations.create_upload)
-    add_upload_part = blocking(Operations.add_upload_part)
-    complete_upload = blocking(Operations.complete_upload)
-    cancel_upload = blocking(Operations.cancel_upload)
-    create_batch = blocking(Operations.create_batch)
-    retrieve_batch = blocking(Operations.retrieve_batch)
-    list_batches = blocking(Operations.list_batches)
-    cancel_batch = blocking(Operations.cancel_batch)
+        return call
 
     # -- what is more than one request -------------------------------------------------------
 
