@@ -4,33 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import IO, Any, ParamSpec, TypeVar, cast
+from typing import IO, Any, TypeVar, cast
 
 import httpx
 
 from airflow_provider_files.api import recovery
 from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.bodies import MultipartBody
-from airflow_provider_files.api.client_base import (
-    DEFAULT_MAX_CONNECTIONS,
-    ClientBase,
-    Page,
-    client_operation,
-)
-from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
+from airflow_provider_files.api.client_base import DEFAULT_MAX_CONNECTIONS, ClientBase, DownloadTarget, Page
+from airflow_provider_files.api.client_base import client_operation as awaiting  # its old name here
+from airflow_provider_files.api.errors import FilesApiError
 from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.api.operations import Operation, RequestSpec
 from airflow_provider_files.api.retry import is_ambiguous
 from airflow_provider_files.api.transfer import Deadline, DeadlineExceeded, ResponseTooLarge
 
-P = ParamSpec("P")
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
-
-
-#: The descriptor that makes each operation of the table a client method (its old name here).
-awaiting = client_operation
 
 
 class AsyncFilesClient(ClientBase):
@@ -53,8 +44,7 @@ class AsyncFilesClient(ClientBase):
         super().__init__(settings)
         self._http = httpx.AsyncClient(
             transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            **self._client_kwargs(),
+            **self._client_kwargs(max_connections),
         )
 
     async def __aenter__(self) -> AsyncFilesClient:
@@ -66,7 +56,7 @@ class AsyncFilesClient(ClientBase):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _bind(self, operation: client_operation[..., Any]) -> Callable[..., Any]:
+    def _bind(self, operation: awaiting[..., Any]) -> Callable[..., Any]:
         async def call(*args: Any, **kwargs: Any) -> Any:
             return await operation(self, *args, **kwargs)
 
@@ -91,9 +81,7 @@ class AsyncFilesClient(ClientBase):
         """``GET /files/{file_id}/content`` streamed to a binary file object (one attempt per retry)."""
         spec = self.operations.file_content(file_id)
         state = self._policy.start()
-        seekable = destination.seekable()
-        start = destination.tell() if seekable else 0
-        attempts = 0
+        target = DownloadTarget(destination)
         while True:
             should_retry: str | None = None
             deadline = self._deadline(spec)
@@ -103,34 +91,19 @@ class AsyncFilesClient(ClientBase):
                 )
                 try:
                     if response.is_success:
-                        attempts += 1
-                        if attempts > 1 and not seekable:
-                            raise SourceNotReplayableError(
-                                "the download failed midway and the destination cannot be rewound"
-                            )
-                        written = 0
-                        async for (
-                            chunk
-                        ) in response.aiter_bytes():  # as they arrive: a trickle meets the deadline
-                            deadline.received(len(chunk))
-                            deadline.check()
-                            destination.write(chunk)
-                            written += len(chunk)
-                        if seekable:
-                            destination.truncate()
-                        return written
+                        target.begin()
+                        # Chunks as they arrive, so that a trickle meets the deadline.
+                        async for chunk in response.aiter_bytes():
+                            target.write(chunk, deadline)
+                        return target.finish()
                     body = await self._within(deadline, self._read_error(response))
                     error: FilesApiError = self._status_error(response, body)
                     should_retry = response.headers.get("x-should-retry")
                 finally:
                     await response.aclose()
-            except httpx.TransportError as exc:
-                error = self._transport_error(spec, exc)
-            except DeadlineExceeded as exc:
-                error = self._deadline_error(spec, exc)
+            except (httpx.TransportError, DeadlineExceeded) as exc:
+                error = self._attempt_error(spec, exc)
             await asyncio.sleep(self._next_delay(state, spec, error, should_retry))
-            if seekable:
-                destination.seek(start)
 
     async def find_stored_file(self, match: recovery.FileMatch, md5: Callable[[], str]) -> FileObject | None:
         """Async :meth:`FilesClient.find_stored_file`; ``md5()`` runs in a worker thread."""
@@ -168,12 +141,8 @@ class AsyncFilesClient(ClientBase):
                 if answered:
                     return value
                 error: FilesApiError = value
-            except httpx.TransportError as exc:
-                error = self._transport_error(spec, exc)
-            except DeadlineExceeded as exc:
-                error = self._deadline_error(spec, exc)
-            except ResponseTooLarge as exc:
-                raise self._too_large_error(spec, exc) from None
+            except (httpx.TransportError, DeadlineExceeded, ResponseTooLarge) as exc:
+                error = self._attempt_error(spec, exc)
             await asyncio.sleep(self._next_delay(state, spec, error, should_retry))
             if recover is not None and is_ambiguous(error):
                 found = await recover()

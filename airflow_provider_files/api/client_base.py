@@ -7,7 +7,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import IO, TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 from urllib.parse import urlsplit
 
 import httpx
@@ -137,6 +137,44 @@ class client_operation(Generic[P, T]):
         return client._call(self._build(client.operations, *args, **kwargs))
 
 
+class DownloadTarget:
+    """Where a download writes: the same start on every attempt, cut to what the last one wrote.
+
+    :param handle: a binary file object; one that cannot seek allows a single attempt.
+    """
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self._seekable = handle.seekable()
+        self._start = handle.tell() if self._seekable else 0
+        self._attempts = 0
+        self.written = 0
+
+    def begin(self) -> None:
+        """An attempt got its answer: write from the start again."""
+        self._attempts += 1
+        if self._attempts > 1:
+            if not self._seekable:
+                raise SourceNotReplayableError(
+                    "the download failed midway and the destination cannot be rewound"
+                )
+            self._handle.seek(self._start)
+        self.written = 0
+
+    def write(self, chunk: bytes, deadline: Deadline) -> None:
+        """One chunk as it arrives: the attempt's deadline grows with the bytes received."""
+        deadline.received(len(chunk))
+        deadline.check()
+        self._handle.write(chunk)
+        self.written += len(chunk)
+
+    def finish(self) -> int:
+        """The attempt read the whole body: bytes written."""
+        if self._seekable:
+            self._handle.truncate()
+        return self.written
+
+
 def shorten(text: str, limit: int = SERVER_TEXT_MAX_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
@@ -211,8 +249,12 @@ class ClientBase:
         """``operation`` as a method of this client (a plain function, or a coroutine function)."""
         raise NotImplementedError
 
-    def _client_kwargs(self) -> dict[str, Any]:
+    def _client_kwargs(self, max_connections: int) -> dict[str, Any]:
+        """The arguments of the client's ``httpx.Client`` or ``httpx.AsyncClient`` (all but the transport)."""
         return {
+            "limits": httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             "base_url": self.base_url,
             "headers": self.settings.default_headers(),
             "params": self.settings.default_params(),
@@ -279,6 +321,16 @@ class ClientBase:
             return ApiConnectionError(f"{failed}; the request could not be written", retryable=False)
         cls = ApiTimeoutError if isinstance(exc, httpx.TimeoutException) else ApiConnectionError
         return cls(failed)
+
+    def _attempt_error(
+        self, spec: RequestSpec, exc: httpx.TransportError | DeadlineExceeded | ResponseTooLarge
+    ) -> FilesApiError:
+        """The error of an attempt that got no usable answer; an answer too large is raised at once."""
+        if isinstance(exc, ResponseTooLarge):
+            raise self._too_large_error(spec, exc) from None
+        if isinstance(exc, DeadlineExceeded):
+            return self._deadline_error(spec, exc)
+        return self._transport_error(spec, exc)
 
     def _deadline_error(self, spec: RequestSpec, exc: DeadlineExceeded) -> ApiTimeoutError:
         return ApiTimeoutError(

@@ -7,33 +7,24 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, ParamSpec, TypeVar, cast
+from typing import IO, Any, TypeVar, cast
 
 import httpx
 
 from airflow_provider_files.api import recovery
 from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.bodies import MultipartBody
-from airflow_provider_files.api.client_base import (
-    DEFAULT_MAX_CONNECTIONS,
-    ClientBase,
-    Page,
-    client_operation,
-)
-from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
+from airflow_provider_files.api.client_base import DEFAULT_MAX_CONNECTIONS, ClientBase, DownloadTarget, Page
+from airflow_provider_files.api.client_base import client_operation as blocking  # its old name here
+from airflow_provider_files.api.errors import FilesApiError
 from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.api.operations import Operation, RequestSpec
 from airflow_provider_files.api.retry import is_ambiguous
 from airflow_provider_files.api.transfer import Deadline, DeadlineExceeded, ResponseTooLarge
 
-P = ParamSpec("P")
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
-
-
-#: The descriptor that makes each operation of the table a client method (its old name here).
-blocking = client_operation
 
 
 class FilesClient(ClientBase):
@@ -58,8 +49,7 @@ class FilesClient(ClientBase):
         super().__init__(settings)
         self._http = httpx.Client(
             transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            **self._client_kwargs(),
+            **self._client_kwargs(max_connections),
         )
         self._sleep = sleep
 
@@ -72,7 +62,7 @@ class FilesClient(ClientBase):
     def close(self) -> None:
         self._http.close()
 
-    def _bind(self, operation: client_operation[..., Any]) -> Callable[..., Any]:
+    def _bind(self, operation: blocking[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             return operation(self, *args, **kwargs)
 
@@ -175,12 +165,8 @@ class FilesClient(ClientBase):
                     error: FilesApiError = self._status_error(response, body)
                 finally:
                     response.close()
-            except httpx.TransportError as exc:
-                error = self._transport_error(spec, exc)
-            except DeadlineExceeded as exc:
-                error = self._deadline_error(spec, exc)
-            except ResponseTooLarge as exc:
-                raise self._too_large_error(spec, exc) from None
+            except (httpx.TransportError, DeadlineExceeded, ResponseTooLarge) as exc:
+                error = self._attempt_error(spec, exc)
             self._sleep(self._next_delay(state, spec, error, should_retry))
             if recover is not None and is_ambiguous(error):
                 found = recover()
@@ -239,27 +225,12 @@ def _stream_to(handle: IO[bytes]) -> Callable[[httpx.Response, Deadline], int]:
     The attempt's deadline grows with the bytes received: a download may take ``timeout_s``
     plus the time of its bytes at the minimum rate.
     """
-    seekable = handle.seekable()
-    start = handle.tell() if seekable else 0
-    attempts = 0
+    target = DownloadTarget(handle)
 
     def consume(response: httpx.Response, deadline: Deadline) -> int:
-        nonlocal attempts
-        attempts += 1
-        if attempts > 1:
-            if not seekable:
-                raise SourceNotReplayableError(
-                    "the download failed midway and the destination cannot be rewound"
-                )
-            handle.seek(start)
-        written = 0
+        target.begin()
         for chunk in response.iter_bytes():  # as they arrive, so that a trickle meets the deadline
-            deadline.received(len(chunk))
-            deadline.check()
-            handle.write(chunk)
-            written += len(chunk)
-        if seekable:
-            handle.truncate()
-        return written
+            target.write(chunk, deadline)
+        return target.finish()
 
     return consume
