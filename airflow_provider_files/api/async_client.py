@@ -3,64 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import IO, Any, TypeVar, cast
 
 import httpx
 
 from airflow_provider_files.api import recovery
 from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.bodies import MultipartBody
-from airflow_provider_files.api.client_base import (
-    DEFAULT_MAX_CONNECTIONS,
-    ClientBase,
-    Page,
-    bound_signature,
-    operation_signature,
-)
-from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
+from airflow_provider_files.api.client_base import DEFAULT_MAX_CONNECTIONS, ClientBase, DownloadTarget, Page
+from airflow_provider_files.api.client_base import client_operation as awaiting  # its old name here
+from airflow_provider_files.api.errors import FilesApiError
 from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.models import FileObject
-from airflow_provider_files.api.operations import Operation, Operations, RequestSpec
+from airflow_provider_files.api.operations import Operation, RequestSpec
 from airflow_provider_files.api.retry import is_ambiguous
 from airflow_provider_files.api.transfer import Deadline, DeadlineExceeded, ResponseTooLarge
 
-P = ParamSpec("P")
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
-
-
-class awaiting(Generic[P, T]):
-    """Exposes an operation of :class:`Operations` as an :class:`AsyncFilesClient` coroutine method."""
-
-    def __init__(self, build: Callable[Concatenate[Operations, P], Operation[T]]) -> None:
-        self._build = build
-        self.__doc__ = build.__doc__
-        self.__name__ = build.__name__
-        self.__signature__ = operation_signature(build)
-
-    @overload
-    def __get__(self, client: None, owner: type[Any]) -> awaiting[P, T]: ...
-
-    @overload
-    def __get__(self, client: AsyncFilesClient, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
-
-    def __get__(
-        self, client: AsyncFilesClient | None, owner: type[Any]
-    ) -> awaiting[P, T] | Callable[P, Coroutine[Any, Any, T]]:
-        if client is None:
-            return self
-
-        async def call(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await self(client, *args, **kwargs)
-
-        call.__name__ = call.__qualname__ = self.__name__
-        call.__doc__ = self.__doc__
-        call.__signature__ = bound_signature(self)  # type: ignore[attr-defined]
-        return call
-
-    async def __call__(self, client: AsyncFilesClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await client._call(self._build(client.operations, *args, **kwargs))
 
 
 class AsyncFilesClient(ClientBase):
@@ -83,8 +44,7 @@ class AsyncFilesClient(ClientBase):
         super().__init__(settings)
         self._http = httpx.AsyncClient(
             transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            **self._client_kwargs(),
+            **self._client_kwargs(max_connections),
         )
 
     async def __aenter__(self) -> AsyncFilesClient:
@@ -96,20 +56,11 @@ class AsyncFilesClient(ClientBase):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # -- the operations of the table ---------------------------------------------------------
+    def _bind(self, operation: awaiting[..., Any]) -> Callable[..., Any]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await operation(self, *args, **kwargs)
 
-    create_file = awaiting(Operations.create_file)
-    list_files = awaiting(Operations.list_files)
-    retrieve_file = awaiting(Operations.retrieve_file)
-    delete_file = awaiting(Operations.delete_file)
-    create_upload = awaiting(Operations.create_upload)
-    add_upload_part = awaiting(Operations.add_upload_part)
-    complete_upload = awaiting(Operations.complete_upload)
-    cancel_upload = awaiting(Operations.cancel_upload)
-    create_batch = awaiting(Operations.create_batch)
-    retrieve_batch = awaiting(Operations.retrieve_batch)
-    list_batches = awaiting(Operations.list_batches)
-    cancel_batch = awaiting(Operations.cancel_batch)
+        return call
 
     # -- what is more than one request -------------------------------------------------------
 
@@ -130,9 +81,7 @@ class AsyncFilesClient(ClientBase):
         """``GET /files/{file_id}/content`` streamed to a binary file object (one attempt per retry)."""
         spec = self.operations.file_content(file_id)
         state = self._policy.start()
-        seekable = destination.seekable()
-        start = destination.tell() if seekable else 0
-        attempts = 0
+        target = DownloadTarget(destination)
         while True:
             should_retry: str | None = None
             deadline = self._deadline(spec)
@@ -142,34 +91,19 @@ class AsyncFilesClient(ClientBase):
                 )
                 try:
                     if response.is_success:
-                        attempts += 1
-                        if attempts > 1 and not seekable:
-                            raise SourceNotReplayableError(
-                                "the download failed midway and the destination cannot be rewound"
-                            )
-                        written = 0
-                        async for (
-                            chunk
-                        ) in response.aiter_bytes():  # as they arrive: a trickle meets the deadline
-                            deadline.received(len(chunk))
-                            deadline.check()
-                            destination.write(chunk)
-                            written += len(chunk)
-                        if seekable:
-                            destination.truncate()
-                        return written
+                        target.begin()
+                        # Chunks as they arrive, so that a trickle meets the deadline.
+                        async for chunk in response.aiter_bytes():
+                            target.write(chunk, deadline)
+                        return target.finish()
                     body = await self._within(deadline, self._read_error(response))
                     error: FilesApiError = self._status_error(response, body)
                     should_retry = response.headers.get("x-should-retry")
                 finally:
                     await response.aclose()
-            except httpx.TransportError as exc:
-                error = self._transport_error(spec, exc)
-            except DeadlineExceeded as exc:
-                error = self._deadline_error(spec, exc)
+            except (httpx.TransportError, DeadlineExceeded) as exc:
+                error = self._attempt_error(spec, exc)
             await asyncio.sleep(self._next_delay(state, spec, error, should_retry))
-            if seekable:
-                destination.seek(start)
 
     async def find_stored_file(self, match: recovery.FileMatch, md5: Callable[[], str]) -> FileObject | None:
         """Async :meth:`FilesClient.find_stored_file`; ``md5()`` runs in a worker thread."""
@@ -207,12 +141,8 @@ class AsyncFilesClient(ClientBase):
                 if answered:
                     return value
                 error: FilesApiError = value
-            except httpx.TransportError as exc:
-                error = self._transport_error(spec, exc)
-            except DeadlineExceeded as exc:
-                error = self._deadline_error(spec, exc)
-            except ResponseTooLarge as exc:
-                raise self._too_large_error(spec, exc) from None
+            except (httpx.TransportError, DeadlineExceeded, ResponseTooLarge) as exc:
+                error = self._attempt_error(spec, exc)
             await asyncio.sleep(self._next_delay(state, spec, error, should_retry))
             if recover is not None and is_ambiguous(error):
                 found = await recover()

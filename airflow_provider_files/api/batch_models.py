@@ -13,7 +13,13 @@ from enum import Enum
 from typing import Any
 
 from airflow_provider_files.api.errors import UnexpectedResponseError
-from airflow_provider_files.api.models import _int_or_none, _require_id, _require_mapping, _str_or_none
+from airflow_provider_files.api.models import (
+    _int_or_none,
+    _page_fields,
+    _require_id,
+    _require_mapping,
+    _str_or_none,
+)
 
 
 class BatchStatus(str, Enum):
@@ -224,14 +230,4 @@ class BatchList:
 
     @classmethod
     def from_dict(cls, data: Any) -> BatchList:
-        data = _require_mapping(data, "a batch list")
-        items = data.get("data")
-        if not isinstance(items, list):
-            raise UnexpectedResponseError("batch list without a 'data' array")
-        batches = [Batch.from_dict(item) for item in items]
-        return cls(
-            data=batches,
-            has_more=data.get("has_more") is True,
-            first_id=_str_or_none(data.get("first_id")) or (batches[0].id if batches else None),
-            last_id=_str_or_none(data.get("last_id")) or (batches[-1].id if batches else None),
-        )
+        return cls(*_page_fields(data, "batch list", Batch.from_dict))

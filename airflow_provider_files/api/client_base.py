@@ -6,8 +6,8 @@ import inspect
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,6 +39,10 @@ from airflow_provider_files.api.transfer import (
     ResponseTooLarge,
 )
 
+if TYPE_CHECKING:
+    from airflow_provider_files.api.async_client import AsyncFilesClient
+    from airflow_provider_files.api.sync_client import FilesClient
+
 log = logging.getLogger(__name__)
 
 # No longer used to chunk downloads (chunks are taken as they arrive); kept for imports.
@@ -49,6 +53,7 @@ SERVER_TEXT_MAX_CHARS = 500
 # What OpenSSL says when the other end answers a TLS hello in plain HTTP (3.0; 3.2 and later).
 _PLAIN_HTTP_SSL_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
 
+P = ParamSpec("P")
 T = TypeVar("T")
 ItemT_co = TypeVar("ItemT_co", covariant=True)
 
@@ -85,6 +90,89 @@ def bound_signature(method: Callable[..., Any]) -> inspect.Signature:
     """``method``'s signature without its first (client or self) parameter, for runtime introspection."""
     signature = inspect.signature(method)
     return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
+class client_operation(Generic[P, T]):
+    """Exposes an operation of :class:`Operations` as a method of both clients, with its signature.
+
+    ``create_file = client_operation(Operations.create_file)`` in :class:`ClientBase` makes
+    ``FilesClient(...).create_file(...)`` build the request, send it with retries and parse the
+    answer, and ``await AsyncFilesClient(...).create_file(...)`` do the same without blocking.
+    """
+
+    def __init__(self, build: Callable[Concatenate[Operations, P], Operation[T]]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+        self.__name__ = build.__name__
+        self.__signature__ = operation_signature(build)
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> client_operation[P, T]: ...
+
+    @overload
+    def __get__(self, client: FilesClient, owner: type[Any]) -> Callable[P, T]: ...
+
+    @overload
+    def __get__(self, client: AsyncFilesClient, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(self, client: ClientBase | None, owner: type[Any]) -> Any:
+        if client is None:
+            return self
+        call = client._bind(self)
+        call.__name__ = call.__qualname__ = self.__name__
+        call.__doc__ = self.__doc__
+        call.__signature__ = bound_signature(self)  # type: ignore[attr-defined]
+        return call
+
+    @overload
+    def __call__(self, client: FilesClient, /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+    @overload
+    def __call__(
+        self, client: AsyncFilesClient, /, *args: P.args, **kwargs: P.kwargs
+    ) -> Coroutine[Any, Any, T]: ...
+
+    def __call__(self, client: Any, /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Send the operation with ``client``: its result, or (async client) a coroutine of it."""
+        return client._call(self._build(client.operations, *args, **kwargs))
+
+
+class DownloadTarget:
+    """Where a download writes: the same start on every attempt, cut to what the last one wrote.
+
+    :param handle: a binary file object; one that cannot seek allows a single attempt.
+    """
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self._seekable = handle.seekable()
+        self._start = handle.tell() if self._seekable else 0
+        self._attempts = 0
+        self.written = 0
+
+    def begin(self) -> None:
+        """An attempt got its answer: write from the start again."""
+        self._attempts += 1
+        if self._attempts > 1:
+            if not self._seekable:
+                raise SourceNotReplayableError(
+                    "the download failed midway and the destination cannot be rewound"
+                )
+            self._handle.seek(self._start)
+        self.written = 0
+
+    def write(self, chunk: bytes, deadline: Deadline) -> None:
+        """One chunk as it arrives: the attempt's deadline grows with the bytes received."""
+        deadline.received(len(chunk))
+        deadline.check()
+        self._handle.write(chunk)
+        self.written += len(chunk)
+
+    def finish(self) -> int:
+        """The attempt read the whole body: bytes written."""
+        if self._seekable:
+            self._handle.truncate()
+        return self.written
 
 
 def shorten(text: str, limit: int = SERVER_TEXT_MAX_CHARS) -> str:
@@ -142,8 +230,31 @@ class ClientBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(gateway={self.settings.gateway!r}, base_url={self.base_url!r})"
 
-    def _client_kwargs(self) -> dict[str, Any]:
+    # -- the operations of the table, methods of both clients ---------------------------------
+
+    create_file = client_operation(Operations.create_file)
+    list_files = client_operation(Operations.list_files)
+    retrieve_file = client_operation(Operations.retrieve_file)
+    delete_file = client_operation(Operations.delete_file)
+    create_upload = client_operation(Operations.create_upload)
+    add_upload_part = client_operation(Operations.add_upload_part)
+    complete_upload = client_operation(Operations.complete_upload)
+    cancel_upload = client_operation(Operations.cancel_upload)
+    create_batch = client_operation(Operations.create_batch)
+    retrieve_batch = client_operation(Operations.retrieve_batch)
+    list_batches = client_operation(Operations.list_batches)
+    cancel_batch = client_operation(Operations.cancel_batch)
+
+    def _bind(self, operation: client_operation[..., Any]) -> Callable[..., Any]:
+        """``operation`` as a method of this client (a plain function, or a coroutine function)."""
+        raise NotImplementedError
+
+    def _client_kwargs(self, max_connections: int) -> dict[str, Any]:
+        """The arguments of the client's ``httpx.Client`` or ``httpx.AsyncClient`` (all but the transport)."""
         return {
+            "limits": httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             "base_url": self.base_url,
             "headers": self.settings.default_headers(),
             "params": self.settings.default_params(),
@@ -210,6 +321,16 @@ class ClientBase:
             return ApiConnectionError(f"{failed}; the request could not be written", retryable=False)
         cls = ApiTimeoutError if isinstance(exc, httpx.TimeoutException) else ApiConnectionError
         return cls(failed)
+
+    def _attempt_error(
+        self, spec: RequestSpec, exc: httpx.TransportError | DeadlineExceeded | ResponseTooLarge
+    ) -> FilesApiError:
+        """The error of an attempt that got no usable answer; an answer too large is raised at once."""
+        if isinstance(exc, ResponseTooLarge):
+            raise self._too_large_error(spec, exc) from None
+        if isinstance(exc, DeadlineExceeded):
+            return self._deadline_error(spec, exc)
+        return self._transport_error(spec, exc)
 
     def _deadline_error(self, spec: RequestSpec, exc: DeadlineExceeded) -> ApiTimeoutError:
         return ApiTimeoutError(

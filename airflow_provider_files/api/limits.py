@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_files.api.errors import ConfigurationError
+from airflow_provider_files.contract import BATCH_ENDPOINTS as BATCH_ENDPOINTS  # re-exported
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -95,19 +96,6 @@ def validate_settings_text(settings: Any, where: str = "") -> None:
 
 # -- batches -------------------------------------------------------------------------------------
 
-#: The endpoints a batch can target (``CreateBatchRequest.endpoint``).
-BATCH_ENDPOINTS: frozenset[str] = frozenset(
-    {
-        "/v1/responses",
-        "/v1/chat/completions",
-        "/v1/embeddings",
-        "/v1/completions",
-        "/v1/moderations",
-        "/v1/images/generations",
-        "/v1/images/edits",
-        "/v1/videos",
-    }
-)
 #: The completion windows the API offers (``CreateBatchRequest.completion_window``).
 BATCH_COMPLETION_WINDOWS: frozenset[str] = frozenset({"24h"})
 BATCHES_LIST_LIMIT_MAX = 100

@@ -7,10 +7,10 @@ tolerates missing optional fields: gateways drop ``object``, ``status`` and more
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from airflow_provider_files.api.errors import UnexpectedResponseError
 
@@ -55,6 +55,32 @@ def _int_or_none(value: Any) -> int | None:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_ItemT = TypeVar("_ItemT", bound=_HasId)
+
+
+def _page_fields(
+    data: Any, what: str, parse_item: Callable[[Any], _ItemT]
+) -> tuple[list[_ItemT], bool, str | None, str | None]:
+    """``(data, has_more, first_id, last_id)`` of one page of a list endpoint; a server that sends
+    no ``first_id``/``last_id`` gets the ids of the page's first and last items."""
+    data = _require_mapping(data, f"a {what}")
+    raw_items = data.get("data")
+    if not isinstance(raw_items, list):
+        raise UnexpectedResponseError(f"{what} without a 'data' array")
+    items = [parse_item(item) for item in raw_items]
+    return (
+        items,
+        data.get("has_more") is True,
+        _str_or_none(data.get("first_id")) or (items[0].id if items else None),
+        _str_or_none(data.get("last_id")) or (items[-1].id if items else None),
+    )
 
 
 @dataclass(frozen=True)
@@ -117,17 +143,7 @@ class FileList:
 
     @classmethod
     def from_dict(cls, data: Any) -> FileList:
-        data = _require_mapping(data, "a file list")
-        items = data.get("data")
-        if not isinstance(items, list):
-            raise UnexpectedResponseError("file list without a 'data' array")
-        files = [FileObject.from_dict(item) for item in items]
-        return cls(
-            data=files,
-            has_more=data.get("has_more") is True,
-            first_id=_str_or_none(data.get("first_id")) or (files[0].id if files else None),
-            last_id=_str_or_none(data.get("last_id")) or (files[-1].id if files else None),
-        )
+        return cls(*_page_fields(data, "file list", FileObject.from_dict))
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,22 @@ class ReadinessState(str, Enum):
     FAILED = "failed"
 
 
+class _Verdict:
+    """What a verdict on a file and on a batch share: its state, read as two booleans."""
+
+    state: ReadinessState
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state is ReadinessState.READY
+
+    @property
+    def is_failed(self) -> bool:
+        return self.state is ReadinessState.FAILED
+
+
 @dataclass(frozen=True)
-class Readiness:
+class Readiness(_Verdict):
     """The verdict on one file.
 
     :param file_id: the file checked.
@@ -50,14 +64,6 @@ class Readiness:
     state: ReadinessState
     reason: str
     file: FileObject | None = None
-
-    @property
-    def is_ready(self) -> bool:
-        return self.state is ReadinessState.READY
-
-    @property
-    def is_failed(self) -> bool:
-        return self.state is ReadinessState.FAILED
 
 
 def evaluate_file(
@@ -273,7 +279,7 @@ BATCH_TERMINAL_STATUSES = frozenset({"failed", "completed", "expired", "cancelle
 
 
 @dataclass(frozen=True)
-class BatchVerdict:
+class BatchVerdict(_Verdict):
     """The verdict on one batch.
 
     :param batch_id: the batch checked.
@@ -288,14 +294,6 @@ class BatchVerdict:
     reason: str
     status: str | None
     batch: Batch | None = None
-
-    @property
-    def is_ready(self) -> bool:
-        return self.state is ReadinessState.READY
-
-    @property
-    def is_failed(self) -> bool:
-        return self.state is ReadinessState.FAILED
 
 
 def batch_id_of(value: Any, *, what: str = "batch_id") -> str:

@@ -7,65 +7,24 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
+from typing import IO, Any, TypeVar, cast
 
 import httpx
 
 from airflow_provider_files.api import recovery
 from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.bodies import MultipartBody
-from airflow_provider_files.api.client_base import (
-    DEFAULT_MAX_CONNECTIONS,
-    ClientBase,
-    Page,
-    bound_signature,
-    operation_signature,
-)
-from airflow_provider_files.api.errors import FilesApiError, SourceNotReplayableError
+from airflow_provider_files.api.client_base import DEFAULT_MAX_CONNECTIONS, ClientBase, DownloadTarget, Page
+from airflow_provider_files.api.client_base import client_operation as blocking  # its old name here
+from airflow_provider_files.api.errors import FilesApiError
 from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.models import FileObject
-from airflow_provider_files.api.operations import Operation, Operations, RequestSpec
+from airflow_provider_files.api.operations import Operation, RequestSpec
 from airflow_provider_files.api.retry import is_ambiguous
 from airflow_provider_files.api.transfer import Deadline, DeadlineExceeded, ResponseTooLarge
 
-P = ParamSpec("P")
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
-
-
-class blocking(Generic[P, T]):
-    """Exposes an operation of :class:`Operations` as a :class:`FilesClient` method of the same signature.
-
-    ``FilesClient.retrieve_file = blocking(Operations.retrieve_file)`` makes
-    ``client.retrieve_file(file_id)`` build the request, send it with retries and parse the answer.
-    """
-
-    def __init__(self, build: Callable[Concatenate[Operations, P], Operation[T]]) -> None:
-        self._build = build
-        self.__doc__ = build.__doc__
-        self.__name__ = build.__name__
-        self.__signature__ = operation_signature(build)
-
-    @overload
-    def __get__(self, client: None, owner: type[Any]) -> blocking[P, T]: ...
-
-    @overload
-    def __get__(self, client: FilesClient, owner: type[Any]) -> Callable[P, T]: ...
-
-    def __get__(self, client: FilesClient | None, owner: type[Any]) -> blocking[P, T] | Callable[P, T]:
-        if client is None:
-            return self
-
-        def call(*args: P.args, **kwargs: P.kwargs) -> T:
-            return self(client, *args, **kwargs)
-
-        call.__name__ = call.__qualname__ = self.__name__
-        call.__doc__ = self.__doc__
-        call.__signature__ = bound_signature(self)  # type: ignore[attr-defined]
-        return call
-
-    def __call__(self, client: FilesClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return client._call(self._build(client.operations, *args, **kwargs))
 
 
 class FilesClient(ClientBase):
@@ -90,8 +49,7 @@ class FilesClient(ClientBase):
         super().__init__(settings)
         self._http = httpx.Client(
             transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            **self._client_kwargs(),
+            **self._client_kwargs(max_connections),
         )
         self._sleep = sleep
 
@@ -104,20 +62,11 @@ class FilesClient(ClientBase):
     def close(self) -> None:
         self._http.close()
 
-    # -- the operations of the table ---------------------------------------------------------
+    def _bind(self, operation: blocking[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return operation(self, *args, **kwargs)
 
-    create_file = blocking(Operations.create_file)
-    list_files = blocking(Operations.list_files)
-    retrieve_file = blocking(Operations.retrieve_file)
-    delete_file = blocking(Operations.delete_file)
-    create_upload = blocking(Operations.create_upload)
-    add_upload_part = blocking(Operations.add_upload_part)
-    complete_upload = blocking(Operations.complete_upload)
-    cancel_upload = blocking(Operations.cancel_upload)
-    create_batch = blocking(Operations.create_batch)
-    retrieve_batch = blocking(Operations.retrieve_batch)
-    list_batches = blocking(Operations.list_batches)
-    cancel_batch = blocking(Operations.cancel_batch)
+        return call
 
     # -- what is more than one request -------------------------------------------------------
 
@@ -216,12 +165,8 @@ class FilesClient(ClientBase):
                     error: FilesApiError = self._status_error(response, body)
                 finally:
                     response.close()
-            except httpx.TransportError as exc:
-                error = self._transport_error(spec, exc)
-            except DeadlineExceeded as exc:
-                error = self._deadline_error(spec, exc)
-            except ResponseTooLarge as exc:
-                raise self._too_large_error(spec, exc) from None
+            except (httpx.TransportError, DeadlineExceeded, ResponseTooLarge) as exc:
+                error = self._attempt_error(spec, exc)
             self._sleep(self._next_delay(state, spec, error, should_retry))
             if recover is not None and is_ambiguous(error):
                 found = recover()
@@ -280,27 +225,12 @@ def _stream_to(handle: IO[bytes]) -> Callable[[httpx.Response, Deadline], int]:
     The attempt's deadline grows with the bytes received: a download may take ``timeout_s``
     plus the time of its bytes at the minimum rate.
     """
-    seekable = handle.seekable()
-    start = handle.tell() if seekable else 0
-    attempts = 0
+    target = DownloadTarget(handle)
 
     def consume(response: httpx.Response, deadline: Deadline) -> int:
-        nonlocal attempts
-        attempts += 1
-        if attempts > 1:
-            if not seekable:
-                raise SourceNotReplayableError(
-                    "the download failed midway and the destination cannot be rewound"
-                )
-            handle.seek(start)
-        written = 0
+        target.begin()
         for chunk in response.iter_bytes():  # as they arrive, so that a trickle meets the deadline
-            deadline.received(len(chunk))
-            deadline.check()
-            handle.write(chunk)
-            written += len(chunk)
-        if seekable:
-            handle.truncate()
-        return written
+            target.write(chunk, deadline)
+        return target.finish()
 
     return consume

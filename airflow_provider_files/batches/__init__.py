@@ -13,7 +13,7 @@ from airflow_provider_files.batches.submit import (
     BatchCreateRateLimitedError,
     BatchInputError,
     SubmitResult,
-    find_batch,
+    batches_of_run,
     is_reusable,
     is_token_limit_failure,
     run_key,
@@ -21,7 +21,6 @@ from airflow_provider_files.batches.submit import (
 )
 from airflow_provider_files.batches.token_limit import (
     TokenLimitRetry,
-    count_token_limit_refusals,
     run_batch,
     token_limit_delay_s,
 )
@@ -37,8 +36,7 @@ __all__ = [
     "BatchInputError",
     "SubmitResult",
     "TokenLimitRetry",
-    "count_token_limit_refusals",
-    "find_batch",
+    "batches_of_run",
     "is_reusable",
     "is_token_limit_failure",
     "resolve_batch_input",

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -115,7 +115,7 @@ class SubmitResult:
     recovered: bool = False
 
 
-def find_batch(
+def batches_of_run(
     client: FilesClient,
     *,
     run_key: str,
@@ -123,21 +123,19 @@ def find_batch(
     now: float,
     lookup_window_s: float = LOOKUP_WINDOW_S,
     max_batches: int = LOOKUP_MAX_BATCHES,
-) -> Batch | None:
-    """The newest reusable batch carrying ``run_key`` for ``input_file_id``, looking no further back
+) -> Iterator[Batch]:
+    """The batches carrying ``run_key`` for ``input_file_id``, newest first, looking no further back
     than ``lookup_window_s`` nor past ``max_batches`` batches (listed newest first)."""
     oldest = now - lookup_window_s - LOOKUP_CLOCK_SLACK_S
     for seen, batch in enumerate(client.iter_batches(limit=LOOKUP_PAGE_SIZE)):
         if seen >= max_batches or (batch.created_at is not None and batch.created_at < oldest):
-            return None
+            return
         if batch.metadata.get(RUN_KEY_METADATA_KEY) != run_key:
             continue
         # Some gateways' listings leave input_file_id out; the run key alone then decides.
         if batch.input_file_id and batch.input_file_id != input_file_id:
             continue
-        if is_reusable(batch):
-            return batch
-    return None
+        yield batch
 
 
 def remembered_batch(
@@ -262,7 +260,7 @@ def submit_batch(
     tagged = batch_metadata(metadata, run_key)
 
     def look() -> Batch | None:
-        return find_batch(
+        batches = batches_of_run(
             client,
             run_key=run_key,
             input_file_id=input_file_id,
@@ -270,6 +268,7 @@ def submit_batch(
             lookup_window_s=lookup_window_s,
             max_batches=lookup_max_batches,
         )
+        return next((batch for batch in batches if is_reusable(batch)), None)
 
     found = None
     if checkpoint is not None:

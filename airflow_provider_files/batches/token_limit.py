@@ -17,13 +17,9 @@ from typing import Any
 from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.sync_client import FilesClient
 from airflow_provider_files.batches.submit import (
-    LOOKUP_CLOCK_SLACK_S,
-    LOOKUP_MAX_BATCHES,
-    LOOKUP_PAGE_SIZE,
-    LOOKUP_WINDOW_S,
-    RUN_KEY_METADATA_KEY,
     TOKEN_LIMIT_CODE,
     Log,
+    batches_of_run,
     is_token_limit_failure,
     logger,
     submit_batch,
@@ -57,34 +53,6 @@ class TokenLimitRetry:
         return self.wait_s
 
 
-def count_token_limit_refusals(
-    client: FilesClient,
-    *,
-    run_key: str,
-    input_file_id: str,
-    now: float,
-    lookup_window_s: float = LOOKUP_WINDOW_S,
-    max_batches: int = LOOKUP_MAX_BATCHES,
-) -> int:
-    """How many batches of ``run_key`` for ``input_file_id`` were refused for the enqueued-token limit.
-
-    Counted from the server, not kept in memory, so the bound on the waits holds across task
-    retries and deferrals.
-    """
-    oldest = now - lookup_window_s - LOOKUP_CLOCK_SLACK_S
-    refusals = 0
-    for seen, batch in enumerate(client.iter_batches(limit=LOOKUP_PAGE_SIZE)):
-        if seen >= max_batches or (batch.created_at is not None and batch.created_at < oldest):
-            break
-        if (
-            batch.metadata.get(RUN_KEY_METADATA_KEY) == run_key
-            and (not batch.input_file_id or batch.input_file_id == input_file_id)
-            and is_token_limit_failure(batch)
-        ):
-            refusals += 1
-    return refusals
-
-
 def token_limit_delay_s(
     client: FilesClient,
     batch: Batch,
@@ -97,9 +65,10 @@ def token_limit_delay_s(
     not one, or the refusals of this run key have used up ``retry.max_wait_s``."""
     if not is_token_limit_failure(batch):
         return None
-    refusals = count_token_limit_refusals(
-        client, run_key=run_key, input_file_id=batch.input_file_id, now=clock()
-    )
+    # Counted from the server, not kept in memory, so that the bound holds across task retries
+    # and deferrals.
+    batches = batches_of_run(client, run_key=run_key, input_file_id=batch.input_file_id, now=clock())
+    refusals = sum(1 for seen in batches if is_token_limit_failure(seen))
     return retry.delay_s(batch, waited_s=max(refusals - 1, 0) * retry.wait_s)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from airflow_provider_files.api import AsyncFilesClient, FilesClient
-from airflow_provider_files.api.client_base import bound_signature
+from airflow_provider_files.api.client_base import bound_signature, client_operation
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -61,8 +61,14 @@ class async_client_method(Generic[P, T]):
     :param method: an :class:`~airflow_provider_files.api.AsyncFilesClient` coroutine method.
     """
 
-    def __init__(self, method: Callable[Concatenate[AsyncFilesClient, P], Awaitable[T]]) -> None:
-        self._method = method
+    @overload
+    def __init__(self: async_client_method[P, T], method: client_operation[P, T]) -> None: ...
+
+    @overload
+    def __init__(self, method: Callable[Concatenate[AsyncFilesClient, P], Awaitable[T]]) -> None: ...
+
+    def __init__(self, method: Callable[..., Any]) -> None:
+        self._method: Callable[Concatenate[AsyncFilesClient, P], Awaitable[T]] = method
         self.__doc__ = method.__doc__
 
     @overload

@@ -5,18 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-BATCH_ENDPOINTS: Final[frozenset[str]] = frozenset(
-    {
-        "/v1/responses",
-        "/v1/chat/completions",
-        "/v1/embeddings",
-        "/v1/completions",
-        "/v1/moderations",
-        "/v1/images/generations",
-        "/v1/images/edits",
-        "/v1/videos",
-    }
-)
+from airflow_provider_files.contract import BATCH_ENDPOINTS
+
 #: Endpoints whose request body has no server-side default model.
 MODEL_REQUIRED_ENDPOINTS: Final[frozenset[str]] = frozenset(
     {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"}

@@ -6,6 +6,7 @@ import datetime
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -18,6 +19,7 @@ from airflow_provider_files.api.polling import (
     PollSchedule,
     PollState,
 )
+from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.triggers.deferral import default_deferrable
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class PollingSensor(BaseSensorOperator):
     next poke waits at least as long as the server's Retry-After asks. In deferrable mode,
     ``execute`` pokes once, then defers.
 
+    :param files_conn_id: id of an ``openai_files`` connection.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
     :param max_poll_interval_s: deferrable mode: cap on the growing wait between checks.
     :param max_consecutive_errors: transient API errors in a row that are ridden out.
@@ -43,6 +46,7 @@ class PollingSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
+        files_conn_id: str = FilesHook.default_conn_name,
         deferrable: bool | None = None,
         max_poll_interval_s: float = MAX_POLL_INTERVAL_S,
         max_consecutive_errors: int = MAX_CONSECUTIVE_ERRORS,
@@ -51,11 +55,16 @@ class PollingSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.files_conn_id = files_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.max_poll_interval_s = max(max_poll_interval_s, self.poke_interval)
         self.max_consecutive_errors = max_consecutive_errors
         self._poll: PollState | None = None
         self._server_delay_s: float | None = None
+
+    @cached_property
+    def hook(self) -> FilesHook:
+        return FilesHook(files_conn_id=self.files_conn_id)
 
     def _check_input(self) -> None:
         """Fail on bad arguments before any request."""

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_files.api.polling import MAX_CONSECUTIVE_ERRORS, MAX_POLL_INTERVAL_S
 from airflow_provider_files.api.readiness import BatchReadiness, batch_id_of
 from airflow_provider_files.exceptions import BatchEndedError, BatchWaitError
-from airflow_provider_files.hooks.files import FilesHook
-from airflow_provider_files.sensors._polling import POKE_INTERVAL_S, TIMEOUT_S, PollingSensor
+from airflow_provider_files.sensors._polling import POKE_INTERVAL_S, PollingSensor
 from airflow_provider_files.triggers.batches import DEFAULT_TARGET_STATUSES
 from airflow_provider_files.triggers.deferral import batch_on_resume, defer_until_batch_done
 
@@ -61,37 +58,23 @@ class BatchCompleteSensor(PollingSensor):
         self,
         *,
         batch_id: Any,
-        files_conn_id: str = FilesHook.default_conn_name,
         target_statuses: Collection[str] = DEFAULT_TARGET_STATUSES,
-        deferrable: bool | None = None,
         poll_interval_s: timedelta | float = POKE_INTERVAL_S,
-        max_poll_interval_s: float = MAX_POLL_INTERVAL_S,
-        max_consecutive_errors: int = MAX_CONSECUTIVE_ERRORS,
-        timeout: timedelta | float = TIMEOUT_S,
         **kwargs: Any,
     ) -> None:
+        # files_conn_id, deferrable, max_poll_interval_s, max_consecutive_errors and timeout are
+        # PollingSensor's, with its defaults.
         kwargs.setdefault("poke_interval", poll_interval_s)
-        super().__init__(
-            deferrable=deferrable,
-            max_poll_interval_s=max_poll_interval_s,
-            max_consecutive_errors=max_consecutive_errors,
-            timeout=timeout,
-            **kwargs,
-        )
+        super().__init__(**kwargs)
         if isinstance(target_statuses, str):
             target_statuses = (target_statuses,)
         self.batch_id = batch_id
-        self.files_conn_id = files_conn_id
         # Checked now (a bad status is a DAG error); the id is known only when the task runs.
         self.target_statuses = sorted(BatchReadiness("batch", targets=set(target_statuses)).targets)
 
     @property
     def poll_interval_s(self) -> float:
         return float(self.poke_interval)
-
-    @cached_property
-    def hook(self) -> FilesHook:
-        return FilesHook(files_conn_id=self.files_conn_id)
 
     def _batch_id(self) -> str:
         try:

@@ -3,17 +3,11 @@ the server says they never will be. The same wait as a blocking call is ``FilesH
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
-from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_files.api import FileObject
-from airflow_provider_files.api.polling import MAX_CONSECUTIVE_ERRORS, MAX_POLL_INTERVAL_S
 from airflow_provider_files.api.readiness import (
     NOT_FOUND_GRACE_S,
     FileTarget,
@@ -26,7 +20,7 @@ from airflow_provider_files.exceptions import (
     FileWaitTimeoutError,
 )
 from airflow_provider_files.hooks.files import FilesHook
-from airflow_provider_files.sensors._polling import POKE_INTERVAL_S, TIMEOUT_S, PollingSensor
+from airflow_provider_files.sensors._polling import PollingSensor
 from airflow_provider_files.triggers.deferral import (
     DEFER_TIMEOUT_SLACK_S,
     defer_until_files_ready,
@@ -48,31 +42,9 @@ __all__ = [
 ]
 
 
-def wait_for_files(
-    hook: FilesHook,
-    file_ids: Any,
-    *,
-    timeout_s: float,
-    poll_interval_s: float = POKE_INTERVAL_S,
-    expected_bytes: Mapping[str, int] | None = None,
-    not_found_grace_s: float = NOT_FOUND_GRACE_S,
-    max_poll_interval_s: float = MAX_POLL_INTERVAL_S,
-    max_consecutive_errors: int = MAX_CONSECUTIVE_ERRORS,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.time,
-) -> list[FileObject]:
-    """Block until every file is ready: :meth:`FilesHook.wait_for_files`, kept here for existing callers."""
-    return hook.wait_for_files(
-        file_ids,
-        timeout_s=timeout_s,
-        poll_interval_s=poll_interval_s,
-        expected_bytes=expected_bytes,
-        not_found_grace_s=not_found_grace_s,
-        max_poll_interval_s=max_poll_interval_s,
-        max_consecutive_errors=max_consecutive_errors,
-        sleep=sleep,
-        clock=clock,
-    )
+#: Block until every file is ready: :meth:`FilesHook.wait_for_files` (called with the hook first),
+#: kept here for existing callers.
+wait_for_files = FilesHook.wait_for_files
 
 
 class UploadCompleteSensor(PollingSensor):
@@ -106,31 +78,15 @@ class UploadCompleteSensor(PollingSensor):
         self,
         *,
         file_id: Any,
-        files_conn_id: str = FilesHook.default_conn_name,
-        deferrable: bool | None = None,
         not_found_grace_s: float = NOT_FOUND_GRACE_S,
-        max_poll_interval_s: float = MAX_POLL_INTERVAL_S,
-        max_consecutive_errors: int = MAX_CONSECUTIVE_ERRORS,
-        poke_interval: timedelta | float = POKE_INTERVAL_S,
-        timeout: timedelta | float = TIMEOUT_S,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            deferrable=deferrable,
-            max_poll_interval_s=max_poll_interval_s,
-            max_consecutive_errors=max_consecutive_errors,
-            poke_interval=poke_interval,
-            timeout=timeout,
-            **kwargs,
-        )
+        # files_conn_id, deferrable, max_poll_interval_s, max_consecutive_errors, poke_interval and
+        # timeout are PollingSensor's, with its defaults.
+        super().__init__(**kwargs)
         self.file_id = file_id
-        self.files_conn_id = files_conn_id
         self.not_found_grace_s = not_found_grace_s
         self._tracker: ReadinessTracker | None = None
-
-    @cached_property
-    def hook(self) -> FilesHook:
-        return FilesHook(files_conn_id=self.files_conn_id)
 
     def _parse_file_id(self) -> tuple[list[FileTarget], bool]:
         try:

@@ -27,14 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_files.exceptions import (
-    BatchEndedError,
-    BatchWaitError,
-    BatchWaitTimeoutError,
-    FileProcessingFailedError,
-    FileWaitError,
-    FileWaitTimeoutError,
-)
+from airflow_provider_files import exceptions
 
 # Values of the event's "reason" key on error events.
 REASON_FILE_FAILED = "file_failed"
@@ -107,22 +100,22 @@ def files_from_event(event: Any, *, task_id: str) -> list[dict[str, Any]]:
     :raises FileWaitError: an API failure, or an event that is not a valid trigger event.
     :raises FileWaitTimeoutError: the trigger reached its deadline.
     """
-    status, message = _event_status(event, task_id, FileWaitError)
+    status, message = _event_status(event, task_id, exceptions.FileWaitError)
     if status == "timeout":
-        raise FileWaitTimeoutError(message)
+        raise exceptions.FileWaitTimeoutError(message)
     if status == "error":
         if event.get("reason") == REASON_FILE_FAILED:
-            raise FileProcessingFailedError(message)
-        raise FileWaitError(message)
+            raise exceptions.FileProcessingFailedError(message)
+        raise exceptions.FileWaitError(message)
     if status != "success":
-        raise FileWaitError(f"{task_id}: unknown trigger event status {status!r}: {message}")
+        raise exceptions.FileWaitError(f"{task_id}: unknown trigger event status {status!r}: {message}")
     files = event.get("files")
     if (
         not isinstance(files, list)
         or not files
         or not all(isinstance(f, Mapping) and "id" in f for f in files)
     ):
-        raise FileWaitError(f"{task_id}: success event without a list of files: {event!r}")
+        raise exceptions.FileWaitError(f"{task_id}: success event without a list of files: {event!r}")
     return [dict(f) for f in files]
 
 
@@ -136,16 +129,16 @@ def batch_from_event(event: Any, *, task_id: str) -> dict[str, Any]:
     :raises BatchWaitError: an API failure, or an event that is not a valid trigger event.
     :raises BatchWaitTimeoutError: the trigger reached its deadline.
     """
-    status, message = _event_status(event, task_id, BatchWaitError)
+    status, message = _event_status(event, task_id, exceptions.BatchWaitError)
     batch = event.get("batch")
     if status == "timeout":
-        raise BatchWaitTimeoutError(message)
+        raise exceptions.BatchWaitTimeoutError(message)
     if status == "error":
         if event.get("reason") == REASON_BATCH_ENDED and isinstance(batch, Mapping):
-            raise BatchEndedError.for_batch(message, batch)
-        raise BatchWaitError(message)
+            raise exceptions.BatchEndedError.for_batch(message, batch)
+        raise exceptions.BatchWaitError(message)
     if status != "success":
-        raise BatchWaitError(f"{task_id}: unknown trigger event status {status!r}: {message}")
+        raise exceptions.BatchWaitError(f"{task_id}: unknown trigger event status {status!r}: {message}")
     if not isinstance(batch, Mapping) or not isinstance(batch.get("id"), str):
-        raise BatchWaitError(f"{task_id}: success event without a batch: {event!r}")
+        raise exceptions.BatchWaitError(f"{task_id}: success event without a batch: {event!r}")
     return dict(batch)
