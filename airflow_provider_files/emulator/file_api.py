@@ -111,6 +111,7 @@ class FileRoutes:
         except BaseException:
             for sink in sink_holder:
                 sink.discard()
+            self.store.release_slot(path)
             raise
         sink = sink_holder[0]
         stored = self.store.add_file(
