@@ -244,6 +244,8 @@ def run_emulator(data_dir: str | Path | None = None, **options: Any) -> Iterator
             data_dir=data_path / "store",
             log_path=log_path,
         )
+        if handle.api_key_enforced:  # the admin routes take the same key
+            handle._admin.headers["authorization"] = f"Bearer {handle.api_key}"
         stack.callback(handle.close)
         _wait_until_healthy(handle, process)
         handle._initial_settings = handle.settings()
