@@ -255,7 +255,7 @@ class FileRoutes:
                 raise bad_request(f"Unrecognized request argument supplied: {name}", param=name)
             if sinks:
                 raise bad_request("The form field 'data' is given more than once.", param="data")
-            sink = FileSink(attempt.path, self.store.config.max_part_bytes, "data")
+            sink = FileSink(attempt.path, self.store.config.max_part_bytes, "data", on_write=attempt.wrote)
             sinks.append(sink)
             return sink
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from _hashlib import HASH as _Md5
 
 HASH_READ_BYTES = 4 * 1024 * 1024
+# The hasher follows the part it waits for while it is written, reading it in steps of this size.
+FOLLOW_STEP_BYTES = 1024 * 1024
 
 
 def hash_segments(segments: Iterable[Path]) -> str:
@@ -34,6 +36,20 @@ class PartAttempt:
     size_bytes: int = 0
     succeeded: bool = False
     created_at: int = 0
+    # bytes written to ``path`` so far; ``changed`` is set once ``wake_at`` is reached, and when done
+    written_bytes: int = 0
+    wake_at: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wrote(self, size_bytes: int) -> None:
+        self.written_bytes += size_bytes
+        if self.written_bytes >= self.wake_at:
+            self.changed.set()
+
+    def finish(self, *, succeeded: bool) -> None:
+        self.succeeded = succeeded
+        self.done.set()
+        self.changed.set()
 
 
 class SpeculativeHasher:
@@ -86,22 +102,53 @@ class SpeculativeHasher:
                     continue
                 attempt = self.attempts[self._next]
                 self._progress.set()
-                await attempt.done.wait()
+                try:
+                    hashed = await self._follow(attempt)
+                    if attempt.succeeded:
+                        await asyncio.to_thread(self._hash_range, attempt.path, hashed, None)
+                except OSError:
+                    await attempt.done.wait()
+                    if attempt.succeeded:
+                        raise  # a received part deleted: cancelled, expired or reset
                 if attempt.succeeded:
-                    await asyncio.to_thread(self._hash_into, attempt.path)
                     self.chain.append(attempt.id)
                     self.states.append(self._md5.copy())
+                else:  # a failed part: forget what of it was hashed
+                    self._md5 = self.states[-1].copy()
                 self._next += 1
                 self._progress.set()
-        except OSError:  # a part deleted (cancel, expiry, reset): the chain ends here
+        except OSError:  # the chain ends here
             self._finished = True
             self._progress.set()
 
-    def _hash_into(self, path: Path) -> None:
+    async def _follow(self, attempt: PartAttempt) -> int:
+        """Hash ``attempt`` while it is written, up to about its last step; the bytes hashed."""
+        hashed = 0
+        while not attempt.done.is_set():
+            if attempt.written_bytes - hashed >= FOLLOW_STEP_BYTES:
+                hashed += await asyncio.to_thread(
+                    self._hash_range, attempt.path, hashed, attempt.written_bytes
+                )
+                continue
+            attempt.wake_at = hashed + FOLLOW_STEP_BYTES
+            attempt.changed.clear()
+            await attempt.changed.wait()
+        return hashed
+
+    def _hash_range(self, path: Path, start: int, end: int | None) -> int:
+        """Add bytes ``start``..``end`` (None: the end of the file) of ``path`` to the md5."""
+        read_bytes = 0
         with open(path, "rb", buffering=0) as handle:
-            while block := handle.read(HASH_READ_BYTES):
+            handle.seek(start)
+            while end is None or start + read_bytes < end:
+                wanted = HASH_READ_BYTES if end is None else min(HASH_READ_BYTES, end - start - read_bytes)
+                block = handle.read(wanted)
+                if not block:
+                    break
                 self._md5.update(block)
-                self.bytes_hashed += len(block)
+                read_bytes += len(block)
+        self.bytes_hashed += read_bytes
+        return read_bytes
 
     async def prefix_state(self, part_ids: list[str]) -> tuple[int, _Md5]:
         """The longest prefix of ``part_ids`` hashed in order, and a copy of its md5 state.

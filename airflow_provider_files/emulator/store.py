@@ -318,15 +318,14 @@ class Store:
             raise
         attempt.size_bytes = size_bytes
         attempt.created_at = int(self.now())
-        attempt.succeeded = True
         upload.parts[attempt.id] = attempt
         upload.received_bytes += size_bytes
-        attempt.done.set()
+        attempt.finish(succeeded=True)
         return attempt
 
     def fail_part(self, attempt: PartAttempt) -> None:
         self._unlink(attempt.path)
-        attempt.done.set()
+        attempt.finish(succeeded=False)
 
     async def complete_upload(self, upload: Upload, part_ids: list[str], md5: str | None) -> StoredFile:
         self.require_pending(upload, "complete")

@@ -324,3 +324,20 @@ def test_emulator_starts_without_python_3_11_asyncio_apis(tmp_path: Path) -> Non
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_failed_part_between_good_ones_does_not_spoil_the_in_flight_hash(
+    emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    emulator.configure(max_part_bytes=3 * MIB)
+    parts = distinct_parts(3, 2 * MIB)
+    upload_id = create_upload(api, 6 * MIB)
+    first = add_part(api, upload_id, parts[0])
+    too_big = api.post(f"/uploads/{upload_id}/parts", files={"data": ("part", os.urandom(5 * MIB))})
+    assert too_big.status_code == 413, too_big.text
+    rest = [add_part(api, upload_id, part) for part in parts[1:]]
+    md5 = hashlib.md5(b"".join(parts)).hexdigest()
+    completed = api.post(f"/uploads/{upload_id}/complete", json={"part_ids": [first, *rest], "md5": md5})
+    assert completed.status_code == 200, completed.text
+    assert upload_stats(emulator, upload_id)["md5_bytes_reread_at_complete"] == 0
+    assert emulator.file_md5(completed.json()["file"]["id"]) == md5
