@@ -127,8 +127,8 @@ class EmulatorHandle:
         return list(self._call("GET", "/requests")["data"])
 
     def stats(self) -> dict[str, Any]:
-        """file_count, upload_count, per-file bytes/md5/status, per-upload bytes_received/part_count,
-        batch_count, batches_created, per-batch status/metadata/total, body_bytes_received,
+        """file_count, upload_count, per-file bytes/md5/status, per-upload bytes_received/part_count
+        and md5_bytes_hashed_in_flight/md5_bytes_reread_at_complete, batch_count, batches_created, per-batch status/metadata/total, body_bytes_received,
         request_count, faults_injected."""
         return dict(self._call("GET", "/stats"))
 
