@@ -12,6 +12,9 @@ from typing import Any
 
 # Far above any real client's headers (a few KB) and below anything that costs memory.
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
+# After the 431, what the client still sends is dropped unread for this long, then the connection
+# closes: closing at once, with its data unread, would reset the connection and could lose the 431.
+REFUSED_CLOSE_DELAY_S = 1.0
 
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
@@ -39,15 +42,19 @@ def uvicorn_http_options() -> dict[str, Any]:
 
         _head_bytes = 0
         _in_body = False
+        _refused = False
 
         def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
             reading_head = not self._in_body
             super().data_received(data)
             if reading_head and not self._in_body:  # still no end of headers
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_REQUEST_HEAD_BYTES and not self.transport.is_closing():
+                    self._refused = True
                     self.transport.write(_error_response())
-                    self.transport.close()
+                    self.loop.call_later(REFUSED_CLOSE_DELAY_S, self.transport.close)
 
         def on_headers_complete(self) -> None:
             self._in_body = True
