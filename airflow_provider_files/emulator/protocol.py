@@ -40,16 +40,20 @@ def uvicorn_http_options() -> dict[str, Any]:
     class BoundedHeadProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol, refusing request heads over the limit."""
 
-        _head_bytes = 0
+        _head_bytes = 0  # bytes received since the last end of headers, while reading a head
+        _heads_completed = 0
         _in_body = False
         _refused = False
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return
+            heads_before = self._heads_completed
             reading_head = not self._in_body
             super().data_received(data)
-            if reading_head and not self._in_body:  # still no end of headers
+            if self._heads_completed != heads_before:  # a head ended in this block
+                self._head_bytes = 0
+            elif reading_head and not self._in_body:  # a head began before this block, still open
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_REQUEST_HEAD_BYTES and not self.transport.is_closing():
                     self._refused = True
@@ -58,7 +62,7 @@ def uvicorn_http_options() -> dict[str, Any]:
 
         def on_headers_complete(self) -> None:
             self._in_body = True
-            self._head_bytes = 0
+            self._heads_completed += 1
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:

@@ -228,6 +228,20 @@ def test_huge_request_header_is_refused_without_holding_it(
     assert httpx.get(handle.base_url + "/files", headers=headers).status_code == 200
 
 
+def test_bodies_on_kept_alive_connections_do_not_count_as_request_heads(
+    emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    # small and large bodies, arriving with their headers or after them, on one connection
+    for size_bytes in (10, 100 * 1024, 300 * 1024, 3 * MIB, 50 * 1024):
+        created = api.post(
+            "/files", data={"purpose": "user_data"}, files={"file": ("a.txt", b"x" * size_bytes)}
+        )
+        assert created.status_code == 200, created.text
+        upload_id = create_upload(api, size_bytes)
+        add_part(api, upload_id, b"y" * size_bytes)
+    assert len({entry["connection"] for entry in emulator.request_log()}) == 1
+
+
 # -- md5 without a serial tail (issue 15.1) -----------------------------------------------------------
 
 
