@@ -11,7 +11,17 @@ Modules: :mod:`.server` (the ASGI app: pipeline, throttling, faults, admin route
 :mod:`.parts` (parts and their running md5), :mod:`.batches` (batches and their lifecycle),
 :mod:`.batch_results` (fake results), :mod:`.batch_check` (the input-file check),
 :mod:`.flavours` (OpenAI, Azure classic and v1, Respan; Portkey/LiteLLM headers),
-:mod:`.faults` (fault spec), :mod:`.multipart` (streaming multipart on python-multipart).
+:mod:`.faults` (fault spec), :mod:`.multipart` (streaming multipart on python-multipart),
+:mod:`.protocol` (uvicorn's HTTP protocol with request heads bounded at 64 KiB: 431 beyond).
+
+A server others point at: with ``--api-key`` the admin routes (``/_emulator/...`` but ``health``)
+take the same key; ``POST /_emulator/reset`` deletes only the files and parts this process
+created, never anything else in ``--data-dir``; ``POST /_emulator/config`` checks each setting's
+type and range (400 naming it, nothing applied); a request line and headers over 64 KiB are
+refused with 431 before they are held; ``complete`` racing ``cancel`` is a 400 (or 409), never a
+500. ``complete`` with ``md5`` takes the md5 hashed while the parts arrived (in the order their
+requests started, following a part while it is written) and re-reads parts only from the first
+place where ``part_ids`` differs from that order; ``stats()`` reports both byte counts.
 
 Batches (``POST/GET /batches``, ``GET /batches/{id}``, ``POST /batches/{id}/cancel``) run a real
 lifecycle on the emulator's clock (see :mod:`.batches`), tuned by these options (also settable at

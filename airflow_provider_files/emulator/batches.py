@@ -338,7 +338,7 @@ class BatchStore:
 
     def _add_result_file(self, batch: Batch, kind: str, file_id: str, path: Path, size: int) -> str | None:
         if size == 0:
-            path.unlink(missing_ok=True)
+            self.store.release_slot(path)
             return None
         stored = self.store.add_file(
             file_id,

@@ -25,6 +25,7 @@ from airflow_provider_files.emulator.config import (
     EmulatorConfig,
 )
 from airflow_provider_files.emulator.faults import FaultPlan, FaultSpecError
+from airflow_provider_files.emulator.protocol import uvicorn_http_options
 
 STARTUP_POLL_S = 0.01
 GRACEFUL_SHUTDOWN_S = 3
@@ -178,25 +179,46 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config.data_dir.mkdir(parents=True, exist_ok=True)
     temporary_data_dir = args.data_dir is None
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        runner = asyncio.Runner()
+    loop = _new_event_loop()
     # uvicorn handles SIGINT/SIGTERM (graceful shutdown), then re-raises the signal with the
     # previous handlers in place; these turn that into a normal exit.
     previous = {signum: signal.signal(signum, _raise_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with runner:
-            return runner.run(serve(config, args.host, args.port, args.port_file))
+        return loop.run_until_complete(serve(config, args.host, args.port, args.port_file))
     except _Stopped:
         return 0
     finally:
+        _close_loop(loop)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if temporary_data_dir:
             shutil.rmtree(config.data_dir, ignore_errors=True)
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop when installed, else asyncio's (``asyncio.Runner`` needs Python 3.11)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        loop = asyncio.new_event_loop()
+    else:
+        loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left on ``loop``, let it finish, and close the loop."""
+    try:
+        remaining = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in remaining:
+            task.cancel()
+        if remaining:
+            loop.run_until_complete(asyncio.gather(*remaining, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 async def serve(config: EmulatorConfig, host: str, port: int, port_file: Path | None = None) -> int:
@@ -219,7 +241,8 @@ async def serve(config: EmulatorConfig, host: str, port: int, port_file: Path | 
             EmulatorApp(config),
             log_level="warning",
             access_log=False,
-            http="auto",  # httptools when installed (fastest), else h11
+            # httptools when installed (fastest), else h11; both with a bounded request head
+            **uvicorn_http_options(),
             lifespan="on",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             server_header=False,

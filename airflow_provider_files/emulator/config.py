@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,54 @@ RUNTIME_SETTINGS = (
     "batch_expire_after_s",
     "batch_enqueued_token_limit",
 )
+
+# name -> (type, lowest value, whether the lowest value itself is allowed, whether None is allowed)
+_RUNTIME_SETTING_RULES: dict[str, tuple[type, float | None, bool, bool]] = {
+    "processing_delay_s": (float, 0, True, False),
+    "latency_ms": (float, 0, True, False),
+    "bandwidth_per_connection_mbps": (float, 0, False, True),
+    "validate_batch": (bool, None, True, False),
+    "max_file_bytes": (int, 0, False, False),
+    "max_upload_bytes": (int, 0, False, False),
+    "max_part_bytes": (int, 0, False, False),
+    "upload_expiry_s": (float, 0, False, False),
+    "batch_duration_s": (float, 0, True, False),
+    "batch_request_error_rate": (float, 0, True, False),
+    "batch_seed": (int, None, True, False),
+    "batch_expire_after_s": (float, 0, False, True),
+    "batch_enqueued_token_limit": (int, 0, False, True),
+}
+assert set(_RUNTIME_SETTING_RULES) == set(RUNTIME_SETTINGS)
+
+
+def check_runtime_setting(name: str, value: object) -> object:
+    """``value`` as the setting ``name`` takes it (an int given for a float becomes a float).
+
+    :raises ValueError: naming the setting and what it takes, for a wrong type or range.
+    """
+    kind, lowest, lowest_allowed, none_allowed = _RUNTIME_SETTING_RULES[name]
+    if value is None:
+        if none_allowed:
+            return None
+        raise ValueError(f"{name} must not be null.")
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, not {type(value).__name__}.")
+        return value
+    wanted = "an integer" if kind is int else "a number"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (kind is int and not isinstance(value, int))
+        or not math.isfinite(value)
+    ):
+        raise ValueError(f"{name} must be {wanted}{' or null' if none_allowed else ''}.")
+    if lowest is not None and (value < lowest or (value == lowest and not lowest_allowed)):
+        relation = "at least" if lowest_allowed else "greater than"
+        raise ValueError(f"{name} must be {relation} {lowest:g}.")
+    if name == "batch_request_error_rate" and value > 1:
+        raise ValueError(f"{name} must be between 0 and 1.")
+    return float(value) if kind is float else value
 
 
 @dataclass

@@ -111,6 +111,7 @@ class FileRoutes:
         except BaseException:
             for sink in sink_holder:
                 sink.discard()
+            self.store.release_slot(path)
             raise
         sink = sink_holder[0]
         stored = self.store.add_file(
@@ -254,7 +255,7 @@ class FileRoutes:
                 raise bad_request(f"Unrecognized request argument supplied: {name}", param=name)
             if sinks:
                 raise bad_request("The form field 'data' is given more than once.", param="data")
-            sink = FileSink(attempt.path, self.store.config.max_part_bytes, "data")
+            sink = FileSink(attempt.path, self.store.config.max_part_bytes, "data", on_write=attempt.wrote)
             sinks.append(sink)
             return sink
 

@@ -62,12 +62,16 @@ class FileSink:
     :param path: where the bytes go (a generated id, never the client's name).
     :param limit_bytes: the size limit; exceeding it raises 413 at once.
     :param param: the field name, for the error.
+    :param on_write: called with the size of every block once it is written.
     """
 
-    def __init__(self, path: Path, limit_bytes: int, param: str) -> None:
+    def __init__(
+        self, path: Path, limit_bytes: int, param: str, on_write: Callable[[int], None] | None = None
+    ) -> None:
         self.path = path
         self.limit_bytes = limit_bytes
         self.param = param
+        self.on_write = on_write
         self.size_bytes = 0
         self._handle = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in finish()/discard()
 
@@ -80,6 +84,8 @@ class FileSink:
                 param=self.param,
             )
         self._handle.write(data)
+        if self.on_write is not None:
+            self.on_write(len(data))
 
     def finish(self) -> None:
         self._handle.close()

@@ -24,7 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from airflow_provider_files.emulator.batch_api import BatchRoutes
 from airflow_provider_files.emulator.batches import BatchStore
-from airflow_provider_files.emulator.config import RUNTIME_SETTINGS, EmulatorConfig
+from airflow_provider_files.emulator.config import RUNTIME_SETTINGS, EmulatorConfig, check_runtime_setting
 from airflow_provider_files.emulator.errors import ApiError, bad_request
 from airflow_provider_files.emulator.faults import FaultPlan, FaultSpecError
 from airflow_provider_files.emulator.file_api import FileRoutes
@@ -337,11 +337,29 @@ class EmulatorApp:
 
     # -- admin / introspection -----------------------------------------------------------------------
 
+    def _check_admin_key(self, headers: dict[str, str]) -> None:
+        """With ``--api-key``, the admin routes (all but ``/health``) take the same key, as
+        ``Authorization: Bearer <key>`` or ``api-key: <key>``."""
+        expected = self.config.api_key
+        if expected is None:
+            return
+        given = headers.get("api-key", "")
+        authorization = headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            given = authorization[7:].strip()
+        if not secrets.compare_digest(given.encode("latin-1"), expected.encode("utf-8", "replace")):
+            raise ApiError(
+                401,
+                "The emulator's admin routes need its API key (Authorization: Bearer <key>).",
+                code="invalid_api_key",
+            )
+
     async def _admin(self, context: RequestContext, path: str) -> Response:
         method = context.method
         try:
             if path == "/health":
                 return json_response({"status": "ok"})
+            self._check_admin_key(context.headers)
             if path == "/requests" and method == "GET":
                 return json_response({"data": list(self.request_log)})
             if path == "/stats" and method == "GET":
@@ -373,7 +391,13 @@ class EmulatorApp:
             if path == "/config":
                 if method == "POST":
                     body = await read_json(context, frozenset(RUNTIME_SETTINGS))
+                    checked: dict[str, object] = {}
                     for name, value in body.items():
+                        try:
+                            checked[name] = check_runtime_setting(name, value)
+                        except ValueError as error:
+                            raise bad_request(str(error), param=name) from None
+                    for name, value in checked.items():  # all or nothing
                         setattr(self.config, name, value)
                 return json_response(self.config.public_settings())
             if path == "/clock" and method == "POST":

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import itertools
 import secrets
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 from airflow_provider_files.emulator.batch_check import check_batch_file
 from airflow_provider_files.emulator.config import BATCH_FILE_DEFAULT_EXPIRY_S, EmulatorConfig
 from airflow_provider_files.emulator.errors import ApiError, bad_request, not_found
-from airflow_provider_files.emulator.parts import PartAttempt, SpeculativeHasher, hash_segments
+from airflow_provider_files.emulator.parts import PartAttempt, SpeculativeHasher, hash_onto, hash_segments
 
 FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 UPLOAD_PURPOSES = FILE_PURPOSES
@@ -66,6 +65,7 @@ class Upload:
     parts: dict[str, PartAttempt] = field(default_factory=dict)
     received_bytes: int = 0
     hasher: SpeculativeHasher = field(default_factory=SpeculativeHasher)
+    md5_bytes_reread: int = 0
 
 
 class Store:
@@ -84,6 +84,9 @@ class Store:
         self._positions: dict[str, tuple[int, int]] = {}
         self._sequence = itertools.count()
         self._background: set[asyncio.Task[None]] = set()
+        # every path this process created and has not deleted yet: reset deletes these only,
+        # never other files a shared data directory may hold
+        self._owned: set[Path] = set()
 
     # -- time and paths ---------------------------------------------------------------------------
 
@@ -106,7 +109,18 @@ class Store:
 
     def new_file_slot(self) -> tuple[str, Path]:
         file_id = _new_id("file-")
-        return file_id, self.files_dir / file_id
+        path = self.files_dir / file_id
+        self._owned.add(path)
+        return file_id, path
+
+    def release_slot(self, path: Path) -> None:
+        """Delete a slot of :meth:`new_file_slot` that did not become a file."""
+        self._unlink(path)
+
+    def _unlink(self, path: Path) -> None:
+        self._owned.discard(path)
+        with contextlib.suppress(OSError):
+            path.unlink()
 
     def add_file(
         self,
@@ -171,8 +185,7 @@ class Store:
     def _remove_file(self, stored: StoredFile) -> None:
         self.files.pop(stored.id, None)
         for segment in stored.segments:
-            with contextlib.suppress(OSError):
-                segment.unlink()
+            self._unlink(segment)
 
     def list_files(
         self, *, purpose: str | None, limit: int, order: str, after: str | None
@@ -271,8 +284,7 @@ class Store:
         kept = set(keep)
         for part in upload.parts.values():
             if part.id not in kept:
-                with contextlib.suppress(OSError):
-                    part.path.unlink()
+                self._unlink(part.path)
 
     @staticmethod
     def require_pending(upload: Upload, action: str) -> None:
@@ -286,6 +298,7 @@ class Store:
         self.require_pending(upload, "add a part to")
         part_id = _new_id("part_")
         attempt = PartAttempt(id=part_id, path=self.parts_dir / part_id)
+        self._owned.add(attempt.path)
         upload.hasher.add(attempt)
         return attempt
 
@@ -305,17 +318,14 @@ class Store:
             raise
         attempt.size_bytes = size_bytes
         attempt.created_at = int(self.now())
-        attempt.succeeded = True
         upload.parts[attempt.id] = attempt
         upload.received_bytes += size_bytes
-        attempt.done.set()
+        attempt.finish(succeeded=True)
         return attempt
 
-    @staticmethod
-    def fail_part(attempt: PartAttempt) -> None:
-        with contextlib.suppress(OSError):
-            attempt.path.unlink()
-        attempt.done.set()
+    def fail_part(self, attempt: PartAttempt) -> None:
+        self._unlink(attempt.path)
+        attempt.finish(succeeded=False)
 
     async def complete_upload(self, upload: Upload, part_ids: list[str], md5: str | None) -> StoredFile:
         self.require_pending(upload, "complete")
@@ -336,16 +346,7 @@ class Store:
         segments = [upload.parts[part_id].path for part_id in part_ids]
         digest: str | None = None
         if md5 is not None:
-            digest = await upload.hasher.digest_of(part_ids)
-            if digest is None:
-                digest = await asyncio.to_thread(hash_segments, segments)
-            # the upload may have been completed or cancelled while hashing
-            self.require_pending(upload, "complete")
-            if digest != md5.strip().lower():
-                raise bad_request(
-                    f"The md5 checksum of the uploaded parts is {digest}, not the {md5!r} given.",
-                    param="md5",
-                )
+            digest = await self._verify_md5(upload, part_ids, segments, md5)
         upload.status = "completed"
         self._drop_parts(upload, keep=part_ids)
         file_id = _new_id("file-")
@@ -360,6 +361,35 @@ class Store:
         )
         upload.file_id = file_id
         return stored
+
+    async def _verify_md5(self, upload: Upload, part_ids: list[str], segments: list[Path], md5: str) -> str:
+        """The md5 of the listed parts, checked against ``md5``: taken from the in-flight hash
+        where the order matches, re-reading only the parts from the first difference on."""
+        matched, state = await upload.hasher.prefix_state(part_ids)
+        rest = segments[matched:]
+        try:
+            if rest:
+                digest, read_bytes = await asyncio.to_thread(hash_onto, state, rest)
+                upload.md5_bytes_reread += read_bytes
+            else:
+                digest = state.hexdigest()
+        except OSError:
+            # parts deleted under us: the upload was cancelled, expired or reset meanwhile
+            self.get_upload(upload.id)
+            self.require_pending(upload, "complete")
+            raise ApiError(
+                409,
+                f"The parts of upload {upload.id} changed while it was being completed; retry.",
+                param="part_ids",
+            ) from None
+        # the upload may have been completed or cancelled while hashing
+        self.require_pending(upload, "complete")
+        if digest != md5.strip().lower():
+            raise bad_request(
+                f"The md5 checksum of the uploaded parts is {digest}, not the {md5!r} given.",
+                param="md5",
+            )
+        return digest
 
     def cancel_upload(self, upload: Upload) -> Upload:
         if upload.status == "cancelled":
@@ -413,6 +443,8 @@ class Store:
                     "bytes_received": upload.received_bytes,
                     "part_count": len(upload.parts),
                     "file_id": upload.file_id,
+                    "md5_bytes_hashed_in_flight": upload.hasher.bytes_hashed,
+                    "md5_bytes_reread_at_complete": upload.md5_bytes_reread,
                 }
                 for upload in self.uploads.values()
             },
@@ -425,6 +457,6 @@ class Store:
         self.uploads.clear()
         self._positions.clear()
         self.clock_offset_s = 0.0
-        for directory in (self.files_dir, self.parts_dir):
-            shutil.rmtree(directory, ignore_errors=True)
+        for path in list(self._owned):
+            self._unlink(path)
         self.prepare()

@@ -127,8 +127,8 @@ class EmulatorHandle:
         return list(self._call("GET", "/requests")["data"])
 
     def stats(self) -> dict[str, Any]:
-        """file_count, upload_count, per-file bytes/md5/status, per-upload bytes_received/part_count,
-        batch_count, batches_created, per-batch status/metadata/total, body_bytes_received,
+        """file_count, upload_count, per-file bytes/md5/status, per-upload bytes_received/part_count
+        and md5_bytes_hashed_in_flight/md5_bytes_reread_at_complete, batch_count, batches_created, per-batch status/metadata/total, body_bytes_received,
         request_count, faults_injected."""
         return dict(self._call("GET", "/stats"))
 
@@ -244,6 +244,8 @@ def run_emulator(data_dir: str | Path | None = None, **options: Any) -> Iterator
             data_dir=data_path / "store",
             log_path=log_path,
         )
+        if handle.api_key_enforced:  # the admin routes take the same key
+            handle._admin.headers["authorization"] = f"Bearer {handle.api_key}"
         stack.callback(handle.close)
         _wait_until_healthy(handle, process)
         handle._initial_settings = handle.settings()
