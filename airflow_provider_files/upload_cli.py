@@ -63,15 +63,9 @@ def _concurrency(text: str) -> int:
     return value
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Upload a file through the Uploads API (parts in parallel, md5 checked, resumable with "
-        "--checkpoint) or in one request (--single-request, also resumable with --checkpoint); print "
-        "the file object as JSON."
-    )
-    parser.add_argument("path", type=Path, help="the local file to upload")
-    parser.add_argument("--purpose", required=True, help="file purpose, e.g. batch")
-    target = parser.add_argument_group("where to upload")
+def add_connection_arguments(target: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """The options choosing the API: an Airflow connection, or a base URL and a key variable
+    (shared by the ``upload`` and ``batch`` commands; read with :func:`client_from_args`)."""
     target.add_argument(
         "--files-conn-id",
         default=None,
@@ -90,6 +84,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--gateway", default="openai", help="gateway profile with --base-url (default openai)"
     )
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Upload a file through the Uploads API (parts in parallel, md5 checked, resumable with "
+        "--checkpoint) or in one request (--single-request, also resumable with --checkpoint); print "
+        "the file object as JSON."
+    )
+    parser.add_argument("path", type=Path, help="the local file to upload")
+    parser.add_argument("--purpose", required=True, help="file purpose, e.g. batch")
+    add_connection_arguments(parser.add_argument_group("where to upload"))
     options = parser.add_argument_group("upload options")
     options.add_argument(
         "--part-size",
@@ -127,7 +132,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     options.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _client_from_args(args: argparse.Namespace, max_connections: int) -> FilesClient:
+def client_from_args(
+    args: argparse.Namespace, max_connections: int, *, command: str = "upload"
+) -> FilesClient:
+    """The client of the options of :func:`add_connection_arguments`.
+
+    :param command: the sub-command, named in the client's messages.
+    :raises ValueError: the options contradict each other, the key or the connection is missing.
+    """
     if args.base_url:
         if args.files_conn_id:
             raise ValueError("give either --files-conn-id or --base-url, not both")
@@ -138,7 +150,7 @@ def _client_from_args(args: argparse.Namespace, max_connections: int) -> FilesCl
             api_key=api_key,
             gateway=args.gateway,
             base_url=args.base_url,
-            context="airflow-files upload --base-url",
+            context=f"airflow-files {command} --base-url",
         )
         return FilesClient(settings, max_connections=max_connections)
     from airflow_provider_files.hooks.files import FilesHook
@@ -165,7 +177,7 @@ def _print_progress(progress: UploadProgress) -> None:
 
 
 @contextlib.contextmanager
-def _logging_to_stderr(quiet: bool) -> Iterator[None]:
+def logging_to_stderr(quiet: bool) -> Iterator[None]:
     """The package's log lines on stderr for the duration of the command (undone afterwards, so
     running the command inside another program leaves its logging as it was)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -192,14 +204,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # stdout carries only the JSON result: whatever Airflow prints while it loads goes to stderr.
     result_stream = sys.stdout
-    with _logging_to_stderr(args.quiet), contextlib.redirect_stdout(sys.stderr):
+    with logging_to_stderr(args.quiet), contextlib.redirect_stdout(sys.stderr):
         return _run(args, result_stream)
 
 
 def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
     path: Path = args.path
     try:
-        client = _client_from_args(args, max_connections=args.concurrency + 2)
+        client = client_from_args(args, max_connections=args.concurrency + 2)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
