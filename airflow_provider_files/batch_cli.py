@@ -53,7 +53,11 @@ log = logging.getLogger("airflow_provider_files.batch_cli")
 
 
 class BatchEndedBadly(Exception):
-    """A waited-for batch ended ``failed``, ``expired`` or ``cancelled``."""
+    """A waited-for batch ended ``failed``, ``expired`` or ``cancelled``.
+
+    :param batch: the batch as it ended (printed as the command's JSON).
+    :param reason: why, with the batch's errors and request counts.
+    """
 
     def __init__(self, batch: Batch, reason: str) -> None:
         super().__init__(reason)
