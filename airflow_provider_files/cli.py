@@ -32,8 +32,14 @@ COMMANDS: dict[str, Command] = {
     "upload": Command(
         "airflow_provider_files.upload_cli", "upload a file through a connection, outside Airflow"
     ),
+    "batch": Command(
+        "airflow_provider_files.batch_cli",
+        "create, inspect, download and cancel Batch jobs, outside Airflow",
+    ),
     "emulator": Command("airflow_provider_files.emulator.cli", "run the local Files/Uploads API emulator"),
-    "demo": Command("airflow_provider_files.demo", "run the example DAG end to end against the emulator"),
+    "demo": Command(
+        "airflow_provider_files.demo", "run the whole batch loop in Airflow against the emulator"
+    ),
 }
 
 

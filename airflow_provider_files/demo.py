@@ -1,14 +1,18 @@
-"""``airflow-files demo``: run the example DAG end to end in real Airflow against the local emulator.
+"""``airflow-files demo``: run the whole Batch loop in real Airflow against the local emulator.
 
 Steps: a private ``AIRFLOW_HOME`` with a SQLite metadata DB under ``./.demo/``, the emulator on a
-free port with a processing delay (so the wait for "processed" is real), a sample Batch JSONL
-file, ``airflow db migrate``, ``airflow dags test example_upload_jsonl``; then the file ids the
-DAG handed off are printed and everything the demo started is stopped. Exit code 0 on success.
+free port with a processing delay and a short batch duration (so the waits are real), a sample
+Batch JSONL file, the DAG file ``example_batch_loop.py`` copied from the package into a dags
+folder of its own (so an installed wheel is all the demo needs), ``airflow db migrate``,
+``airflow dags test example_batch_loop``: upload in shards, one batch per shard, results
+downloaded and accounted for. Then the batch ids, request counts, token usage and where the
+results are get printed, and everything the demo started is stopped. Exit code 0 on success.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import json
 import os
 import re
@@ -23,16 +27,18 @@ from typing import Any
 
 from airflow_provider_files.emulator.testing import EmulatorStartError, run_emulator
 
-DEMO_DAG_ID = "example_upload_jsonl"
+DEMO_DAG_ID = "example_batch_loop"
+DEMO_DAG_PACKAGE = "airflow_provider_files.example_dags"
 DEMO_DIR_NAME = ".demo"
 DEMO_API_KEY = "sk-demo-not-a-real-key"
-SAMPLE_REQUESTS = 1000
-PROCESSING_DELAY_S = 2.0
+SAMPLE_REQUESTS = 2500
+PROCESSING_DELAY_S = 1.0
+BATCH_DURATION_S = 2.0
 DAG_RUN_TIMEOUT_S = 300.0
 SAMPLE_MODEL = "gpt-4o-mini"
-# The hand-off task prints this marker before each ready file id.
-READY_MARKER = "READY_FILE_ID"
-_READY_LINE = re.compile(rf"{READY_MARKER} (\S+)")
+# The summary task prints this marker before the loop's summary as JSON.
+SUMMARY_MARKER = "LOOP_SUMMARY"
+_SUMMARY_LINE = re.compile(rf"^.*?{SUMMARY_MARKER} (\{{.*\}})\s*$", re.MULTILINE)
 
 
 class DemoError(RuntimeError):
@@ -68,6 +74,7 @@ def write_sample_requests(path: str | os.PathLike[str], count: int, *, model: st
 
 
 EXAMPLE_SOURCE_ENV_VAR = "AIRFLOW_FILES_EXAMPLE_JSONL"
+EXAMPLE_RESULTS_ENV_VAR = "AIRFLOW_FILES_EXAMPLE_RESULTS"
 
 
 def example_source(params: Mapping[str, Any] | None, default_requests: int) -> str:
@@ -82,18 +89,90 @@ def example_source(params: Mapping[str, Any] | None, default_requests: int) -> s
     return str(write_sample_requests(folder / "requests.jsonl", count))
 
 
+def example_destination(params: Mapping[str, Any] | None) -> str:
+    """Where an example DAG writes results: its ``destination`` param, ``$AIRFLOW_FILES_EXAMPLE_RESULTS``,
+    or a new temporary folder."""
+    chosen = (params or {}).get("destination") or os.environ.get(EXAMPLE_RESULTS_ENV_VAR)
+    if chosen:
+        return str(chosen)
+    return tempfile.mkdtemp(prefix="airflow-files-results-")
+
+
+def _add_usage(total: dict[str, int], usage: Mapping[str, Any] | None) -> None:
+    for key, value in (usage or {}).items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value
+
+
+def summarize_loop(
+    batches: list[Mapping[str, Any]], results: list[Mapping[str, Any]], destination: str
+) -> dict[str, Any]:
+    """The whole loop in one JSON-safe dict: per batch its id, status, request counts, outcome and
+    files; the totals; and one printable line per batch (``lines``).
+
+    :param batches: the batch dicts of the mapped ``BatchOperator``.
+    :param results: the summaries of the mapped ``DownloadBatchResultsOperator``.
+    :param destination: the results folder.
+    """
+    by_batch = {str(r.get("batch_id")): r for r in results}
+    rows: list[dict[str, Any]] = []
+    usage: dict[str, int] = {}
+    lines: list[str] = []
+    for batch in batches:
+        result = by_batch.get(str(batch["id"]), {})
+        counts = batch.get("request_counts") or {}
+        _add_usage(usage, result.get("usage"))
+        row = {
+            "id": batch["id"],
+            "status": batch.get("status"),
+            "input_file_id": batch.get("input_file_id"),
+            "request_counts": counts,
+            "succeeded": result.get("succeeded"),
+            "failed": result.get("failed"),
+            "missing": result.get("missing_count"),
+            "usage": result.get("usage"),
+            "files": result.get("files", {}),
+        }
+        rows.append(row)
+        lines.append(
+            f"BATCH {row['id']} {row['status']}: {counts.get('total', '?')} requests, "
+            f"{row['succeeded']} succeeded, {row['failed']} failed, {row['missing']} missing; "
+            f"tokens {(row['usage'] or {}).get('total_tokens', '?')}; files {sorted(row['files'].values())}"
+        )
+    return {
+        "batches": rows,
+        "batch_ids": [row["id"] for row in rows],
+        "requests": sum(int((row["request_counts"] or {}).get("total") or 0) for row in rows),
+        "succeeded": sum(int(row["succeeded"] or 0) for row in rows),
+        "failed": sum(int(row["failed"] or 0) for row in rows),
+        "usage": usage,
+        "destination": destination,
+        "lines": lines,
+    }
+
+
+def write_loop_summary(summary: Mapping[str, Any], destination: str, name: str) -> str:
+    """Write ``summary`` (without its ``lines``) as JSON to ``destination/name``; returns where."""
+    from airflow_provider_files.operators._checkpoint import as_storage_path
+
+    target = as_storage_path(destination) / name
+    data = {key: value for key, value in summary.items() if key != "lines"}
+    target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return str(target)
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dir",
         type=Path,
         default=None,
-        help=f"working folder for AIRFLOW_HOME, the emulator and logs (default ./{DEMO_DIR_NAME})",
+        help=f"working folder for AIRFLOW_HOME, the emulator, the results and logs (default ./{DEMO_DIR_NAME})",
     )
     parser.add_argument(
         "--requests",
         type=int,
         default=SAMPLE_REQUESTS,
-        help=f"requests in the sample file ({SAMPLE_REQUESTS})",
+        help=f"requests in the sample file ({SAMPLE_REQUESTS}; one batch per 1000)",
     )
     parser.add_argument(
         "--processing-delay-s",
@@ -102,24 +181,35 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help=f"how long the emulator keeps a new file 'uploaded' before 'processed' ({PROCESSING_DELAY_S:g})",
     )
     parser.add_argument(
+        "--batch-duration-s",
+        type=float,
+        default=BATCH_DURATION_S,
+        help=f"how long the emulator takes to run a batch ({BATCH_DURATION_S:g})",
+    )
+    parser.add_argument(
         "--dags-folder",
         type=Path,
         default=None,
-        help="folder holding example_upload_jsonl.py (default: the repo's)",
+        help=f"folder holding {DEMO_DAG_ID}.py (default: the one shipped in the package)",
     )
     parser.add_argument("--verbose", action="store_true", help="show Airflow's whole output")
 
 
-def find_dags_folder(explicit: Path | None = None) -> Path:
-    """The repository's ``example_dags/`` (next to the package), or ``explicit``."""
-    candidates = [explicit] if explicit else [Path(__file__).resolve().parent.parent / "example_dags"]
-    for folder in candidates:
-        if folder is not None and (folder / f"{DEMO_DAG_ID}.py").is_file():
-            return folder.resolve()
-    raise DemoError(
-        f"cannot find {DEMO_DAG_ID}.py in {candidates[0]}: run the demo from a clone of the "
-        "repository (make demo), or pass --dags-folder"
-    )
+def find_dags_folder(explicit: Path | None, workdir: Path) -> Path:
+    """``explicit`` (it must hold the DAG file), or ``workdir/dags`` with the packaged DAG file copied in."""
+    file_name = f"{DEMO_DAG_ID}.py"
+    if explicit is not None:
+        if not (explicit / file_name).is_file():
+            raise DemoError(f"cannot find {file_name} in {explicit}")
+        return explicit.resolve()
+    packaged = importlib.resources.files(DEMO_DAG_PACKAGE) / file_name
+    if not packaged.is_file():
+        raise DemoError(f"the package holds no {file_name}: reinstall airflow-provider-files")
+    folder = workdir / "dags"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / file_name).write_bytes(packaged.read_bytes())
+    return folder.resolve()
 
 
 def _airflow_command() -> list[str]:
@@ -127,7 +217,9 @@ def _airflow_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "airflow"]
 
 
-def demo_environment(home: Path, dags_folder: Path, base_url: str, source: Path) -> dict[str, str]:
+def demo_environment(
+    home: Path, dags_folder: Path, base_url: str, source: Path, results: Path | None = None
+) -> dict[str, str]:
     """The environment of the Airflow commands: private home, SQLite DB, env-var connection."""
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))
@@ -146,6 +238,8 @@ def demo_environment(home: Path, dags_folder: Path, base_url: str, source: Path)
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if results is not None:
+        env[EXAMPLE_RESULTS_ENV_VAR] = str(results)
     return env
 
 
@@ -183,18 +277,25 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.requests < 1:
             raise DemoError(f"--requests must be at least 1, got {args.requests}")
-        dags_folder = find_dags_folder(args.dags_folder)
+        dags_folder = find_dags_folder(args.dags_folder, workdir)
         home = workdir / "airflow"
+        results = workdir / "results"
         # A fresh home each time: the demo must not depend on what an earlier run left behind.
-        for leftover in (home, workdir / "emulator-data"):
+        for leftover in (home, workdir / "emulator-data", results):
             shutil.rmtree(leftover, ignore_errors=True)
         home.mkdir(parents=True)
         source = write_sample_requests(workdir / "requests.jsonl", args.requests)
         print(f"--> wrote {args.requests} sample requests to {source} ({source.stat().st_size:,} bytes)")
-        with run_emulator(workdir / "emulator-data", processing_delay_s=args.processing_delay_s) as emulator:
-            base_url = emulator.base_url
-            print(f"--> emulator listening at {base_url} (processing delay {args.processing_delay_s:g} s)")
-            env = demo_environment(home, dags_folder, base_url, source)
+        with run_emulator(
+            workdir / "emulator-data",
+            processing_delay_s=args.processing_delay_s,
+            batch_duration_s=args.batch_duration_s,
+        ) as emulator:
+            print(
+                f"--> emulator listening at {emulator.base_url} (processing delay "
+                f"{args.processing_delay_s:g} s, batch duration {args.batch_duration_s:g} s)"
+            )
+            env = demo_environment(home, dags_folder, emulator.base_url, source, results)
             airflow = _airflow_command()
             _run_step(
                 "airflow db migrate",
@@ -210,33 +311,37 @@ def run(args: argparse.Namespace) -> int:
                 workdir / "dags-test.log",
                 args.verbose,
             )
-            file_ids = list(dict.fromkeys(_READY_LINE.findall(output)))
-            stored = _stored_files(base_url)
-        if not file_ids:
-            raise DemoError(
-                f"the DAG run succeeded but printed no {READY_MARKER}; see {workdir / 'dags-test.log'}"
-            )
-        missing = [file_id for file_id in file_ids if file_id not in stored]
-        if missing:
-            raise DemoError(
-                f"the emulator does not hold the file(s) the DAG handed off: {', '.join(missing)}"
-            )
+        summary = _loop_summary(output, workdir / "dags-test.log", args.requests)
     except (DemoError, EmulatorStartError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
-    print("--> the DAG validated, uploaded and waited for the file; ready for a Batch job:")
-    for file_id in file_ids:
-        info = stored[file_id]
+    print(
+        f"--> the DAG validated and uploaded {summary['requests']} requests in "
+        f"{len(summary['batch_ids'])} shard(s), ran one batch per shard and downloaded the results:"
+    )
+    for row in summary["batches"]:
+        counts = row["request_counts"]
         print(
-            f"    {file_id}  {info.get('filename')}  {info.get('bytes')} bytes  status {info.get('status')}"
+            f"    {row['id']}  {row['status']}  {counts.get('total')} requests: {row['succeeded']} "
+            f"succeeded, {row['failed']} failed, tokens {(row['usage'] or {}).get('total_tokens')}"
         )
+        for path in sorted(row["files"].values()):
+            print(f"        {path}")
+    print(f"    tokens in all: {summary['usage']}")
+    print(f"--> results and loop_summary.json in {summary['destination']}")
     print(f"demo finished in {time.monotonic() - started:.1f} s (logs in {workdir})")
     return 0
 
 
-def _stored_files(base_url: str) -> dict[str, dict[str, object]]:
-    """Files the emulator holds, by id (read through the project's own client)."""
-    from airflow_provider_files.api import ClientSettings, FilesClient
-
-    with FilesClient(ClientSettings(api_key=DEMO_API_KEY, base_url=base_url)) as client:
-        return {file.id: file.to_dict() for file in client.iter_files()}
+def _loop_summary(output: str, log_path: Path, requests: int) -> dict[str, Any]:
+    """The summary the DAG's last task printed, checked against what the demo asked for."""
+    found = _SUMMARY_LINE.findall(output)
+    if not found:
+        raise DemoError(f"the DAG run succeeded but printed no {SUMMARY_MARKER}; see {log_path}")
+    summary: dict[str, Any] = json.loads(found[-1])
+    if summary.get("requests") != requests or summary.get("succeeded") != requests:
+        raise DemoError(
+            f"the loop accounted for {summary.get('succeeded')} of {requests} requests "
+            f"({summary.get('requests')} in the batches); see {log_path}"
+        )
+    return summary

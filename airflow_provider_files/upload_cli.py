@@ -85,7 +85,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("path", type=Path, help="the local file to upload")
     parser.add_argument("--purpose", required=True, help="file purpose, e.g. batch")
-    target = parser.add_argument_group("where to upload")
+    add_connection_arguments(parser.add_argument_group("where to upload"))
+    _add_upload_options(parser)
+
+
+def add_connection_arguments(target: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """The options choosing the API: an Airflow connection, or a base URL (or a connection as JSON)
+    and a key variable; shared by the ``upload`` and ``batch`` commands, read by :func:`client_from_args`."""
     target.add_argument(
         "--files-conn-id",
         default=None,
@@ -129,6 +135,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help='a connection in Airflow\'s JSON form, e.g. \'{"host": "http://127.0.0.1:8787/v1", "extra": '
         '{"gateway": "portkey", ...}}\'; the key from "password" or --api-key-env; skips Airflow',
     )
+
+
+def _add_upload_options(parser: argparse.ArgumentParser) -> None:
     options = parser.add_argument_group("upload options")
     options.add_argument(
         "--part-size",
@@ -173,7 +182,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     options.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _settings_without_airflow(args: argparse.Namespace) -> ClientSettings:
+def _settings_without_airflow(args: argparse.Namespace, command: str) -> ClientSettings:
     """Settings from --base-url or --conn-json plus the flags, read as the hook reads a connection."""
     from types import SimpleNamespace
 
@@ -212,7 +221,7 @@ def _settings_without_airflow(args: argparse.Namespace) -> ClientSettings:
         )
     flag = "--base-url" if args.base_url else "--conn-json"
     conn = SimpleNamespace(
-        conn_id=f"airflow-files upload {flag}",
+        conn_id=f"airflow-files {command} {flag}",
         host=args.base_url or fields.get("host"),
         schema=fields.get("schema"),
         port=fields.get("port"),
@@ -220,16 +229,23 @@ def _settings_without_airflow(args: argparse.Namespace) -> ClientSettings:
         extra_dejson=extra,
     )
     settings = settings_from_connection(conn)
-    return replace(settings, context=f"airflow-files upload {flag}")
+    return replace(settings, context=f"airflow-files {command} {flag}")
 
 
-def _client_from_args(args: argparse.Namespace, max_connections: int) -> FilesClient:
+def client_from_args(
+    args: argparse.Namespace, max_connections: int, *, command: str = "upload"
+) -> FilesClient:
+    """The client of the options of :func:`add_connection_arguments`.
+
+    :param command: the sub-command, named in the client's messages.
+    :raises ValueError: the options contradict each other, the key or the connection is missing.
+    """
     if args.base_url or args.conn_json:
         if args.files_conn_id:
             raise ValueError("give either --files-conn-id or --base-url/--conn-json, not both")
         if args.base_url and args.conn_json:
             raise ValueError("give either --base-url or --conn-json, not both")
-        return FilesClient(_settings_without_airflow(args), max_connections=max_connections)
+        return FilesClient(_settings_without_airflow(args, command), max_connections=max_connections)
     if args.headers or args.gateway_options:
         raise ValueError(
             "--header and --gateway-option apply to --base-url or --conn-json; "
@@ -259,7 +275,7 @@ def _print_progress(progress: UploadProgress) -> None:
 
 
 @contextlib.contextmanager
-def _logging_to_stderr(quiet: bool) -> Iterator[None]:
+def logging_to_stderr(quiet: bool) -> Iterator[None]:
     """The package's log lines on stderr for the duration of the command (undone afterwards, so
     running the command inside another program leaves its logging as it was)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -287,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     # stdout carries only the JSON result: whatever Airflow prints while it loads goes to stderr.
     result_stream = sys.stdout
     try:
-        with _logging_to_stderr(args.quiet), contextlib.redirect_stdout(sys.stderr):
+        with logging_to_stderr(args.quiet), contextlib.redirect_stdout(sys.stderr):
             return _run(args, result_stream)
     except KeyboardInterrupt:
         print(f"interrupted: {_left_behind(args)}", file=sys.stderr, flush=True)
@@ -306,7 +322,7 @@ def _left_behind(args: argparse.Namespace) -> str:
 def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
     path: Path = args.path
     try:
-        client = _client_from_args(args, max_connections=args.concurrency + 2)
+        client = client_from_args(args, max_connections=args.concurrency + 2)
     except (ValueError, FilesApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

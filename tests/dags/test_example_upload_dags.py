@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 import socket
 from collections.abc import Callable
@@ -149,19 +150,35 @@ def test_chunked_upload_dag(
 @pytest.mark.slow
 def test_demo_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``make demo`` runs ``airflow-files demo``: emulator, ``airflow db migrate`` and
-    ``airflow dags test`` as real processes. Heavy (about 30-60 s on 2 cores)."""
+    ``airflow dags test example_batch_loop`` as real processes. Heavy (about 30-60 s on 2 cores)."""
     parser = argparse.ArgumentParser()
     demo.configure_parser(parser)
     args = parser.parse_args(
-        ["--dir", str(tmp_path / "demo"), "--requests", "200", "--processing-delay-s", "1"]
+        [
+            "--dir",
+            str(tmp_path / "demo"),
+            "--requests",
+            "1200",
+            "--processing-delay-s",
+            "1",
+            "--batch-duration-s",
+            "1",
+        ]
     )
 
     assert demo.run(args) == 0
 
     out = capsys.readouterr().out
-    assert "status processed" in out
-    ready = [line.split()[0] for line in out.splitlines() if line.startswith("    file-")]
-    assert len(ready) == 1
+    batch_lines = [line.split() for line in out.splitlines() if line.startswith("    batch_")]
+    assert [(line[1], line[2]) for line in batch_lines] == [("completed", "1000"), ("completed", "200")]
+    results = tmp_path / "demo" / "results"
+    for line in batch_lines:
+        assert (results / f"{line[0]}_output.jsonl").is_file()
+    summary = json.loads((results / "loop_summary.json").read_text())
+    assert (summary["requests"], summary["succeeded"]) == (1200, 1200)
+    assert f"results and loop_summary.json in {results}" in out
+    # The DAG file came from the package, into the demo's own dags folder.
+    assert (tmp_path / "demo" / "dags" / "example_batch_loop.py").is_file()
     listening = re.search(r"emulator listening at http://127\.0\.0\.1:(\d+)/v1", out)
     assert listening is not None, out
     port = int(listening.group(1))
@@ -179,5 +196,5 @@ def test_demo_without_the_example_dags_fails_clearly(
     assert demo.run(args) == 1
 
     err = capsys.readouterr().err
-    assert "demo failed: cannot find example_upload_jsonl.py" in err
+    assert "demo failed: cannot find example_batch_loop.py" in err
     assert not (tmp_path / "emulator.port").exists()  # nothing was started

@@ -1,0 +1,1 @@
+../airflow_provider_files/example_dags/example_batch_loop.py
