@@ -67,7 +67,9 @@ def test_deferrable_sensor_fails_on_error_file(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    emulator.configure(validate_batch=True, processing_delay_s=0.5)
+    # Long enough that the sensor's first poke finds the file still processing even on a loaded
+    # machine, so the failure really comes through the trigger.
+    emulator.configure(validate_batch=True, processing_delay_s=4.0)
     use_emulator(emulator)
     dag_run = run_dag({"break_line": 2})
     states = task_states(dag_run)
