@@ -10,8 +10,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_files._airflow_compat import AirflowFailException
 from airflow_provider_files.api import FileObject
 from airflow_provider_files.api.polling import MAX_CONSECUTIVE_ERRORS, MAX_POLL_INTERVAL_S
 from airflow_provider_files.api.readiness import (
