@@ -9,6 +9,7 @@ LOCK   ?= requirements-dev.lock
 UV_VERSION := 0.13.9
 
 .PHONY: setup test lint typecheck pytest demo bench reliability lock clean
+.PHONY: test-py pytest-subset test-airflow-floor lock-airflow-floor
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,38 @@ bench: setup
 reliability: setup
 	$(BIN)/python -m bench.reliability
 
+# The lowest and the highest Python the package claims, each in its own virtualenv (.venv-3.10, ...):
+#   make test-py PY=3.10
+# The interpreter is pyenv's newest $(PY).x, else python$(PY) on the PATH. It runs every test except
+# the slow ones (SLOW_TESTS: reliability, benchmark drivers, the 1 GiB upload), DAG-level tests included,
+# after mypy checks the code against that Python's standard library.
+PYENV_ROOT ?= $(HOME)/.pyenv
+PY_PYTHON = $(or $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(PY).*/bin/python))),python$(PY))
+SLOW_TESTS := --ignore=tests/reliability --ignore=tests/bench --ignore=tests/emulator/test_emulator_large.py
+
+test-py:
+	@test -n "$(PY)" || { echo "usage: make test-py PY=3.10" >&2; exit 2; }
+	$(MAKE) pytest-subset PYTHON=$(PY_PYTHON) VENV=.venv-$(PY)
+
+pytest-subset: setup
+	$(BIN)/python --version
+	$(BIN)/mypy --python-version "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+	$(BIN)/pytest -q -p no:cacheprovider $(SLOW_TESTS)
+
+# The lowest Airflow the package claims (requirements-airflow-floor.in) in its own virtualenv:
+# the DAG-level tests, plus the provider registration and the connection settings.
+FLOOR_VENV := .venv-airflow-floor
+FLOOR_TESTS := tests/dags tests/test_provider_info.py tests/hooks/test_connection_settings.py
+
+test-airflow-floor:
+	$(MAKE) setup VENV=$(FLOOR_VENV) LOCK=requirements-airflow-floor.lock
+	$(FLOOR_VENV)/bin/python -c "import airflow; print('Airflow', airflow.__version__)"
+	$(FLOOR_VENV)/bin/pytest -q -p no:cacheprovider $(FLOOR_TESTS)
+
+lock-airflow-floor: setup
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --override requirements-airflow-floor.in \
+		--universal --python-version 3.10 -o requirements-airflow-floor.lock
+
 # Re-pin the dev environment after changing dependencies in pyproject.toml.
 # One universal lock (environment markers) that resolves on every Python the package claims, 3.10 up.
 lock: setup
@@ -47,4 +80,4 @@ lock: setup
 		-o requirements-dev.lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-3.* $(FLOOR_VENV) .mypy_cache .pytest_cache .ruff_cache build dist
