@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
-
+from airflow_provider_files._airflow_compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+)
 from airflow_provider_files.jsonl import InvalidBatchFileError as _JsonlInvalidBatchFileError
 from airflow_provider_files.jsonl import ValidationReport
 

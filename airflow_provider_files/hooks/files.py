@@ -9,8 +9,13 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
+from airflow_provider_files._airflow_compat import (
+    AirflowFailException,
+    AirflowNotFoundException,
+    amask_secret,
+    mask_secret,
+)
 from airflow_provider_files.api import (
     AsyncFilesClient,
     Batch,
@@ -52,11 +57,6 @@ from airflow_provider_files.exceptions import (
 from airflow_provider_files.hooks._delegate import async_client_method, client_method
 from airflow_provider_files.hooks._waiting import wait_on_schedule
 from airflow_provider_files.hooks.connection_settings import settings_from_connection
-
-try:  # Airflow 3.1+
-    from airflow.sdk.log import mask_secret
-except ImportError:  # pragma: no cover - older task SDKs
-    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
 
 def file_targets(file_ids: Any, expected_bytes: Mapping[str, int] | None = None) -> list[FileTarget]:
@@ -405,8 +405,6 @@ class AsyncFilesHook(BaseHook):
         if self._settings is None:
             conn = await self.aget_connection(self.files_conn_id)
             settings = settings_from_connection(conn)
-            from airflow.sdk.log import amask_secret
-
             for secret in settings.secret_values():
                 await amask_secret(secret)
             self._settings = settings

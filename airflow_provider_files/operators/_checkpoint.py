@@ -29,7 +29,7 @@ _MAX_PART_CHARS = 80
 
 def default_checkpoint_folder() -> str:
     """``[openai_files] checkpoint_folder`` if configured, else ``$AIRFLOW_HOME/upload_checkpoints``."""
-    from airflow.sdk.configuration import conf
+    from airflow_provider_files._airflow_compat import conf
 
     configured = conf.get("openai_files", "checkpoint_folder", fallback=None)
     if configured:

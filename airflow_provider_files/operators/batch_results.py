@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_files._airflow_compat import AirflowException, AirflowFailException
 from airflow_provider_files.api import Batch
 from airflow_provider_files.api.batch_models import TERMINAL_BATCH_STATUSES
 from airflow_provider_files.batches.collect import (

@@ -10,8 +10,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
+from airflow_provider_files._airflow_compat import AirflowException, AirflowSkipException
 from airflow_provider_files.api import FilesApiError
 from airflow_provider_files.api.polling import (
     MAX_CONSECUTIVE_ERRORS,

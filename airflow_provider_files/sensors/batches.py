@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_files._airflow_compat import AirflowFailException
 from airflow_provider_files.api.readiness import BatchReadiness, batch_id_of
 from airflow_provider_files.exceptions import BatchEndedError, BatchWaitError
 from airflow_provider_files.sensors._polling import POKE_INTERVAL_S, PollingSensor

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_files._airflow_compat import AirflowFailException
 from airflow_provider_files.api.readiness import (
     NOT_FOUND_GRACE_S,
     FileTarget,

@@ -10,9 +10,10 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 from airflow.triggers.base import BaseTrigger
 
+from airflow_provider_files._airflow_compat import conf
 from airflow_provider_files.api.polling import MAX_CONSECUTIVE_ERRORS
 from airflow_provider_files.api.readiness import NOT_FOUND_GRACE_S, FileTarget
 from airflow_provider_files.triggers.batches import BatchCompleteTrigger
