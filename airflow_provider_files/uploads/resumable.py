@@ -9,6 +9,7 @@ uploaded shard by shard, and the files they became are recorded for the next run
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -106,13 +107,20 @@ class ResumableUploader:
         single_request: bool,
         last_try: bool = False,
         expected_md5: str | None = None,
+        reuse_first: bool = False,
     ) -> FileObject:
         """Upload (resuming or recovering what an earlier run left), in one request or in parts.
 
         :param expected_md5: the md5 the source had when it was validated: the bytes uploaded must
             have it (else :class:`~airflow_provider_files.uploads.SourceChangedError`, and what was
             uploaded is deleted or cancelled); the source is then not hashed again.
+        :param reuse_first: hand on the file a finished earlier run uploaded from this source, if
+            still usable (see :meth:`reuse`), instead of uploading.
         """
+        if reuse_first:
+            reused = self.reuse(source, folder, filename, single_request=single_request)
+            if reused is not None:
+                return reused
         if single_request:
             single = SingleRequestUploader(
                 self.client,
@@ -128,19 +136,8 @@ class ResumableUploader:
             ).file
         return self._upload_chunked(source, folder, filename, last_try=last_try, expected_md5=expected_md5)
 
-    def reuse_or_upload(
-        self,
-        source: UploadSource,
-        folder: CheckpointFolder,
-        filename: str,
-        *,
-        single_request: bool,
-        last_try: bool = False,
-    ) -> FileObject:
-        reused = self.reuse(source, folder, filename, single_request=single_request)
-        if reused is not None:
-            return reused
-        return self.upload(source, folder, filename, single_request=single_request, last_try=last_try)
+    #: :meth:`upload` with ``reuse_first=True``.
+    reuse_or_upload = functools.partialmethod(upload, reuse_first=True)
 
     def reuse_split(self, folder: CheckpointFolder, split: str) -> list[FileObject] | None:
         """The files every shard of this split became in a finished earlier run, if all are usable.

@@ -67,7 +67,18 @@ def decide_resume(
         state = CheckpointState.from_dict(raw)
     except CheckpointError as exc:
         return ResumeDecision("restart", reason=f"the checkpoint cannot be used ({exc})")
-    reason = _mismatch(state, fingerprint, size, filename, purpose, base_url, max_part_size)
+    reason: str | None = None
+    if state.fingerprint != fingerprint or state.bytes != size:
+        reason = f"the source changed since the checkpoint was written (upload {state.upload_id})"
+    elif state.filename != filename or state.purpose != purpose:
+        reason = (
+            f"the checkpoint is for filename {state.filename!r} with purpose {state.purpose!r}, "
+            f"not {filename!r} with purpose {purpose!r}"
+        )
+    elif state.base_url and state.base_url != base_url:
+        reason = f"the checkpoint belongs to another API ({state.base_url})"
+    elif state.file is None and not 0 < state.part_size <= max_part_size:
+        reason = f"the checkpoint has an invalid part size {state.part_size}"
     cancellable = state.file is None
     if reason is None and state.file is None:
         left_s = (state.expires_at or state.created_at + UPLOAD_LIFETIME_S) - now
@@ -82,29 +93,6 @@ def decide_resume(
         cancel = cancellable and state.base_url in ("", base_url)
         return ResumeDecision("restart", reason=reason, cancel_upload_id=state.upload_id if cancel else None)
     return ResumeDecision("reuse_file" if state.file is not None else "resume", state=state)
-
-
-def _mismatch(
-    state: CheckpointState,
-    fingerprint: str,
-    size: int,
-    filename: str,
-    purpose: str,
-    base_url: str,
-    max_part_size: int,
-) -> str | None:
-    if state.fingerprint != fingerprint or state.bytes != size:
-        return f"the source changed since the checkpoint was written (upload {state.upload_id})"
-    if state.filename != filename or state.purpose != purpose:
-        return (
-            f"the checkpoint is for filename {state.filename!r} with purpose {state.purpose!r}, "
-            f"not {filename!r} with purpose {purpose!r}"
-        )
-    if state.base_url and state.base_url != base_url:
-        return f"the checkpoint belongs to another API ({state.base_url})"
-    if state.file is None and not 0 < state.part_size <= max_part_size:
-        return f"the checkpoint has an invalid part size {state.part_size}"
-    return None
 
 
 def recorded_file_problem(file_id: str, current: FileObject | None, size: int) -> str | None:

@@ -9,7 +9,6 @@ the lost attempt stored before sending the content again.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,10 +17,11 @@ from typing import Any
 from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.api.recovery import FileMatch
 from airflow_provider_files.api.sync_client import FilesClient
+from airflow_provider_files.uploads.base import SourceUploader, UploadRequest
 from airflow_provider_files.uploads.checkpoint import SINGLE_CHECKPOINT_KIND, CheckpointError, CheckpointStore
 from airflow_provider_files.uploads.errors import SourceChangedError, UploadError
 from airflow_provider_files.uploads.reuse import reusable_file
-from airflow_provider_files.uploads.sources import UploadSource, as_upload_source, md5_of
+from airflow_provider_files.uploads.sources import UploadSource, md5_of
 from airflow_provider_files.uploads.verify import HashingBody, delete_quietly, reported_size_problem
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class SingleUploadResult:
     elapsed_s: float
 
 
-class SingleRequestUploader:
+class SingleRequestUploader(SourceUploader[SingleUploadResult]):
     """Uploads a file with one ``POST /files`` request (up to 512 MB), resumable with a checkpoint.
 
     :param client: a :class:`~airflow_provider_files.api.FilesClient`.
@@ -119,30 +119,16 @@ class SingleRequestUploader:
     def __repr__(self) -> str:
         return f"SingleRequestUploader(checkpoint={self.checkpoint!r})"
 
-    def upload(
-        self,
-        source: UploadSource | str | os.PathLike[str],
-        *,
-        purpose: str,
-        filename: str | None = None,
-        mime_type: str | None = None,
-        expected_md5: str | None = None,
-    ) -> SingleUploadResult:
-        """Upload ``source`` (or hand on the file an earlier run stored) and return the file.
+    def _upload(self, request: UploadRequest) -> SingleUploadResult:
+        """Upload the source (or hand on the file an earlier run stored) and return the file.
 
         The md5 of the bytes sent is taken while they stream; the size the server reports for
-        the file must be the source's. A file that fails either check is deleted.
-
-        :param source: a path, or an :class:`~airflow_provider_files.uploads.UploadSource`.
-        :param purpose: the file's purpose (``batch``, ``fine-tune`` ...).
-        :param filename: filename given to the API; defaults to the source's name.
-        :param mime_type: content type of the file part (default ``application/octet-stream``).
-        :param expected_md5: the md5 the source had when it was validated; bytes sent with another
-            md5 fail with :class:`~airflow_provider_files.uploads.SourceChangedError`.
+        the file must be the source's. A file that fails either check is deleted. The content
+        type defaults to ``application/octet-stream``.
         """
+        upload_source, name, purpose = request.source, request.filename, request.purpose
+        mime_type, expected_md5 = request.mime_type, request.expected_md5
         started = time.monotonic()
-        upload_source = as_upload_source(source)
-        name = filename or upload_source.name
         fingerprint = upload_source.fingerprint()
         store = self.checkpoint
         if store is not None:

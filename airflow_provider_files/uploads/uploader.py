@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 
 from airflow_provider_files.api.sync_client import FilesClient
+from airflow_provider_files.uploads.base import SourceUploader, UploadRequest
 from airflow_provider_files.uploads.checkpoint import CheckpointStore
 from airflow_provider_files.uploads.engine import _UploadRun
 from airflow_provider_files.uploads.errors import UploadCancelledError
@@ -21,14 +21,13 @@ from airflow_provider_files.uploads.limits import (
 )
 from airflow_provider_files.uploads.progress import UploadProgress
 from airflow_provider_files.uploads.result import UploadResult
-from airflow_provider_files.uploads.sources import UploadSource, as_upload_source
 
 PROGRESS_INTERVAL_S = 2.0
 
 ProgressCallback = Callable[[UploadProgress], None]
 
 
-class ChunkedUploader:
+class ChunkedUploader(SourceUploader[UploadResult]):
     """Uploads a file through the Uploads API with parts sent in parallel.
 
     Reusable for several uploads one after another (not at the same time).
@@ -90,36 +89,25 @@ class ChunkedUploader:
     def cancel_requested(self) -> bool:
         return self._cancel.is_set()
 
-    def upload(
-        self,
-        source: UploadSource | str | os.PathLike[str],
-        *,
-        purpose: str,
-        filename: str | None = None,
-        mime_type: str | None = None,
-        expected_md5: str | None = None,
-    ) -> UploadResult:
-        """Upload ``source`` and return the file it became.
-
-        :param source: a path, or an :class:`~airflow_provider_files.uploads.UploadSource`.
-        :param purpose: the file's purpose (``batch``, ``fine-tune`` ...).
-        :param filename: filename given to the API; defaults to the source's name.
-        :param mime_type: defaults to a guess from the filename (``text/jsonl`` for ``.jsonl``).
-        :param expected_md5: the md5 the source had when it was validated. It is sent on complete
-            instead of hashing the source again, so the server proves the parts are those bytes;
-            without ``send_md5`` the source is hashed again and compared here. A difference fails
-            with :class:`SourceChangedError` and cancels the upload.
-        """
+    def _check_purpose(self, purpose: str) -> None:
         if not purpose or not isinstance(purpose, str):
             raise ValueError("purpose is required (e.g. 'batch')")
-        upload_source = as_upload_source(source)
-        name = filename or upload_source.name
+
+    def _upload(self, request: UploadRequest) -> UploadResult:
+        """Upload the source and return the file it became.
+
+        The content type defaults to a guess from the filename (``text/jsonl`` for ``.jsonl``).
+        A known ``expected_md5`` is sent on complete instead of hashing the source again, so the
+        server proves the parts are those bytes; without ``send_md5`` the source is hashed again
+        and compared here. A difference fails with :class:`SourceChangedError` and cancels the
+        upload.
+        """
+        name = request.filename
         if not name:
             raise ValueError("the source has no name: pass filename=")
-        check_source_size(name, upload_source.size, self.part_size_bytes)
+        check_source_size(name, request.source.size, self.part_size_bytes)
         if self._cancel.is_set():
             raise UploadCancelledError("the upload was cancelled before it began")
-        run = _UploadRun(
-            self, upload_source, name, purpose, mime_type or guess_mime_type(name), expected_md5=expected_md5
-        )
+        mime_type = request.mime_type or guess_mime_type(name)
+        run = _UploadRun(self, request.source, name, request.purpose, mime_type, request.expected_md5)
         return run.execute()
