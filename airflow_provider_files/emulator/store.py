@@ -66,6 +66,10 @@ class Upload:
     received_bytes: int = 0
     hasher: SpeculativeHasher = field(default_factory=SpeculativeHasher)
     md5_bytes_reread: int = 0
+    # at complete: bytes the in-flight hash still had to take in, and the seconds the check took
+    md5_bytes_hashed_at_complete: int = 0
+    md5_complete_s: float = 0.0
+    md5_parts_in_order_at_complete: int = 0
 
 
 class Store:
@@ -365,7 +369,11 @@ class Store:
     async def _verify_md5(self, upload: Upload, part_ids: list[str], segments: list[Path], md5: str) -> str:
         """The md5 of the listed parts, checked against ``md5``: taken from the in-flight hash
         where the order matches, re-reading only the parts from the first difference on."""
+        started = time.monotonic()
+        hashed_before = upload.hasher.bytes_hashed
         matched, state = await upload.hasher.prefix_state(part_ids)
+        upload.md5_parts_in_order_at_complete = matched
+        upload.md5_bytes_hashed_at_complete += upload.hasher.bytes_hashed - hashed_before
         rest = segments[matched:]
         try:
             if rest:
@@ -382,6 +390,7 @@ class Store:
                 f"The parts of upload {upload.id} changed while it was being completed; retry.",
                 param="part_ids",
             ) from None
+        upload.md5_complete_s += time.monotonic() - started
         # the upload may have been completed or cancelled while hashing
         self.require_pending(upload, "complete")
         if digest != md5.strip().lower():
@@ -445,6 +454,9 @@ class Store:
                     "file_id": upload.file_id,
                     "md5_bytes_hashed_in_flight": upload.hasher.bytes_hashed,
                     "md5_bytes_reread_at_complete": upload.md5_bytes_reread,
+                    "md5_bytes_hashed_at_complete": upload.md5_bytes_hashed_at_complete,
+                    "md5_complete_s": round(upload.md5_complete_s, 4),
+                    "md5_parts_in_order_at_complete": upload.md5_parts_in_order_at_complete,
                 }
                 for upload in self.uploads.values()
             },

@@ -26,7 +26,7 @@ from airflow_provider_files.uploads.checkpoint import CheckpointState
 from airflow_provider_files.uploads.completion import RestartNeeded, complete_upload
 from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError
 from airflow_provider_files.uploads.limits import MAX_PART_SIZE_BYTES
-from airflow_provider_files.uploads.parts import Md5Reader, WatchedBody, send_in_parallel
+from airflow_provider_files.uploads.parts import Md5Reader, StartOrder, WatchedBody, send_in_parallel
 from airflow_provider_files.uploads.progress import ProgressReporter, format_bytes
 from airflow_provider_files.uploads.result import UploadResult
 from airflow_provider_files.uploads.resume import decide_resume, recorded_file_problem, upload_expires_at
@@ -202,12 +202,7 @@ class _UploadRun:
         self.restart_reason = reason
         log.warning("not resuming from the checkpoint: %s; starting a new upload", reason)
         if cancel_upload_id is not None:
-            try:
-                self.client.cancel_upload(cancel_upload_id)
-            except FilesApiError as exc:
-                log.info("could not cancel the old upload %s: %s", cancel_upload_id, exc)
-            else:
-                log.info("cancelled the old upload %s", cancel_upload_id)
+            self.cancel_quietly(cancel_upload_id, "the old upload")
 
     def save(self) -> None:
         if self.store is not None and self.state is not None:
@@ -335,9 +330,10 @@ class _UploadRun:
     def send_parts(self, state: CheckpointState, missing: list[int]) -> None:
         if not missing:
             return
+        order = StartOrder(missing)
         failure = send_in_parallel(
             missing,
-            lambda index: self.send_part(state, index),
+            lambda index: self.send_part(state, index, order),
             concurrency=min(self.uploader.concurrency, len(missing)),
             should_stop=self.should_stop,
             stop=self.abort.set,
@@ -358,13 +354,19 @@ class _UploadRun:
             return False
         return failure is None or self.store is not None
 
-    def send_part(self, state: CheckpointState, index: int) -> None:
-        if self.should_stop():
-            return
-        offset = index * state.part_size
-        length = self.part_length(state, index)
-        body = WatchedBody(self.source.range(offset, length), self.should_stop)
-        part = self.client.add_upload_part(state.upload_id, body)
+    def send_part(self, state: CheckpointState, index: int, order: StartOrder) -> None:
+        try:
+            if self.should_stop():
+                return
+            order.wait_turn(index, self.should_stop)
+            offset = index * state.part_size
+            length = self.part_length(state, index)
+            body = WatchedBody(
+                self.source.range(offset, length), self.should_stop, lambda: order.started(index)
+            )
+            part = self.client.add_upload_part(state.upload_id, body)
+        finally:
+            order.started(index)
         with self.lock:
             if self.state is not state or self.done.is_set():
                 return
@@ -384,13 +386,14 @@ class _UploadRun:
         if self.store is not None:
             self.store.clear()
 
-    def cancel_quietly(self, upload_id: str) -> None:
+    def cancel_quietly(self, upload_id: str, label: str = "upload") -> None:
+        """Cancel ``upload_id``, logging the outcome; a failure to cancel is not an error."""
         try:
             self.client.cancel_upload(upload_id)
         except FilesApiError as exc:
-            log.info("could not cancel upload %s: %s", upload_id, exc)
+            log.info("could not cancel %s %s: %s", label, upload_id, exc)
         else:
-            log.info("cancelled upload %s", upload_id)
+            log.info("cancelled %s %s", label, upload_id)
 
     # -- progress -----------------------------------------------------------------------------
 

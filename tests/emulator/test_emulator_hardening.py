@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -307,6 +308,94 @@ def test_complete_with_a_prefix_of_the_parts_reads_no_part_again(
     assert completed.status_code == 200, completed.text
     assert upload_stats(emulator, upload_id)["md5_bytes_reread_at_complete"] == 0
     assert emulator.file_md5(completed.json()["file"]["id"]) == md5
+
+
+def _start_streamed_parts(
+    emulator: EmulatorHandle, upload_id: str, parts: list[bytes], releases: list[threading.Event]
+) -> tuple[concurrent.futures.ThreadPoolExecutor, list[concurrent.futures.Future[httpx.Response]]]:
+    """Start one request per part, in order, each created on the server before the next begins;
+    each sends half its bytes, then the rest once its ``releases`` event is set."""
+    boundary = "part-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="data"; filename="part"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def send(data: bytes, release: threading.Event) -> httpx.Response:
+        def body() -> Iterator[bytes]:
+            yield head + data[: len(data) // 2]
+            assert release.wait(60)
+            yield data[len(data) // 2 :] + tail
+
+        headers = {
+            "Authorization": f"Bearer {emulator.api_key}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + len(data) + len(tail)),
+        }
+        with httpx.Client(base_url=emulator.base_url, timeout=60) as client:
+            return client.post(f"/uploads/{upload_id}/parts", content=body(), headers=headers)
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(parts))
+    futures = []
+    for index, (data, release) in enumerate(zip(parts, releases, strict=True)):
+        futures.append(pool.submit(send, data, release))
+        deadline = time.monotonic() + 30
+        while sum(entry["route"] == "add_part" for entry in emulator.request_log()) <= index:
+            assert time.monotonic() < deadline, "the part request did not reach the emulator"
+            time.sleep(0.02)
+    return pool, futures
+
+
+def _finish_in_reverse(
+    releases: list[threading.Event], futures: list[concurrent.futures.Future[httpx.Response]]
+) -> list[str]:
+    for release, future in zip(reversed(releases), reversed(futures), strict=True):
+        release.set()
+        response = future.result(60)
+        assert response.status_code == 200, response.text
+    return [str(future.result().json()["id"]) for future in futures]
+
+
+def test_the_in_flight_hash_advances_as_parts_become_contiguous_in_creation_order(
+    emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    parts = distinct_parts(4, 2 * MIB)
+    upload_id = create_upload(api, 8 * MIB)
+    releases = [threading.Event() for _ in parts]
+    pool, futures = _start_streamed_parts(emulator, upload_id, parts, releases)
+    with pool:
+        part_ids = _finish_in_reverse(releases, futures)  # the last created finishes first
+    # once the first part is in, the hasher takes the ones stored after it from disk, before complete
+    deadline = time.monotonic() + 30
+    while upload_stats(emulator, upload_id)["md5_bytes_hashed_in_flight"] < 8 * MIB:
+        assert time.monotonic() < deadline, upload_stats(emulator, upload_id)
+        time.sleep(0.02)
+    md5 = hashlib.md5(b"".join(parts)).hexdigest()
+    completed = api.post(f"/uploads/{upload_id}/complete", json={"part_ids": part_ids, "md5": md5})
+    assert completed.status_code == 200, completed.text
+    stats = upload_stats(emulator, upload_id)
+    assert stats["md5_bytes_reread_at_complete"] == 0
+    assert stats["md5_bytes_hashed_at_complete"] == 0
+    assert stats["md5_parts_in_order_at_complete"] == 4
+    assert emulator.file_md5(completed.json()["file"]["id"]) == md5
+
+
+def test_a_corrupted_part_arriving_out_of_order_still_fails_the_md5(
+    emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    parts = distinct_parts(4, 2 * MIB)
+    md5 = hashlib.md5(b"".join(parts)).hexdigest()
+    sent = list(parts)
+    sent[2] = sent[2][:-1] + bytes([sent[2][-1] ^ 0xFF])  # one byte of the third part flipped
+    upload_id = create_upload(api, 8 * MIB)
+    releases = [threading.Event() for _ in parts]
+    pool, futures = _start_streamed_parts(emulator, upload_id, sent, releases)
+    with pool:
+        part_ids = _finish_in_reverse(releases, futures)
+    wrong = api.post(f"/uploads/{upload_id}/complete", json={"part_ids": part_ids, "md5": md5})
+    assert assert_api_error(wrong)["param"] == "md5"
+    assert upload_stats(emulator, upload_id)["status"] == "pending"
 
 
 # -- Python 3.10 (no asyncio.Runner) --------------------------------------------------------------------

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
 from airflow_provider_files.api import FilesClient, QuotaExceededError
+from airflow_provider_files.api.bodies import BodySource
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.uploads import (
     MAX_PART_SIZE_BYTES,
     MIN_PART_SIZE_BYTES,
     ChunkedUploader,
     JsonFileCheckpointStore,
+    LocalFileSource,
     OpenFileSource,
     UploadCancelledError,
     UploadError,
     UploadProgress,
     parse_size_bytes,
 )
+from airflow_provider_files.uploads import parts as upload_parts_module
 
 from .support import MIB, client_for, md5_file, requests_to, write_random
 
@@ -309,4 +313,64 @@ def test_open_file_source_without_seek_skips_forward(
 
     result = ChunkedUploader(client, part_size_bytes=PART, concurrency=2).upload(source, purpose="batch")
 
+    assert emulator.file_md5(result.file.id) == md5_file(path)
+
+
+class _StartRecordingSource:
+    """A local file whose parts record their offset in ``starts`` when they begin streaming."""
+
+    def __init__(self, path: Path, starts: list[int]) -> None:
+        self._inner = LocalFileSource(path)
+        self._starts = starts
+        self.name = self._inner.name
+
+    @property
+    def size(self) -> int:
+        return self._inner.size
+
+    def fingerprint(self) -> str:
+        return self._inner.fingerprint()
+
+    def open(self) -> IO[bytes]:
+        return self._inner.open()
+
+    def range(self, offset: int, length: int) -> BodySource:
+        inner = self._inner.range(offset, length)
+        starts = self._starts
+
+        class Recording:
+            length = inner.length
+            replayable = inner.replayable
+
+            def chunks(self) -> Iterator[bytes]:
+                starts.append(offset)
+                yield from inner.chunks()
+
+        return Recording()
+
+
+def test_parts_start_streaming_in_file_order_even_when_the_first_is_slow_to_begin(
+    emulator: EmulatorHandle,
+    client: FilesClient,
+    make_file: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a wide gap between starts, so that a busy machine cannot reorder two starts in a row
+    monkeypatch.setattr(upload_parts_module, "START_ORDER_GAP_S", 0.1)
+    path = make_file(12 * PART)
+    starts: list[int] = []
+    add_part = client.add_upload_part
+    calls = itertools.count()
+
+    def slow_first_part(upload_id: str, data: Any) -> Any:
+        if next(calls) == 0:
+            time.sleep(0.5)  # the first request to go out is held back before it is sent
+        return add_part(upload_id, data)
+
+    monkeypatch.setattr(client, "add_upload_part", slow_first_part)
+    uploader = ChunkedUploader(client, part_size_bytes=PART, concurrency=8)
+
+    result = uploader.upload(_StartRecordingSource(path, starts), purpose="batch")
+
+    assert starts == [index * PART for index in range(12)]
     assert emulator.file_md5(result.file.id) == md5_file(path)
