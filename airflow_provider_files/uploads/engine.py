@@ -54,9 +54,11 @@ class _UploadRun:
         filename: str,
         purpose: str,
         mime_type: str,
+        part_size: int,
         expected_md5: str | None = None,
     ) -> None:
         self.uploader = uploader
+        self.part_size = part_size  # of a new upload; a resumed one keeps its checkpoint's
         # the md5 the source had when it was validated: sent on complete instead of hashing again
         self.expected_md5 = expected_md5.lower() if expected_md5 else None
         self.md5 = ""  # of the source, once known
@@ -260,7 +262,7 @@ class _UploadRun:
             filename=self.filename,
             purpose=self.purpose,
             bytes=self.size,
-            part_size=self.uploader.part_size_bytes,
+            part_size=self.part_size,
             fingerprint=fingerprint,
             base_url=self.client.base_url,
             expires_at=upload_expires_at(upload, started_at),
@@ -273,7 +275,7 @@ class _UploadRun:
             self.filename,
             format_bytes(self.size),
             self.parts_total(self.state),
-            format_bytes(self.uploader.part_size_bytes),
+            format_bytes(self.part_size),
             self.uploader.concurrency,
         )
         return self.state

@@ -31,6 +31,18 @@ def guess_mime_type(filename: str) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
+def even_part_size(size: int, concurrency: int, target_bytes: int = DEFAULT_PART_SIZE_BYTES) -> int:
+    """A part size near ``target_bytes`` that makes the part count a multiple of ``concurrency``.
+
+    With equal parts started together, every wave of ``concurrency`` parts is then full: no
+    connection idles through a last, partial wave, and a file smaller than one wave still uses
+    every connection. Clamped to the API's part size limits.
+    """
+    parts = max(1, math.ceil(size / target_bytes))
+    parts = math.ceil(parts / concurrency) * concurrency
+    return min(MAX_PART_SIZE_BYTES, max(MIN_PART_SIZE_BYTES, math.ceil(size / parts)))
+
+
 def validate_concurrency(concurrency: int) -> int:
     if (
         isinstance(concurrency, bool)
@@ -67,6 +79,7 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "MIN_PART_SIZE_BYTES",
     "check_source_size",
+    "even_part_size",
     "guess_mime_type",
     "validate_concurrency",
     "validate_expires_after_s",

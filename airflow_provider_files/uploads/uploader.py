@@ -12,8 +12,8 @@ from airflow_provider_files.uploads.engine import _UploadRun
 from airflow_provider_files.uploads.errors import UploadCancelledError
 from airflow_provider_files.uploads.limits import (
     DEFAULT_CONCURRENCY,
-    DEFAULT_PART_SIZE_BYTES,
     check_source_size,
+    even_part_size,
     guess_mime_type,
     validate_concurrency,
     validate_expires_after_s,
@@ -34,7 +34,9 @@ class ChunkedUploader(SourceUploader[UploadResult]):
 
     :param client: a :class:`~airflow_provider_files.api.FilesClient`; give it a connection pool
         larger than ``concurrency`` (a cancel must find a free connection).
-    :param part_size_bytes: bytes per part, 64 KiB to 64 MiB.
+    :param part_size_bytes: bytes per part, 64 KiB to 64 MiB; ``None`` (the default): about
+        16 MiB, evened out so that the part count is a multiple of ``concurrency`` (see
+        :func:`~airflow_provider_files.uploads.limits.even_part_size`).
     :param concurrency: parts in flight at once.
     :param expires_after_s: lifetime of the created file (3600 to 2592000 s); ``None``: the server's default.
     :param progress: called with an :class:`UploadProgress` at most every ``progress_interval_s``
@@ -51,7 +53,7 @@ class ChunkedUploader(SourceUploader[UploadResult]):
         self,
         client: FilesClient,
         *,
-        part_size_bytes: int = DEFAULT_PART_SIZE_BYTES,
+        part_size_bytes: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         expires_after_s: int | None = None,
         progress: ProgressCallback | None = None,
@@ -61,7 +63,7 @@ class ChunkedUploader(SourceUploader[UploadResult]):
         send_md5: bool = True,
     ) -> None:
         self.client = client
-        self.part_size_bytes = validate_part_size(part_size_bytes)
+        self.part_size_bytes = None if part_size_bytes is None else validate_part_size(part_size_bytes)
         self.concurrency = validate_concurrency(concurrency)
         self.expires_after_s = validate_expires_after_s(expires_after_s)
         self.progress = progress
@@ -105,9 +107,13 @@ class ChunkedUploader(SourceUploader[UploadResult]):
         name = request.filename
         if not name:
             raise ValueError("the source has no name: pass filename=")
-        check_source_size(name, request.source.size, self.part_size_bytes)
+        size = request.source.size
+        part_size = self.part_size_bytes or even_part_size(size, self.concurrency)
+        check_source_size(name, size, part_size)
         if self._cancel.is_set():
             raise UploadCancelledError("the upload was cancelled before it began")
         mime_type = request.mime_type or guess_mime_type(name)
-        run = _UploadRun(self, request.source, name, request.purpose, mime_type, request.expected_md5)
+        run = _UploadRun(
+            self, request.source, name, request.purpose, mime_type, part_size, request.expected_md5
+        )
         return run.execute()

@@ -4,7 +4,7 @@
 
 For each run: one emulator process (loopback, or the WAN profile of ``make bench``: each TCP
 connection capped at 25 MB/s, 40 ms added to every response), one upload by the engine at its
-defaults in a child process (its peak RSS measured with ``os.wait4``), then from the emulator's
+defaults in a child process (its peak RSS, ``VmHWM``, read by the child), then from the emulator's
 introspection the bytes its md5 still had to hash when ``complete`` arrived, the bytes it
 re-read, and how long the check took. Prints one JSON line per run, with the WAN ceiling
 (connections x per-connection cap) next to the throughput.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ def child(args: argparse.Namespace) -> int:
     """One upload at the engine's defaults; prints its timings as JSON."""
     from airflow_provider_files.api import ClientSettings, FilesClient
     from airflow_provider_files.uploads import ChunkedUploader
+    from bench.perf.contenders import peak_rss_bytes
 
     settings = ClientSettings(api_key=args.api_key, base_url=args.base_url, context="bench")
     with FilesClient(settings) as client:
@@ -64,6 +64,7 @@ def child(args: argparse.Namespace) -> int:
         "parts": result.parts_total,
         "md5": result.md5,
         "concurrency": uploader.concurrency,
+        "vm_hwm_bytes": peak_rss_bytes(),
     }
     sys.stdout.write(json.dumps(outcome) + "\n")
     return 0
@@ -87,7 +88,7 @@ def run_once(emulator: Any, path: Path, size: int, md5: str, args: argparse.Name
     process = subprocess.Popen(command, stdout=subprocess.PIPE)
     assert process.stdout is not None
     output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    status = process.wait()
     if status != 0:
         raise SystemExit(f"the upload failed (status {status})")
     outcome = json.loads(output)
@@ -105,7 +106,8 @@ def run_once(emulator: Any, path: Path, size: int, md5: str, args: argparse.Name
         "complete_s_server": upload["md5_complete_s"],
         "md5_bytes_hashed_at_complete": upload["md5_bytes_hashed_at_complete"],
         "md5_bytes_reread_at_complete": upload["md5_bytes_reread_at_complete"],
-        "peak_rss_mb": round(usage.ru_maxrss * 1024 / MB, 1),
+        # VmHWM read by the child itself: wait4's figure also counts the parent's pages at fork
+        "peak_rss_mb": round((outcome.get("vm_hwm_bytes") or 0) / MB, 1),
         "md5_ok": stored_md5 == md5 == outcome["md5"],
     }
     if args.profile == "wan":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from airflow_provider_files.uploads import (
     parse_size_bytes,
 )
 from airflow_provider_files.uploads import parts as upload_parts_module
+from airflow_provider_files.uploads.limits import even_part_size
 
 from .support import MIB, client_for, md5_file, requests_to, write_random
 
@@ -373,4 +375,33 @@ def test_parts_start_streaming_in_file_order_even_when_the_first_is_slow_to_begi
     result = uploader.upload(_StartRecordingSource(path, starts), purpose="batch")
 
     assert starts == [index * PART for index in range(12)]
+    assert emulator.file_md5(result.file.id) == md5_file(path)
+
+
+@pytest.mark.parametrize(
+    ("size", "concurrency", "parts"),
+    [
+        (1024 * MIB, 8, 64),  # already whole waves of 16 MiB: unchanged
+        (1100 * MIB, 8, 72),  # 69 parts of 16 MiB would leave a last wave of 5
+        (40 * MIB, 8, 8),  # smaller than one wave: every connection still gets a part
+        (4096 * MIB, 8, 256),
+        (10 * MIB + 123, 3, 3),
+        (100, 8, 1),  # the smallest part size comes first
+    ],
+)
+def test_even_part_size_fills_every_wave(size: int, concurrency: int, parts: int) -> None:
+    part_size = even_part_size(size, concurrency)
+    assert MIN_PART_SIZE_BYTES <= part_size <= MAX_PART_SIZE_BYTES
+    assert math.ceil(size / part_size) == parts
+    assert part_size <= 16 * MIB or parts == 1
+
+
+def test_the_default_part_size_makes_the_last_wave_full(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path]
+) -> None:
+    path = make_file(20 * MIB + 5)  # two parts of 16 MiB would leave three connections idle
+    result = ChunkedUploader(client, concurrency=4).upload(path, purpose="batch")
+    assert result.parts_total == 4
+    sizes = sorted(entry["bytes_received"] for entry in requests_to(emulator, "add_part"))
+    assert sizes[-1] - sizes[0] <= 4  # equal parts, within rounding
     assert emulator.file_md5(result.file.id) == md5_file(path)
