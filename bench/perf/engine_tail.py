@@ -1,6 +1,6 @@
 """The chunked engine's tail, measured: md5 left at ``complete``, complete latency, link fill, RSS.
 
-``python -m bench.perf.engine_tail [--profile wan] [--size 1GiB] [--runs 1] [--concurrency 8]``
+``python -m bench.perf.engine_tail [--profile wan] [--size 1GiB] [--runs 1] [--concurrency 8] [--with-ceiling]``
 
 For each run: one emulator process (loopback, or the WAN profile of ``make bench``: each TCP
 connection capped at 25 MB/s, 40 ms added to every response), one upload by the engine at its
@@ -9,7 +9,9 @@ introspection the bytes its md5 still had to hash when ``complete`` arrived, the
 re-read, and how long the check took. Prints one JSON line per run, with the WAN ceiling
 (connections x per-connection cap) next to the throughput.
 
-The data is generated once (incompressible, :func:`bench.datagen.write_random_file`).
+With ``--with-ceiling`` each run is preceded by the ceiling on this machine at this moment: the
+same bytes in the largest parts the API takes, no md5 (what the link and the CPUs allow a client that
+does nothing else). The data is generated once (incompressible, :func:`bench.datagen.write_random_file`).
 """
 
 from __future__ import annotations
@@ -70,12 +72,56 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_once(emulator: Any, path: Path, size: int, md5: str, args: argparse.Namespace) -> dict[str, Any]:
+def raw_child(args: argparse.Namespace) -> int:
+    """The ceiling: the largest parts the API takes, ``concurrency`` at a time, no md5."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airflow_provider_files.api import ClientSettings, FileRange, FilesClient
+    from airflow_provider_files.uploads.limits import MAX_PART_SIZE_BYTES, even_part_size
+    from bench.perf.contenders import peak_rss_bytes
+
+    concurrency = args.concurrency or 8
+    size = Path(args.file).stat().st_size
+    # the largest parts the API takes, in whole waves
+    share = even_part_size(size, concurrency, MAX_PART_SIZE_BYTES)
+    parts = -(-size // share)
+    settings = ClientSettings(api_key=args.api_key, base_url=args.base_url, context="bench")
+    with FilesClient(settings, max_connections=concurrency + 2) as client:
+        started = time.perf_counter()
+        upload = client.create_upload("source.bin", PURPOSE, size, "application/octet-stream")
+
+        def send(index: int) -> str:
+            offset = index * share
+            body = FileRange(Path(args.file), offset, min(share, size - offset))
+            return client.add_upload_part(upload.id, body).id
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            part_ids = list(pool.map(send, range(parts)))
+        completed = client.complete_upload(upload.id, part_ids)
+        elapsed_s = time.perf_counter() - started
+    assert completed.file is not None
+    outcome = {
+        "elapsed_s": elapsed_s,
+        "complete_s": 0.0,
+        "file_id": completed.file.id,
+        "upload_id": upload.id,
+        "parts": parts,
+        "md5": None,
+        "concurrency": concurrency,
+        "vm_hwm_bytes": peak_rss_bytes(),
+    }
+    sys.stdout.write(json.dumps(outcome) + "\n")
+    return 0
+
+
+def run_once(
+    emulator: Any, path: Path, size: int, md5: str, args: argparse.Namespace, *, raw: bool
+) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
         "bench.perf.engine_tail",
-        "--child",
+        "--raw-child" if raw else "--child",
         "--base-url",
         emulator.base_url,
         "--api-key",
@@ -108,7 +154,8 @@ def run_once(emulator: Any, path: Path, size: int, md5: str, args: argparse.Name
         "md5_bytes_reread_at_complete": upload["md5_bytes_reread_at_complete"],
         # VmHWM read by the child itself: wait4's figure also counts the parent's pages at fork
         "peak_rss_mb": round((outcome.get("vm_hwm_bytes") or 0) / MB, 1),
-        "md5_ok": stored_md5 == md5 == outcome["md5"],
+        "md5_ok": stored_md5 == md5 and outcome["md5"] in (md5, None),
+        "contender": "raw" if raw else "engine",
     }
     if args.profile == "wan":
         ceiling = concurrency * WAN_BANDWIDTH_MBPS
@@ -120,6 +167,12 @@ def run_once(emulator: Any, path: Path, size: int, md5: str, args: argparse.Name
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf.engine_tail")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--with-ceiling",
+        action="store_true",
+        help="before each engine run, the ceiling: 64 MiB parts, no md5",
+    )
     parser.add_argument("--base-url")
     parser.add_argument("--api-key")
     parser.add_argument("--file")
@@ -130,14 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
+    if args.raw_child:
+        return raw_child(args)
     size = parse_size(args.size)
     with tempfile.TemporaryDirectory(prefix="engine-tail-") as folder:
         data = write_random_file(Path(folder) / "source.bin", size)
         for _ in range(args.runs):
-            with emulator_for(args.profile, Path(folder) / "emulator") as emulator:
-                row = run_once(emulator, data.path, data.size, data.md5, args)
-            sys.stdout.write(json.dumps(row) + "\n")
-            sys.stdout.flush()
+            for raw in (True, False) if args.with_ceiling else (False,):
+                with emulator_for(args.profile, Path(folder) / "emulator") as emulator:
+                    row = run_once(emulator, data.path, data.size, data.md5, args, raw=raw)
+                sys.stdout.write(json.dumps(row) + "\n")
+                sys.stdout.flush()
     return 0
 
 

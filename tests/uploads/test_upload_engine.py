@@ -405,3 +405,19 @@ def test_the_default_part_size_makes_the_last_wave_full(
     sizes = sorted(entry["bytes_received"] for entry in requests_to(emulator, "add_part"))
     assert sizes[-1] - sizes[0] <= 4  # equal parts, within rounding
     assert emulator.file_md5(result.file.id) == md5_file(path)
+
+
+def test_a_part_waits_for_its_predecessor_only_so_long_and_not_after_a_stop() -> None:
+    order = upload_parts_module.StartOrder([3, 5, 7], gap_s=0.0, max_wait_s=0.3)
+    started = time.monotonic()
+    order.wait_turn(3, lambda: False)  # the first part never waits
+    assert time.monotonic() - started < 0.1
+    order.wait_turn(5, lambda: True)  # stopping: no wait
+    assert time.monotonic() - started < 0.2
+    order.wait_turn(5, lambda: False)  # part 3 never starts: part 5 goes after max_wait_s
+    waited_s = time.monotonic() - started
+    assert 0.3 <= waited_s < 1.5
+    order.started(5)
+    before = time.monotonic()
+    order.wait_turn(7, lambda: False)
+    assert time.monotonic() - before < 0.1
