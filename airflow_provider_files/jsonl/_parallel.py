@@ -29,37 +29,58 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import IO, Final, cast
 
+from airflow_provider_files.jsonl import _range_worker
 from airflow_provider_files.jsonl._hashing import HashingReader
 from airflow_provider_files.jsonl._range_worker import (
     CLEAN,
     TOO_LONG,
     RangeResult,
+    RangeRules,
     read_frame,
     split_lines,
     write_frame,
 )
 from airflow_provider_files.jsonl.checker import BatchChecker
-from airflow_provider_files.jsonl.report import UTF8_BOM, BatchLimits
+from airflow_provider_files.jsonl.report import (
+    MODEL_REQUIRED_ENDPOINTS,
+    MODERATIONS_ENDPOINT,
+    UTF8_BOM,
+    BatchLimits,
+)
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None
 
 #: Files smaller than this are validated serially when the number of workers is left to us:
 #: starting the workers costs about as much as checking this much on one core.
 PARALLEL_MIN_BYTES: Final = 64 * 1024 * 1024
 #: Bytes read (and sent to a worker) at a time.
 RANGE_BYTES: Final = 4 * 1024 * 1024
+#: The buffer asked for the pipe to each worker.
+PIPE_BYTES: Final = 1024 * 1024
 #: Most workers started, whatever the number of cores.
 MAX_WORKERS: Final = 4
 #: Ranges queued per worker beyond the one it checks: keeps it busy while the parent merges.
 IN_FLIGHT_PER_WORKER: Final = 2
-_WORKER_MODULE: Final = "airflow_provider_files.jsonl._range_worker"
+# Run by its path: it then imports only orjson and the standard library, not this package.
+_WORKER_SCRIPT: Final = _range_worker.__file__
 
 
 def auto_workers() -> int:
-    """Workers to use when the caller leaves it to us: the cores, up to :data:`MAX_WORKERS`; 0 on one core."""
+    """Workers to use when the caller leaves it to us: one per core but one, up to :data:`MAX_WORKERS`.
+
+    The core left over reads the file and hashes it. On two cores none: the serial pass already
+    keeps both busy (parsing on one, the md5 thread on the other), and splitting the parsing
+    between processes only adds the cost of sending the ranges (measured in ``make bench``).
+    """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(cores, MAX_WORKERS) if cores >= 2 else 0
+    return min(cores - 1, MAX_WORKERS) if cores >= 3 else 0
 
 
 def local_file_size(source: object) -> int | None:
@@ -93,6 +114,15 @@ class RangesOutcome:
     md5: str
 
 
+def _widen_pipe(pipe: IO[bytes]) -> None:
+    """Give the pipe a 1 MiB buffer (Linux; else left as it is): fewer wake-ups per range sent."""
+    module = fcntl
+    set_pipe_size = getattr(module, "F_SETPIPE_SZ", None)
+    if module is not None and set_pipe_size is not None:
+        with contextlib.suppress(OSError):
+            module.fcntl(pipe.fileno(), set_pipe_size, PIPE_BYTES)
+
+
 class WorkerStopped(RuntimeError):
     """A worker process could not start or ended before answering; the file is validated serially."""
 
@@ -103,13 +133,14 @@ class _Worker:
     def __init__(self, config: bytes) -> None:
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", _WORKER_MODULE],
+                [sys.executable, _WORKER_SCRIPT],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
         except OSError as error:
             raise WorkerStopped(f"a validation worker could not start: {error}") from error
+        _widen_pipe(cast(IO[bytes], self._process.stdin))
         self._to_send: queue.Queue[bytes | None] = queue.Queue()
         self._results: queue.Queue[RangeResult | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write, name="jsonl-range-writer", daemon=True)
@@ -162,7 +193,10 @@ class _Worker:
 
 class _Pool:
     def __init__(self, count: int, limits: BatchLimits) -> None:
-        config = marshal.dumps((sorted(limits.endpoints), limits.line_cap_bytes))
+        rules = RangeRules(
+            limits.endpoints, limits.line_cap_bytes, MODEL_REQUIRED_ENDPOINTS, MODERATIONS_ENDPOINT
+        )
+        config = rules.to_bytes()
         self.workers: list[_Worker] = []
         try:
             for _ in range(count):

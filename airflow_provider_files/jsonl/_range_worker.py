@@ -1,9 +1,10 @@
 """The process that checks line-aligned ranges of a batch file for the parallel validator.
 
-``python -m airflow_provider_files.jsonl._range_worker`` reads frames from stdin and writes one
-result frame per range to stdout. A frame is an 8-byte little-endian length and that many bytes;
-the first frame is the configuration (``marshal`` of the accepted endpoints and the line cap),
-each next one a range of whole lines (ending with ``\\n``, except the file's last range).
+``python .../jsonl/_range_worker.py`` (run by its path, so that it imports nothing but ``orjson``
+and the standard library: a worker starts in a few tens of milliseconds) reads frames from stdin
+and writes one result frame per range to stdout. A frame is an 8-byte little-endian length and
+that many bytes; the first frame is the configuration (``marshal`` of :class:`RangeRules`), each
+next one a range of whole lines (ending with ``\\n``, except the file's last range).
 
 A range's result says only what can be known without the lines before it: whether every line
 passes every per-line rule on its own with one endpoint and one model (then its ``custom_id``
@@ -17,11 +18,9 @@ from __future__ import annotations
 import marshal
 import struct
 import sys
-from typing import IO, Any, Final
+from typing import IO, Any, Final, NamedTuple
 
 import orjson
-
-from airflow_provider_files.jsonl.report import MODEL_REQUIRED_ENDPOINTS, MODERATIONS_ENDPOINT
 
 FRAME_HEADER: Final = struct.Struct("<Q")
 
@@ -36,6 +35,25 @@ TOO_LONG: Final = 2
 RangeResult = tuple[int, int, "str | None", "str | None", "list[str] | None"]
 
 
+class RangeRules(NamedTuple):
+    """What a worker needs to know of the rules (sent as the first frame)."""
+
+    endpoints: frozenset[str]
+    max_line_bytes: int
+    model_required: frozenset[str]
+    moderations: str
+
+    def to_bytes(self) -> bytes:
+        return marshal.dumps(
+            (sorted(self.endpoints), self.max_line_bytes, sorted(self.model_required), self.moderations)
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RangeRules:
+        endpoints, max_line_bytes, model_required, moderations = marshal.loads(data)
+        return cls(frozenset(endpoints), max_line_bytes, frozenset(model_required), moderations)
+
+
 def split_lines(data: bytes) -> list[bytes]:
     """The lines of a range, without their ``\\n`` (the piece after a final ``\\n`` is no line)."""
     lines = data.split(b"\n")
@@ -44,8 +62,9 @@ def split_lines(data: bytes) -> list[bytes]:
     return lines
 
 
-def check_range(data: bytes, endpoints: frozenset[str], max_line_bytes: int) -> RangeResult:
+def check_range(data: bytes, rules: RangeRules) -> RangeResult:
     """Check the lines of ``data`` on their own (see the module's docstring)."""
+    endpoints, max_line_bytes = rules.endpoints, rules.max_line_bytes
     lines = split_lines(data)
     count = len(lines)
     if len(data) > max_line_bytes and any(len(line) > max_line_bytes for line in lines):
@@ -63,11 +82,11 @@ def check_range(data: bytes, endpoints: frozenset[str], max_line_bytes: int) -> 
         if (
             type(url) is not str
             or url not in endpoints
-            or (model is None and url in MODEL_REQUIRED_ENDPOINTS)
+            or (model is None and url in rules.model_required)
             or (model is not None and (type(model) is not str or not model))
         ):
             return DIRTY, count, None, None, None
-        plain = url != MODERATIONS_ENDPOINT
+        plain = url != rules.moderations
         for line in lines:
             request = loads(line)
             custom_id = request["custom_id"]
@@ -112,10 +131,9 @@ def main() -> int:
     config = read_frame(stdin)
     if config is None:
         return 1
-    endpoint_list, max_line_bytes = marshal.loads(config)
-    endpoints = frozenset(endpoint_list)
+    rules = RangeRules.from_bytes(config)
     while (data := read_frame(stdin)) is not None:
-        write_frame(stdout, marshal.dumps(check_range(data, endpoints, max_line_bytes)))
+        write_frame(stdout, marshal.dumps(check_range(data, rules)))
     return 0
 
 

@@ -123,16 +123,18 @@ def validate_batch_file(
     ``custom_id`` values are kept (about 100 bytes each), and no line longer than
     ``limits.max_line_bytes`` is held. Reading stops at the first byte past ``limits.max_bytes``.
 
-    A local file is parsed in worker processes, one per core, while this process reads it once and
-    hashes it (:mod:`~airflow_provider_files.jsonl._parallel`); the report is the same as the serial
-    pass's, errors, order and line numbers included.
+    A large local file on a machine with three cores or more is parsed in worker processes while
+    this process reads it once and hashes it (:mod:`~airflow_provider_files.jsonl._parallel`); the
+    report is the same as the serial pass's, errors, order and line numbers included.
 
     :param source: a local path, a pathlib-like object with ``open("rb")`` (e.g. Airflow
         ``ObjectStoragePath``), or a binary file object positioned at the start of the file.
     :param limits: request-count, size and endpoint limits.
     :param max_errors: how many errors the report keeps (all are counted).
-    :param workers: worker processes for a local file: ``None`` for one per core (up to 4) when the
-        file is at least 64 MiB and there are two cores or more, ``0`` or ``1`` to read serially.
+    :param workers: worker processes that parse a local file: ``None`` for one per core but one
+        (up to 4) when the file is at least 64 MiB and there are three cores or more (on two, the
+        serial pass already uses both: parsing and the md5 thread), ``0`` or ``1`` to read
+        serially, ``2`` or more to use that many whatever the size.
     :return: the report; check :attr:`ValidationReport.valid`.
     :raises OSError: if the file cannot be opened or read.
     """

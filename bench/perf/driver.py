@@ -219,9 +219,11 @@ def plan_notes(sizes: dict[str, int], runs: int, scenarios: list[Scenario]) -> l
         "- Single request: `FilesHook.upload_file(path)` vs `OpenAI(...).files.create(file=open(path))` vs "
         "`OpenAIHook.upload_file(path)` (apache-airflow-providers-openai), each through an Airflow "
         "connection from an `AIRFLOW_CONN_*` variable where it is a hook.",
-        "- Validation: `bench.perf.validate.run(path)` (all rules, default limits; parsed in worker "
-        "processes on every core) and `run(path, workers=1)` (one parsing core, md5 on a thread) vs a "
-        "`json.loads` loop adding each custom_id to a set, all in the driver process, file in page cache.",
+        "- Validation: `bench.perf.validate.run(path)` (all rules, default limits and settings: worker "
+        "processes from three cores up), `run(path, workers=1)` (serial: one parsing core, md5 on a "
+        "thread) and `run(path, workers=2)` (two worker processes parse line-aligned 4 MiB ranges while "
+        "the driver reads and hashes) vs a `json.loads` loop adding each custom_id to a set, all in the "
+        "driver process, file in page cache.",
         "- Validate + upload: `ensure_valid_batch_file` (size/line limits lifted: the 1 GiB file is above "
         "the API's 200 MB batch limit on purpose) then the engine upload given the md5 taken while "
         "validating (as the JSONL operator does), vs the engine upload alone (hashing as it sends), same file.",

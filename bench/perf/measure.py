@@ -241,9 +241,10 @@ def run_validation_scenario(scenario: Scenario, data: DataFile, runs: int) -> No
     """Validation MB/s in this process (nothing to upload; RSS is not a target here).
 
     The contenders come from ``bench.perf.validate``: ``run(path)`` validates once with every
-    rule and the default limits (parsed in worker processes on every core), ``run(path, workers=1)``
-    the same serially (one parsing core, the md5 on a thread), ``json_loads_loop(path)`` is the
-    plain baseline.
+    rule and the default limits (default settings: worker processes from three cores up),
+    ``run(path, workers=1)`` the serial pass (one parsing core, the md5 on a thread),
+    ``run(path, workers=2)`` two worker processes parsing while this one reads and hashes,
+    ``json_loads_loop(path)`` is the plain baseline.
     """
     scenario.size_bytes = data.size
     try:
@@ -255,6 +256,7 @@ def run_validation_scenario(scenario: Scenario, data: DataFile, runs: int) -> No
     contenders: list[tuple[str, Callable[[], Any]]] = [
         ("ours-validate", lambda: validate_once(data.path)),
         ("ours-validate-serial", lambda: validate_once(data.path, workers=1)),
+        ("ours-validate-2-workers", lambda: validate_once(data.path, workers=2)),
         ("json-loads-loop", lambda: json_loads_loop(data.path)),
     ]
     for name, _ in contenders:

@@ -228,7 +228,8 @@ def render_markdown(
 CHART_COLOURS = {
     "ours-validate-upload": ("#9467bd", "ours: validate + upload"),
     "ours-chunked-no-md5": ("#aec7e8", "ours without md5"),
-    "ours-validate-serial": ("#6baed6", "ours on one core"),
+    "ours-validate-serial": ("#6baed6", "ours, serial validation"),
+    "ours-validate-2-workers": ("#08519c", "ours, validation in 2 worker processes"),
     "ours": ("#1f77b4", "ours (airflow-provider-files)"),
     "sdk": ("#ff7f0e", "openai SDK / plain json.loads (peer)"),
     "json-loads": ("#ff7f0e", "openai SDK / plain json.loads (peer)"),

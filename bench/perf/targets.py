@@ -219,9 +219,16 @@ TARGETS: tuple[Target, ...] = (
         headline="JSONL validation, {size}, all rules vs `json.loads` loop",
     ),
     Target(
-        "JSONL batch validation, {size}, all rules, one parsing core (workers=1) vs json.loads loop + set of ids",
+        "JSONL batch validation, {size}, all rules, serial: one parsing core, md5 on a thread (workers=1) "
+        "vs json.loads loop + set of ids",
         "validate", "ours-validate-serial", "json-loads-loop", THROUGHPUT, no_limit="(informative)",
-        needs="ours", headline="same, one parsing core (`workers=1`)",
+        needs="ours", headline="same, serial (`workers=1`: parsing on one core, md5 on a thread)",
+    ),
+    Target(
+        "JSONL batch validation, {size}, all rules, two worker processes parsing (workers=2) "
+        "vs json.loads loop + set of ids",
+        "validate", "ours-validate-2-workers", "json-loads-loop", THROUGHPUT, no_limit="(informative)",
+        needs="ours", headline="same, two parsing processes (`workers=2`)",
     ),
     Target(
         "validate + upload, {size} JSONL, " + _WAN + " vs upload alone",

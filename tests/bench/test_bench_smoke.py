@@ -34,7 +34,7 @@ def test_driver_writes_every_figure_with_verified_uploads(tmp_path: Path) -> Non
     for scenario_id, contenders in (
         ("chunked-loopback", ["ours-chunked", "sdk-chunked", "raw-upload", "md5-alone"]),
         ("chunked-large-loopback", ["ours-chunked", "sdk-chunked"]),
-        ("validate", ["ours-validate", "ours-validate-serial", "json-loads-loop"]),
+        ("validate", ["ours-validate", "ours-validate-serial", "ours-validate-2-workers", "json-loads-loop"]),
     ):
         for contender in contenders:
             summary = scenarios[scenario_id]["contenders"][contender]["summary"]

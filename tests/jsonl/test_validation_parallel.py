@@ -17,8 +17,12 @@ from airflow_provider_files.jsonl import (
     validate_batch_file,
     validation,
 )
-from airflow_provider_files.jsonl._range_worker import CLEAN, DIRTY, TOO_LONG, check_range
-from airflow_provider_files.jsonl.report import BATCH_ENDPOINTS
+from airflow_provider_files.jsonl._range_worker import CLEAN, DIRTY, TOO_LONG, RangeRules, check_range
+from airflow_provider_files.jsonl.report import (
+    BATCH_ENDPOINTS,
+    MODEL_REQUIRED_ENDPOINTS,
+    MODERATIONS_ENDPOINT,
+)
 
 from .support import CHAT, line, lines, request
 
@@ -206,12 +210,41 @@ def test_negative_workers_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_range_is_clean_only_when_every_line_passes_on_its_own() -> None:
-    endpoints = BATCH_ENDPOINTS
-    clean = check_range(lines(3), endpoints, 10_000)
-    assert clean == (CLEAN, 3, CHAT, "gpt-4o-mini", ["req-1", "req-2", "req-3"])
-    assert check_range(lines(2) + line(3, body={"model": "x", "messages": []}), endpoints, 10_000)[0] == DIRTY
-    assert check_range(lines(2) + b"\n" + lines(1, start=4), endpoints, 10_000)[:2] == (DIRTY, 4)
-    assert check_range(line(1, body={"messages": []}), endpoints, 10_000)[0] == DIRTY  # chat needs a model
-    assert check_range(moderation(1) + moderation(2, stream=True), endpoints, 10_000)[0] == DIRTY
-    assert check_range(orjson.dumps(request(1)) + b"\n" + b"x" * 200, endpoints, 100)[0] == TOO_LONG
-    assert check_range(lines(2)[:-1], endpoints, 10_000)[:2] == (CLEAN, 2)  # no final newline
+    rules = RangeRules(BATCH_ENDPOINTS, 10_000, MODEL_REQUIRED_ENDPOINTS, MODERATIONS_ENDPOINT)
+
+    assert check_range(lines(3), rules) == (CLEAN, 3, CHAT, "gpt-4o-mini", ["req-1", "req-2", "req-3"])
+    assert check_range(lines(2) + line(3, body={"model": "x", "messages": []}), rules)[0] == DIRTY
+    assert check_range(lines(2) + b"\n" + lines(1, start=4), rules)[:2] == (DIRTY, 4)
+    assert check_range(line(1, body={"messages": []}), rules)[0] == DIRTY  # chat needs a model
+    assert check_range(moderation(1) + moderation(2, stream=True), rules)[0] == DIRTY
+    assert check_range(moderation(1) + moderation(2), rules)[:3] == (CLEAN, 2, MODERATIONS)
+    assert check_range(lines(2)[:-1], rules)[:2] == (CLEAN, 2)  # no final newline
+    short = rules._replace(max_line_bytes=100)
+    assert check_range(orjson.dumps(request(1)) + b"\n" + b"x" * 200, short)[0] == TOO_LONG
+
+
+def test_the_worker_runs_by_its_path_without_this_package(tmp_path: Path) -> None:
+    """The worker imports only orjson and the standard library, so it starts fast."""
+    import subprocess
+    import sys
+
+    from airflow_provider_files.jsonl import _range_worker
+
+    probe = (
+        "import runpy, sys; runpy.run_path(sys.argv[1], run_name='not_main'); "
+        "print(sorted(m for m in sys.modules if m.startswith('airflow')))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe, _range_worker.__file__], capture_output=True, text=True, check=True
+    )
+
+    assert shown.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 0), (2, 0), (3, 2), (5, 4), (16, 4)])
+def test_by_default_one_core_reads_and_hashes_and_the_others_parse(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int
+) -> None:
+    monkeypatch.setattr(_parallel.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+
+    assert _parallel.auto_workers() == workers
