@@ -1,4 +1,4 @@
-"""Validation of a large local batch file on every core: line-aligned ranges checked in worker processes.
+"""Validation of a large local batch file on several cores: line-aligned ranges checked in worker processes.
 
 This process reads the file once, in :data:`RANGE_BYTES` blocks, and the md5 of those bytes is
 taken beside it by :class:`~airflow_provider_files.jsonl._hashing.HashingReader` (one sequential

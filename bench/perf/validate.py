@@ -56,7 +56,7 @@ def run(
 ) -> dict[str, Any]:
     """Validate ``path`` ``runs`` times (and, with ``compare``, the baseline too, alternating).
 
-    :param workers: as :func:`validate_batch_file`'s (``None``: every core for a large local file).
+    :param workers: as :func:`validate_batch_file`'s (``None``: worker processes for a large local file from three cores up).
 
     :return: plain figures: ``valid``, ``lines``, ``bytes``, ``runs``, ``ours_best_mb_s``,
         ``ours_median_mb_s``; with ``compare`` also ``baseline_*`` and ``ratio_*``.
