@@ -7,11 +7,11 @@ model of the file); the validator and the sharder both feed it lines in file ord
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import orjson
 
-from airflow_provider_files.jsonl._reading import LineChunks, TruncatedLine
+from airflow_provider_files.jsonl._reading import TruncatedLine
 from airflow_provider_files.jsonl.report import (
     BATCH_ENDPOINTS,
     DEFAULT_MAX_ERRORS,
@@ -137,6 +137,28 @@ class BatchChecker:
             model = self._model
             plain = endpoint != MODERATIONS_ENDPOINT
 
+    def merge_clean(self, ids: list[str], first_line: int, url: str, model: str | None) -> bool:
+        """Take in a run of lines each found to pass every per-line rule on its own, all with
+        ``url`` and ``model``, as :meth:`check_lines` would; ``False`` (state unchanged) when they
+        clash with the lines before them or among themselves, which :meth:`check_lines` must then report.
+
+        :param ids: the lines' ``custom_id`` values, in order.
+        :param first_line: the number of the first of the lines.
+        """
+        if url not in self._endpoints or (self._endpoint is not _UNSET and self._endpoint != url):
+            return False
+        if self._model is not _UNSET and self._model != model:
+            return False
+        seen = self._first_line_of_id
+        if len(set(ids)) != len(ids) or not seen.keys().isdisjoint(ids):
+            return False
+        if self._endpoint is _UNSET:
+            self._endpoint, self._endpoint_line = url, first_line
+        if self._model is _UNSET:
+            self._model, self._model_line = model, first_line
+        seen.update(zip(ids, range(first_line, first_line + len(ids)), strict=True))
+        return True
+
     def _check_line(self, line: bytes, line_number: int) -> None:
         add_error = self.add_error
         if isinstance(line, TruncatedLine):
@@ -260,7 +282,20 @@ class BatchChecker:
                 )
 
 
-def file_level_checks(checker: BatchChecker, chunks: LineChunks, total_lines: int) -> list[str]:
+class ReadFacts(Protocol):
+    """What a read found out about the file as a whole (:class:`~airflow_provider_files.jsonl._reading.LineChunks` has it)."""
+
+    @property
+    def bytes_read(self) -> int: ...
+    @property
+    def stopped(self) -> str | None: ...
+    @property
+    def saw_carriage_return(self) -> bool: ...
+    @property
+    def ends_with_newline(self) -> bool: ...
+
+
+def file_level_checks(checker: BatchChecker, chunks: ReadFacts, total_lines: int) -> list[str]:
     """Add the errors about the whole file; return the warnings."""
     if chunks.bytes_read == 0:
         checker.add_error(None, "empty_file", "file is empty; a batch file needs at least one request")

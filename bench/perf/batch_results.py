@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import REPO_ROOT
 from bench.datagen import MB, DataFile, md5_of, size_label, write_short_requests
 from bench.perf.environment import log
-from bench.perf.measure import ContenderFailed, Run, Scenario, process_cpu_s, run_child
+from bench.perf.measure import Run, Scenario, child_env, log_run, measure_child
 
 #: The contenders of the row, in the order they alternate.
 BATCH_RESULT_CONTENDERS = ("ours-collect", "sdk-content", "raw-download")
@@ -79,8 +78,7 @@ def run_batch_results_scenario(
     scenario: Scenario, data: DataFile, emulator: Any, runs: int, workdir: Path
 ) -> None:
     """Alternate the contenders on one finished batch; check every run's file and counts."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env = child_env()
     try:
         batch_id, output_id, output_bytes = make_batch(emulator, data)
     except Exception as error:  # a bench reports, it does not stop
@@ -107,22 +105,15 @@ def run_batch_results_scenario(
                 "--base-url", emulator.base_url, "--api-key", emulator.api_key,
                 "--batch-id", batch_id, "--file", str(dest),
             ]  # fmt: skip
-            server_cpu_before = process_cpu_s(emulator.pid)
-            try:
-                outcome, rss = run_child(command, env)
-            except (ContenderFailed, ValueError, IndexError) as error:
-                scenario.errors[name] = str(error)
-                log(f"{scenario.id}: {name} failed: {error}")
+            measured = measure_child(scenario, name, command, env, emulator)
+            if measured is None:
                 continue
-            outcome["server_cpu_s"] = round(process_cpu_s(emulator.pid) - server_cpu_before, 3)
+            outcome, rss = measured
             valid = _valid(outcome, data.lines, output_bytes, expected_md5)
-            scenario.runs[name].append(Run(outcome["elapsed_s"], rss, valid, outcome))
-            log(
-                f"{scenario.id} run {round_index + 1}/{runs} {name}: {outcome['elapsed_s']:.2f} s, "
-                f"{output_bytes / outcome['elapsed_s'] / MB:.1f} MB/s, peak RSS {rss / MB:.0f} MB, "
-                f"CPU client {outcome['client_cpu_s']:.1f} s server {outcome['server_cpu_s']:.1f} s, "
-                f"{'checked' if valid else 'NOT VALID: ' + str(outcome)[:300]}"
-            )
+            run = Run(outcome["elapsed_s"], rss, valid, outcome)
+            scenario.runs[name].append(run)
+            verdict = "checked" if valid else "NOT VALID: " + str(outcome)[:300]
+            log_run(scenario, f"{round_index + 1}/{runs}", name, run, output_bytes, verdict)
             shutil.rmtree(dest, ignore_errors=True)
     scenario.load_avg = [round(value, 2) for value in os.getloadavg()]
 

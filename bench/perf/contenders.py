@@ -2,19 +2,27 @@
 ``python -m bench.perf.contenders NAME ...``.
 
 Prints one JSON object on stdout: ``elapsed_s`` (the upload call only, not interpreter start or
-imports), ``file_id``, ``bytes`` and what the contender reported. The parent measures peak RSS
-with ``os.wait4``.
+imports), ``call_cpu_s`` (user + system CPU seconds of the call, every thread and waited-for child
+included), ``file_id``, ``bytes`` and what the contender reported. The parent measures peak RSS.
+
+Two contenders are whole processes instead, timed by the parent from process start to the JSON
+printed (:func:`whole_process_command`): ``ours-cli`` (``airflow-files upload`` through an
+``AIRFLOW_CONN_*`` connection) and ``sdk-script`` (:mod:`bench.perf.sdk_script`).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import resource
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +31,23 @@ from bench.connections import connection_env
 PURPOSE_BINARY = "assistants"
 MIME_BINARY = "application/octet-stream"
 MIME_JSONL = "application/jsonl"
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process (all threads) and of its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@contextmanager
+def _stopwatch() -> Iterator[dict[str, float]]:
+    """Fills ``elapsed_s`` (wall) and ``call_cpu_s`` (CPU) of the block into the dict it yields."""
+    figures: dict[str, float] = {}
+    started, cpu = time.perf_counter(), _cpu_s()
+    yield figures
+    figures["elapsed_s"] = time.perf_counter() - started
+    figures["call_cpu_s"] = round(_cpu_s() - cpu, 3)
 
 
 def _ours_settings(args: argparse.Namespace) -> Any:
@@ -38,11 +63,10 @@ def ours_chunked(args: argparse.Namespace, *, send_md5: bool = True) -> dict[str
 
     with FilesClient(_ours_settings(args)) as client:
         uploader = ChunkedUploader(client, send_md5=send_md5)
-        started = time.perf_counter()
-        result = uploader.upload(args.file, purpose=args.purpose, mime_type=args.mime_type)
-        elapsed = time.perf_counter() - started
+        with _stopwatch() as timing:
+            result = uploader.upload(args.file, purpose=args.purpose, mime_type=args.mime_type)
     return {
-        "elapsed_s": elapsed,
+        **timing,
         "file_id": result.file.id,
         "bytes": result.file.bytes,
         "parts": result.parts_total,
@@ -57,7 +81,8 @@ def ours_chunked_without_md5(args: argparse.Namespace) -> dict[str, Any]:
 
 def ours_validate_upload(args: argparse.Namespace) -> dict[str, Any]:
     """Validate the Batch JSONL file (all rules), then upload it with the engine, as the JSONL
-    operator does; limits are widened so that a file above the API's 200 MB batch limit passes."""
+    operator does: the md5 taken while validating is sent on complete, so the upload does not hash
+    the file again. Limits are widened so that a file above the API's 200 MB batch limit passes."""
     from airflow_provider_files.api import FilesClient
     from airflow_provider_files.jsonl import BatchLimits, ensure_valid_batch_file
     from airflow_provider_files.uploads import ChunkedUploader
@@ -65,13 +90,15 @@ def ours_validate_upload(args: argparse.Namespace) -> dict[str, Any]:
     limits = BatchLimits(max_bytes=None, max_lines=None)
     with FilesClient(_ours_settings(args)) as client:
         uploader = ChunkedUploader(client)
-        started = time.perf_counter()
-        report = ensure_valid_batch_file(args.file, limits=limits)
-        validated = time.perf_counter()
-        result = uploader.upload(args.file, purpose=args.purpose, mime_type=args.mime_type)
-        elapsed = time.perf_counter() - started
+        with _stopwatch() as timing:
+            started = time.perf_counter()
+            report = ensure_valid_batch_file(args.file, limits=limits)
+            validated = time.perf_counter()
+            result = uploader.upload(
+                args.file, purpose=args.purpose, mime_type=args.mime_type, expected_md5=report.md5
+            )
     return {
-        "elapsed_s": elapsed,
+        **timing,
         "validate_s": validated - started,
         "lines": report.lines,
         "file_id": result.file.id,
@@ -84,14 +111,126 @@ def sdk_chunked(args: argparse.Namespace) -> dict[str, Any]:
     import openai
 
     client = openai.OpenAI(base_url=args.base_url, api_key=args.api_key)
-    started = time.perf_counter()
-    upload = client.uploads.upload_file_chunked(
-        file=Path(args.file), mime_type=args.mime_type, purpose=args.purpose
-    )
-    elapsed = time.perf_counter() - started
+    with _stopwatch() as timing:
+        upload = client.uploads.upload_file_chunked(
+            file=Path(args.file), mime_type=args.mime_type, purpose=args.purpose
+        )
     client.close()
     assert upload.file is not None, f"upload {upload.id} ended {upload.status} without a file"
-    return {"elapsed_s": elapsed, "file_id": upload.file.id, "bytes": upload.file.bytes}
+    return {**timing, "file_id": upload.file.id, "bytes": upload.file.bytes}
+
+
+def md5_alone(args: argparse.Namespace) -> dict[str, Any]:
+    """The md5 of the file and nothing else (1 MiB reads): what hashing costs on this machine."""
+    digest = hashlib.md5(usedforsecurity=False)
+    buffer = bytearray(1024 * 1024)
+    view = memoryview(buffer)
+    with _stopwatch() as timing, open(args.file, "rb", buffering=0) as source:
+        while count := source.readinto(buffer):
+            digest.update(view[:count])
+    return {**timing, "md5": digest.hexdigest(), "bytes": os.path.getsize(args.file)}
+
+
+def raw_upload(args: argparse.Namespace) -> dict[str, Any]:
+    """The ceiling: the Uploads API driven over plain sockets, each part's bytes handed to the
+    kernel with ``os.sendfile`` from the page cache, the engine's part size and number of
+    connections, and nothing else (no md5, no retries, no checkpoint, no progress)."""
+    from airflow_provider_files.uploads import DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE_BYTES
+
+    size = os.path.getsize(args.file)
+    parts = [
+        (offset, min(DEFAULT_PART_SIZE_BYTES, size - offset))
+        for offset in range(0, size, DEFAULT_PART_SIZE_BYTES)
+    ]
+    with _stopwatch() as timing:
+        raw = _RawUploads(args.base_url, args.api_key)
+        upload = raw.call("POST", "/uploads", {
+            "filename": Path(args.file).name, "purpose": args.purpose, "bytes": size, "mime_type": args.mime_type,
+        })  # fmt: skip
+        part_ids = raw.send_parts(upload["id"], args.file, parts, DEFAULT_CONCURRENCY)
+        done = raw.call("POST", f"/uploads/{upload['id']}/complete", {"part_ids": part_ids})
+    return {**timing, "file_id": done["file"]["id"], "bytes": done["file"]["bytes"], "parts": len(parts)}
+
+
+class _RawUploads:
+    """Just enough HTTP/1.1 for :func:`raw_upload` (``http.client``, one connection per thread)."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        from urllib.parse import urlsplit
+
+        url = urlsplit(base_url)
+        self._host, self._port = url.hostname or "127.0.0.1", url.port or 80
+        self._prefix = url.path.rstrip("/")
+        self._auth = f"Bearer {api_key}"
+
+    def _connection(self) -> Any:
+        import http.client
+
+        return http.client.HTTPConnection(self._host, self._port, timeout=600)
+
+    def call(self, method: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        connection = self._connection()
+        headers = {"Authorization": self._auth, "Content-Type": "application/json"}
+        connection.request(method, self._prefix + path, body=json.dumps(payload).encode(), headers=headers)
+        return self._answer(connection)
+
+    @staticmethod
+    def _answer(connection: Any) -> dict[str, Any]:
+        response = connection.getresponse()
+        body = response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
+        return dict(json.loads(body))
+
+    def send_parts(
+        self, upload_id: str, path: str, parts: list[tuple[int, int]], connections: int
+    ) -> list[str]:
+        ids: list[str] = [""] * len(parts)
+        queue = iter(range(len(parts)))
+        lock = threading.Lock()
+        failures: list[BaseException] = []
+
+        def take() -> int | None:
+            with lock:
+                return next(queue, None)
+
+        def sender() -> None:
+            connection = self._connection()
+            try:
+                with open(path, "rb") as source:
+                    while (index := take()) is not None and not failures:
+                        ids[index] = self._send_part(connection, upload_id, source, *parts[index])
+            except BaseException as error:  # reported by the caller
+                failures.append(error)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=sender) for _ in range(min(connections, len(parts)))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+        return ids
+
+    def _send_part(self, connection: Any, upload_id: str, source: Any, offset: int, length: int) -> str:
+        boundary = os.urandom(12).hex()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="data"; filename="part"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        connection.putrequest("POST", f"{self._prefix}/uploads/{upload_id}/parts")
+        connection.putheader("Authorization", self._auth)
+        connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        connection.putheader("Content-Length", str(len(head) + length + len(tail)))
+        connection.endheaders()
+        sock = connection.sock
+        sock.sendall(head)
+        sock.sendfile(source, offset, length)  # os.sendfile underneath, waiting when the socket is full
+        sock.sendall(tail)
+        return str(self._answer(connection)["id"])
 
 
 def sdk_single(args: argparse.Namespace) -> dict[str, Any]:
@@ -99,12 +238,10 @@ def sdk_single(args: argparse.Namespace) -> dict[str, Any]:
     import openai
 
     client = openai.OpenAI(base_url=args.base_url, api_key=args.api_key)
-    started = time.perf_counter()
-    with open(args.file, "rb") as handle:
+    with _stopwatch() as timing, open(args.file, "rb") as handle:
         file = client.files.create(file=handle, purpose=args.purpose)
-    elapsed = time.perf_counter() - started
     client.close()
-    return {"elapsed_s": elapsed, "file_id": file.id, "bytes": file.bytes}
+    return {**timing, "file_id": file.id, "bytes": file.bytes}
 
 
 def _airflow_connection(conn_id: str, args: argparse.Namespace, conn_type: str = "openai_files") -> None:
@@ -116,10 +253,9 @@ def _airflow_connection(conn_id: str, args: argparse.Namespace, conn_type: str =
 
 def _timed_upload_file(hook: Any, args: argparse.Namespace) -> dict[str, Any]:
     """``hook.upload_file(path, purpose)``, timed (both hooks have that method)."""
-    started = time.perf_counter()
-    file = hook.upload_file(args.file, args.purpose)
-    elapsed = time.perf_counter() - started
-    return {"elapsed_s": elapsed, "file_id": file.id, "bytes": file.bytes}
+    with _stopwatch() as timing:
+        file = hook.upload_file(args.file, args.purpose)
+    return {**timing, "file_id": file.id, "bytes": file.bytes}
 
 
 def ours_hook_single(args: argparse.Namespace) -> dict[str, Any]:
@@ -241,6 +377,8 @@ CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "ours-chunked-no-md5": ours_chunked_without_md5,
     "ours-validate-upload": ours_validate_upload,
     "sdk-chunked": sdk_chunked,
+    "md5-alone": md5_alone,
+    "raw-upload": raw_upload,
     "sdk-single": sdk_single,
     "ours-hook-single": ours_hook_single,
     "airflow-openai-hook-single": airflow_openai_hook_single,
@@ -248,6 +386,32 @@ CONTENDERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "sdk-content": sdk_content,
     "raw-download": raw_download,
 }
+
+
+#: The CLI's connection in the ``ours-cli`` process's environment.
+CLI_CONN_ID = "bench_cli"
+#: Contenders run as whole processes (start to JSON printed), each a command of its own.
+WHOLE_PROCESS_CONTENDERS = ("ours-cli", "sdk-script")
+
+
+def whole_process_command(
+    name: str, *, base_url: str, api_key: str, file: str, purpose: str, mime_type: str, airflow_home: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The command of a whole-process contender and the variables to add to its environment."""
+    if name == "ours-cli":
+        script = Path(sys.executable).with_name("airflow-files")
+        start = [str(script)] if script.exists() else [sys.executable, "-m", "airflow_provider_files.cli"]
+        command = [
+            *start, "upload", file, "--purpose", purpose, "--mime-type", mime_type,
+            "--files-conn-id", CLI_CONN_ID, "--quiet",
+        ]  # fmt: skip
+        env = {"AIRFLOW_HOME": str(airflow_home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+        return command, {**env, **connection_env(CLI_CONN_ID, base_url, api_key)}
+    if name == "sdk-script":
+        script = Path(__file__).with_name("sdk_script.py")
+        command = [sys.executable, str(script), file, "--purpose", purpose, "--mime-type", mime_type]
+        return command, {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": api_key}
+    raise ValueError(f"{name} is not a whole-process contender")
 
 
 def main(argv: list[str] | None = None) -> int:

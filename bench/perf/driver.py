@@ -59,6 +59,7 @@ DEFAULT_SIZES = {
     "single": 400 * MB,  # one POST /files request
     "validate": 200 * MB,  # JSONL validation
     "jsonl": 1 * GIB,  # validate + upload, WAN
+    "cli": 600 * MIB,  # airflow-files upload vs an SDK script, whole processes, both profiles
     "results": 200 * MB,  # batch results file to download and check (output size)
     "results_small": 50 * MB,  # the same at a quarter of the size, for peak RSS growth
 }
@@ -68,6 +69,7 @@ QUICK_SIZES = {
     "single": 100 * MB,
     "validate": 50 * MB,
     "jsonl": 256 * MIB,
+    "cli": 128 * MIB,
     "results": 40 * MB,
     "results_small": 10 * MB,
 }
@@ -103,7 +105,7 @@ def build_scenarios(sizes: dict[str, int], profiles: list[str], only: set[str] |
             f"chunked {size_label(sizes['chunked'])} loopback",
             "loopback",
             "chunked",
-            ["ours-chunked", "sdk-chunked", "ours-chunked-no-md5"],
+            ["ours-chunked", "sdk-chunked", "ours-chunked-no-md5", "raw-upload", "md5-alone"],
         ),
         Scenario(
             "chunked-large-loopback",
@@ -124,7 +126,17 @@ def build_scenarios(sizes: dict[str, int], profiles: list[str], only: set[str] |
             f"chunked {size_label(sizes['chunked'])} WAN",
             "wan",
             "chunked",
-            ["ours-chunked", "sdk-chunked"],
+            ["ours-chunked", "sdk-chunked", "raw-upload"],
+        ),
+        *(
+            Scenario(
+                f"cli-{profile}",
+                f"CLI end to end {size_label(sizes['cli'])} {label}",
+                profile,
+                "cli",
+                ["ours-cli", "sdk-script"],
+            )
+            for profile, label in (("loopback", "loopback"), ("wan", "WAN"))
         ),
         Scenario(
             "validate-upload-wan",
@@ -156,7 +168,7 @@ def build_scenarios(sizes: dict[str, int], profiles: list[str], only: set[str] |
 
 def make_inputs(workdir: Path, sizes: dict[str, int], needed: set[str]) -> dict[str, DataFile]:
     inputs: dict[str, DataFile] = {}
-    for key, seed in (("chunked", 11), ("large", 12), ("single", 13)):
+    for key, seed in (("chunked", 11), ("large", 12), ("single", 13), ("cli", 14)):
         if key in needed:
             started = time.perf_counter()
             inputs[key] = write_random_file(workdir / f"{key}.bin", sizes[key], seed)
@@ -195,13 +207,26 @@ def plan_notes(sizes: dict[str, int], runs: int, scenarios: list[Scenario]) -> l
         "defaults (part size, concurrency, md5 computed and sent on complete, so the emulator verifies "
         "it); ours-chunked-no-md5: the same with `send_md5=False`; sdk-chunked: "
         "`OpenAI(...).uploads.upload_file_chunked(file=Path)` (sequential 64 MiB parts, no md5).",
+        "- raw-upload (the ceiling): the Uploads API over plain `http.client` sockets with the engine's part "
+        "size and connections, part bytes sent with `os.sendfile`, no md5, no retries: what the emulator "
+        "ingests from a client that does nothing else. md5-alone: `hashlib.md5` over the file, nothing "
+        "else (the CPU the md5 costs). Client CPU is user + system seconds of the call (every thread and "
+        "waited-for child, validation workers included), per GiB of input.",
+        "- CLI end to end: whole processes timed from start to exit (the JSON is printed last): "
+        "`airflow-files upload FILE --files-conn-id bench_cli` with the connection in `AIRFLOW_CONN_BENCH_CLI` "
+        "(md5 computed and sent) vs `bench/perf/sdk_script.py` (`OpenAI().uploads.upload_file_chunked`, "
+        "printing the file as JSON); their CPU is the whole process's.",
         "- Single request: `FilesHook.upload_file(path)` vs `OpenAI(...).files.create(file=open(path))` vs "
         "`OpenAIHook.upload_file(path)` (apache-airflow-providers-openai), each through an Airflow "
         "connection from an `AIRFLOW_CONN_*` variable where it is a hook.",
-        "- Validation: `bench.perf.validate.run(path)` (all rules, default limits) vs a `json.loads` loop "
-        "adding each custom_id to a set, both in the driver process, file in page cache.",
+        "- Validation: `bench.perf.validate.run(path)` (all rules, default limits and settings: worker "
+        "processes from three cores up), `run(path, workers=1)` (serial: one parsing core, md5 on a "
+        "thread) and `run(path, workers=2)` (two worker processes parse line-aligned 4 MiB ranges while "
+        "the driver reads and hashes) vs a `json.loads` loop adding each custom_id to a set, all in the "
+        "driver process, file in page cache.",
         "- Validate + upload: `ensure_valid_batch_file` (size/line limits lifted: the 1 GiB file is above "
-        "the API's 200 MB batch limit on purpose) then the engine upload, vs the engine upload alone, same file.",
+        "the API's 200 MB batch limit on purpose) then the engine upload given the md5 taken while "
+        "validating (as the JSONL operator does), vs the engine upload alone (hashing as it sends), same file.",
         "- Batch results: one batch per size made on the emulator before the runs "
         f"({result_lines(sizes['results']):,} requests whose `max_tokens` sets the output's size); "
         "ours-collect: `collect_results` (`batches/collect.py`) through `FilesHook`'s client from an "
@@ -276,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                             scenario, inputs[scenario.input_key], emulator, runs, workdir / "results-runs"
                         )
                     else:
-                        run_upload_scenario(scenario, inputs[scenario.input_key], emulator, runs)
+                        run_upload_scenario(scenario, inputs[scenario.input_key], emulator, runs, workdir)
     machine["load_avg_end"] = [round(value, 2) for value in os.getloadavg()]
     machine["bench_minutes"] = round((time.monotonic() - started) / 60, 1)
 

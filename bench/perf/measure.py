@@ -18,6 +18,7 @@ from typing import Any
 
 from bench import REPO_ROOT
 from bench.datagen import MB, DataFile
+from bench.perf.contenders import WHOLE_PROCESS_CONTENDERS, whole_process_command
 from bench.perf.environment import installed, log
 
 WAN_BANDWIDTH_MBPS = 25.0
@@ -64,6 +65,7 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[di
     water mark into ``ru_maxrss``. Without GNU time, the child's own ``VmHWM`` is used.
     """
     cpu_before = _children_cpu_s()
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-child-") as scratch:
         rss_file = Path(scratch) / "maxrss"
         stderr_path = Path(scratch) / "stderr"
@@ -83,17 +85,45 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[di
                     check=False,
                 )
             except subprocess.TimeoutExpired:
-                raise ContenderFailed(f"{command[3]} did not finish in {CHILD_TIMEOUT_S:.0f} s") from None
+                raise ContenderFailed(f"{_name(command)} did not finish in {CHILD_TIMEOUT_S:.0f} s") from None
+        wall_s = time.perf_counter() - started
         if completed.returncode != 0:
             tail = stderr_path.read_text(errors="replace")[-3000:]
-            raise ContenderFailed(f"{command[3]} exited {completed.returncode}:\n{tail}")
-        outcome = json.loads(completed.stdout.decode().strip().splitlines()[-1])
+            raise ContenderFailed(f"{_name(command)} exited {completed.returncode}:\n{tail}")
+        outcome = _json_printed(completed.stdout.decode())
         rss_text = rss_file.read_text().split() if rss_file.exists() else []
     # CPU of the whole child process, interpreter start and imports included.
     outcome["client_cpu_s"] = round(_children_cpu_s() - cpu_before, 3)
+    # Process start to exit, just after the JSON was printed.
+    outcome["process_wall_s"] = round(wall_s, 4)
     if rss_text and rss_text[-1].isdigit():
         return outcome, int(rss_text[-1]) * 1024  # GNU time reports KiB
     return outcome, int(outcome.get("vm_hwm_bytes") or 0)
+
+
+def _name(command: list[str]) -> str:
+    """The contender a child command runs, for messages."""
+    return (
+        command[3]
+        if len(command) > 3 and command[1:3] == ["-m", "bench.perf.contenders"]
+        else Path(command[0]).name
+    )
+
+
+def _json_printed(stdout: str) -> dict[str, Any]:
+    """The JSON object a child printed: all of its output, or its last line."""
+    text = stdout.strip()
+    try:
+        return dict(json.loads(text))
+    except ValueError:
+        return dict(json.loads(text.splitlines()[-1]))
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment with the repository on ``PYTHONPATH`` (and ``extra``), for a child."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return {**env, **(extra or {})}
 
 
 @dataclass
@@ -118,6 +148,7 @@ def contender_available(name: str) -> str | None:
     needs = {
         "sdk-chunked": "openai",
         "sdk-single": "openai",
+        "sdk-script": "openai",
         "airflow-openai-hook-single": "airflow.providers.openai",
     }.get(name)
     if needs and not installed(needs):
@@ -125,10 +156,53 @@ def contender_available(name: str) -> str | None:
     return None
 
 
-def run_upload_scenario(scenario: Scenario, data: DataFile, emulator: Any, runs: int) -> None:
+def measure_child(
+    scenario: Scenario, name: str, command: list[str], env: dict[str, str], emulator: Any
+) -> tuple[dict[str, Any], int] | None:
+    """Run one contender's child: its outcome (with the emulator's CPU seconds meanwhile) and peak
+    RSS, or ``None`` once the failure is recorded in ``scenario.errors``."""
+    server_cpu_before = process_cpu_s(emulator.pid)
+    try:
+        outcome, rss = run_child(command, env)
+    except (ContenderFailed, ValueError, IndexError) as error:
+        scenario.errors[name] = str(error)
+        log(f"{scenario.id}: {name} failed: {error}")
+        return None
+    outcome["server_cpu_s"] = round(process_cpu_s(emulator.pid) - server_cpu_before, 3)
+    return outcome, rss
+
+
+def log_run(scenario: Scenario, run_number: str, name: str, run: Run, size_bytes: int, verdict: str) -> None:
+    outcome = run.detail
+    log(
+        f"{scenario.id} run {run_number} {name}: {run.elapsed_s:.2f} s, "
+        f"{size_bytes / run.elapsed_s / MB:.1f} MB/s, peak RSS {run.peak_rss_bytes / MB:.0f} MB, "
+        f"CPU client {outcome['client_cpu_s']:.1f} s server {outcome['server_cpu_s']:.1f} s, {verdict}"
+    )
+
+
+def _upload_command(name: str, scenario: Scenario, data: DataFile, emulator: Any, workdir: Path) -> tuple[list[str], dict[str, str]]:  # fmt: skip
+    if name in WHOLE_PROCESS_CONTENDERS:
+        return whole_process_command(
+            name, base_url=emulator.base_url, api_key=emulator.api_key, file=str(data.path),
+            purpose=scenario.purpose, mime_type=scenario.mime_type, airflow_home=workdir / "airflow-home",
+        )  # fmt: skip
+    command = [
+        sys.executable, "-m", "bench.perf.contenders", name,
+        "--base-url", emulator.base_url, "--api-key", emulator.api_key,
+        "--file", str(data.path), "--purpose", scenario.purpose, "--mime-type", scenario.mime_type,
+    ]  # fmt: skip
+    return command, {}
+
+
+def run_upload_scenario(scenario: Scenario, data: DataFile, emulator: Any, runs: int, workdir: Path) -> None:
+    """Alternate the contenders; check each upload's stored md5 (``md5-alone``: the md5 it computed).
+
+    Whole-process contenders (:data:`~bench.perf.contenders.WHOLE_PROCESS_CONTENDERS`) are timed
+    from process start to exit, and their CPU is the whole process's.
+    """
     scenario.size_bytes = data.size
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    (workdir / "airflow-home").mkdir(parents=True, exist_ok=True)
     active = []
     for name in scenario.contenders:
         reason = contender_available(name)
@@ -141,28 +215,24 @@ def run_upload_scenario(scenario: Scenario, data: DataFile, emulator: Any, runs:
         for name in active:
             if name in scenario.errors:
                 continue
-            command = [
-                sys.executable, "-m", "bench.perf.contenders", name,
-                "--base-url", emulator.base_url, "--api-key", emulator.api_key,
-                "--file", str(data.path), "--purpose", scenario.purpose, "--mime-type", scenario.mime_type,
-            ]  # fmt: skip
-            server_cpu_before = process_cpu_s(emulator.pid)
-            try:
-                outcome, rss = run_child(command, env)
-            except (ContenderFailed, ValueError, IndexError) as error:
-                scenario.errors[name] = str(error)
-                log(f"{scenario.id}: {name} failed: {error}")
+            command, extra_env = _upload_command(name, scenario, data, emulator, workdir)
+            measured = measure_child(scenario, name, command, child_env(extra_env), emulator)
+            if measured is None:
                 continue
-            outcome["server_cpu_s"] = round(process_cpu_s(emulator.pid) - server_cpu_before, 3)
-            stored_md5 = emulator.file_md5(outcome["file_id"])
+            outcome, rss = measured
+            if name in WHOLE_PROCESS_CONTENDERS:
+                printed = {key: outcome.pop(key) for key in list(outcome) if key in ("id", "bytes")}
+                outcome.update(
+                    elapsed_s=outcome["process_wall_s"], call_cpu_s=outcome["client_cpu_s"],
+                    file_id=printed.get("id"), bytes=printed.get("bytes"),
+                )  # fmt: skip
+            # md5-alone uploads nothing: its own md5 must be the file's
+            stored_md5 = emulator.file_md5(outcome["file_id"]) if "file_id" in outcome else outcome.get("md5")
             md5_ok = stored_md5 == data.md5 and outcome.get("bytes") in (None, data.size)
-            scenario.runs[name].append(Run(outcome["elapsed_s"], rss, md5_ok, outcome))
-            log(
-                f"{scenario.id} run {round_index + 1}/{runs} {name}: {outcome['elapsed_s']:.2f} s, "
-                f"{data.size / outcome['elapsed_s'] / MB:.1f} MB/s, peak RSS {rss / MB:.0f} MB, "
-                f"CPU client {outcome['client_cpu_s']:.1f} s server {outcome['server_cpu_s']:.1f} s, "
-                f"md5 {'ok' if md5_ok else f'MISMATCH ({stored_md5} != {data.md5})'}"
-            )
+            run = Run(outcome["elapsed_s"], rss, md5_ok, outcome)
+            scenario.runs[name].append(run)
+            verdict = "md5 ok" if md5_ok else f"md5 MISMATCH ({stored_md5} != {data.md5})"
+            log_run(scenario, f"{round_index + 1}/{runs}", name, run, data.size, verdict)
             emulator.reset()  # frees the stored bytes before the next run
     scenario.load_avg = [round(value, 2) for value in os.getloadavg()]
 
@@ -170,8 +240,11 @@ def run_upload_scenario(scenario: Scenario, data: DataFile, emulator: Any, runs:
 def run_validation_scenario(scenario: Scenario, data: DataFile, runs: int) -> None:
     """Validation MB/s in this process (nothing to upload; RSS is not a target here).
 
-    Both contenders come from ``bench.perf.validate``: ``run(path)`` validates once with every
-    rule and the default limits, ``json_loads_loop(path)`` is the plain baseline.
+    The contenders come from ``bench.perf.validate``: ``run(path)`` validates once with every
+    rule and the default limits (default settings: worker processes from three cores up),
+    ``run(path, workers=1)`` the serial pass (one parsing core, the md5 on a thread),
+    ``run(path, workers=2)`` two worker processes parsing while this one reads and hashes,
+    ``json_loads_loop(path)`` is the plain baseline.
     """
     scenario.size_bytes = data.size
     try:
@@ -182,6 +255,8 @@ def run_validation_scenario(scenario: Scenario, data: DataFile, runs: int) -> No
         return
     contenders: list[tuple[str, Callable[[], Any]]] = [
         ("ours-validate", lambda: validate_once(data.path)),
+        ("ours-validate-serial", lambda: validate_once(data.path, workers=1)),
+        ("ours-validate-2-workers", lambda: validate_once(data.path, workers=2)),
         ("json-loads-loop", lambda: json_loads_loop(data.path)),
     ]
     for name, _ in contenders:

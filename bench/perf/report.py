@@ -102,43 +102,25 @@ def write_results(
     *,
     chart: bool = True,
 ) -> dict[str, Path]:
+    """Write ``latest.{json,md}`` of this run, or, for a run of only some scenarios, its
+    ``only-<ids>.{json,md}`` and ``latest.md`` again from every stored run; then the chart."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    if is_partial_run(output_dir, scenarios):
-        return _write_partial_results(output_dir, machine, plan, scenarios, figures, chart=chart)
-    paths = {
-        "md": output_dir / "latest.md",
-        "json": output_dir / "latest.json",
-        "png": output_dir / "latest.png",
-    }
-    payload = results_payload(machine, plan, scenarios, figures)
-    paths["json"].write_text(json.dumps(payload, indent=2) + "\n")
+    partial = is_partial_run(output_dir, scenarios)
+    stem = partial_name(set(scenarios)) if partial else "latest"
+    paths = {"json": output_dir / f"{stem}.json", "md": output_dir / f"{stem}.md"}
+    paths["json"].write_text(json.dumps(results_payload(machine, plan, scenarios, figures), indent=2) + "\n")
     paths["md"].write_text(render_markdown(machine, plan, scenarios, figures))
-    if not chart or not draw_chart(paths["png"], scenarios):
-        paths.pop("png")
+    charted = scenarios
+    if partial:
+        paths["latest-md"], charted = write_merged_markdown(output_dir)
+    if chart and draw_chart(output_dir / "latest.png", charted):
+        paths["png"] = output_dir / "latest.png"
     return paths
 
 
-def _write_partial_results(
-    output_dir: Path,
-    machine: dict[str, Any],
-    plan: dict[str, Any],
-    scenarios: dict[str, Scenario],
-    figures: list[Figure],
-    *,
-    chart: bool,
-) -> dict[str, Path]:
-    """Store a run of some scenarios beside ``latest.json``, then ``latest.md`` from every run."""
-    name = partial_name(set(scenarios))
-    paths = {
-        "partial-json": output_dir / f"{name}.json",
-        "partial-md": output_dir / f"{name}.md",
-        "md": output_dir / "latest.md",
-        "png": output_dir / "latest.png",
-    }
-    paths["partial-json"].write_text(
-        json.dumps(results_payload(machine, plan, scenarios, figures), indent=2) + "\n"
-    )
-    paths["partial-md"].write_text(render_markdown(machine, plan, scenarios, figures))
+def write_merged_markdown(output_dir: Path) -> tuple[Path, dict[str, Scenario]]:
+    """``latest.md`` from every run stored in ``output_dir``, each scenario from the newest run
+    that measured it; returns its path and those scenarios."""
     latest, merged, origin = load_stored_runs(output_dir)
     notes = [
         f"- Rows of {', '.join(sorted(ids))} come from `{source}` "
@@ -149,10 +131,40 @@ def _write_partial_results(
         for payload in [json.loads((output_dir / source).read_text())]
     ]
     merged_plan = {**latest["plan"], "notes": [*latest["plan"]["notes"], *notes]}
-    paths["md"].write_text(render_markdown(latest["machine"], merged_plan, merged, compute_figures(merged)))
-    if not chart or not draw_chart(paths["png"], merged):
-        paths.pop("png")
-    return paths
+    path = output_dir / "latest.md"
+    path.write_text(render_markdown(latest["machine"], merged_plan, merged, compute_figures(merged)))
+    return path, merged
+
+
+def refigure_stored_runs(output_dir: Path) -> list[Path]:
+    """Compute the figures of every run stored in ``output_dir`` again with the current
+    :data:`~bench.perf.targets.TARGETS` (after a target changed) and write them back, each run's
+    ``.md`` and ``latest.md`` included; the runs themselves are left as they are."""
+    written = []
+    for path in [output_dir / "latest.json", *sorted(output_dir.glob(f"{PARTIAL_PREFIX}*.json"))]:
+        if not path.exists():
+            continue
+        payload = json.loads(path.read_text())
+        scenarios = scenarios_from_json(payload)
+        figures = compute_figures(scenarios)
+        payload["figures"] = [dataclasses.asdict(figure) for figure in figures]
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+        if path.name != "latest.json":
+            markdown = path.with_suffix(".md")
+            markdown.write_text(render_markdown(payload["machine"], payload["plan"], scenarios, figures))
+            written.append(markdown)
+        written.append(path)
+    if len(written) > 1:
+        written.append(write_merged_markdown(output_dir)[0])
+    elif written:
+        payload = json.loads(written[0].read_text())
+        scenarios = scenarios_from_json(payload)
+        md = output_dir / "latest.md"
+        md.write_text(
+            render_markdown(payload["machine"], payload["plan"], scenarios, compute_figures(scenarios))
+        )
+        written.append(md)
+    return written
 
 
 def render_markdown(
@@ -184,8 +196,9 @@ def render_markdown(
         )
     out += ["", "## Every contender", ""]
     out += [
-        "| scenario | contender | runs | wall time s (min-max) | MB/s (min-max) | peak RSS MB (max) | md5 |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | contender | runs | wall time s (min-max) | MB/s (min-max) | peak RSS MB (max) "
+        "| client CPU s/GiB | md5 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for scenario in scenarios.values():
         for name, runs in scenario.runs.items():
@@ -193,14 +206,15 @@ def render_markdown(
             if summary is None:
                 continue
             rss = f"{summary.median_rss_mb:.0f} ({summary.max_rss_mb:.0f})" if summary.max_rss_mb else "-"
+            cpu = f"{summary.cpu_s_per_gib:.2f}" if summary.cpu_s_per_gib is not None else "-"
             out.append(
                 f"| {scenario.title} | {name} | {summary.runs} | {summary.median_s:.2f} "
                 f"({summary.min_s:.2f}-{summary.max_s:.2f}) | {summary.median_mbps:.0f} "
-                f"({summary.min_mbps:.0f}-{summary.max_mbps:.0f}) | {rss} | "
+                f"({summary.min_mbps:.0f}-{summary.max_mbps:.0f}) | {rss} | {cpu} | "
                 f"{'ok' if summary.md5_ok else 'MISMATCH'} |"
             )
         for name, error in scenario.errors.items():
-            out.append(f"| {scenario.title} | {name} | 0 | failed: {error.splitlines()[0][:120]} | | | |")
+            out.append(f"| {scenario.title} | {name} | 0 | failed: {error.splitlines()[0][:120]} | | | | |")
     out += ["", "## What was run", ""]
     out += plan["notes"]
     loads = [f"{scenario.id} {scenario.load_avg[0]}" for scenario in scenarios.values() if scenario.load_avg]
@@ -210,21 +224,28 @@ def render_markdown(
     return "\n".join(out)
 
 
+#: Contender name prefix -> (bar colour, the legend's words for it); the first match wins.
 CHART_COLOURS = {
-    "ours-validate-upload": "#9467bd",
-    "ours-chunked-no-md5": "#aec7e8",
-    "ours": "#1f77b4",
-    "sdk": "#ff7f0e",
-    "json-loads": "#ff7f0e",
-    "airflow-openai": "#2ca02c",
+    "ours-validate-upload": ("#9467bd", "ours: validate + upload"),
+    "ours-chunked-no-md5": ("#aec7e8", "ours without md5"),
+    "ours-validate-serial": ("#6baed6", "ours, serial validation"),
+    "ours-validate-2-workers": ("#08519c", "ours, validation in 2 worker processes"),
+    "ours": ("#1f77b4", "ours (airflow-provider-files)"),
+    "sdk": ("#ff7f0e", "openai SDK / plain json.loads (peer)"),
+    "json-loads": ("#ff7f0e", "openai SDK / plain json.loads (peer)"),
+    "airflow-openai": ("#2ca02c", "apache-airflow-providers-openai (peer)"),
+    "raw-": ("#444444", "raw client doing nothing else (ceiling)"),
+    "md5-alone": ("#bcbd22", "md5 alone (cost of hashing)"),
 }
+_OTHER = ("#7f7f7f", "other")
 
 
 def _colour(name: str) -> str:
-    for prefix, value in CHART_COLOURS.items():
-        if name.startswith(prefix):
-            return value
-    return "#7f7f7f"
+    return _style(name)[0]
+
+
+def _style(name: str) -> tuple[str, str]:
+    return next((style for prefix, style in CHART_COLOURS.items() if name.startswith(prefix)), _OTHER)
 
 
 def draw_chart(path: Path, scenarios: dict[str, Scenario]) -> bool:
@@ -281,7 +302,15 @@ def draw_chart(path: Path, scenarios: dict[str, Scenario]) -> bool:
         centres.append(((start + x - 1) / 2, scenario.title))
         x += 0.8
     speed_axis.set_ylabel("MB/s (median; bars: min-max)")
-    speed_axis.set_title("airflow-provider-files (blue) vs peers: throughput, higher is better")
+    speed_axis.set_title("airflow-provider-files vs peers and the ceiling: throughput, higher is better")
+    from matplotlib.patches import Patch
+
+    legend = dict(_style(name)[::-1] for name in names)  # words -> colour, in order of first bar
+    speed_axis.legend(
+        handles=[Patch(color=colour, label=words) for words, colour in legend.items()],
+        fontsize=8,
+        loc="upper right",
+    )
     speed_axis.set_xticks([centre for centre, _ in centres], [title for _, title in centres], fontsize=8)
     speed_axis.grid(axis="y", alpha=0.3)
     rss_axis.set_ylabel("peak RSS, MB (median)")
@@ -326,7 +355,15 @@ def headline_markdown(figures: list[Figure]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf.report", description=__doc__.splitlines()[0])
     parser.add_argument("json", nargs="?", type=Path, default=None, help="a latest.json")
+    parser.add_argument(
+        "--refigure",
+        action="store_true",
+        help="recompute the stored runs' figures with the current targets and write them back first",
+    )
     args = parser.parse_args(argv)
+    if args.refigure:
+        for path in refigure_stored_runs(LATEST_JSON.parent if args.json is None else args.json.parent):
+            log(f"wrote {path}")
     if args.json is None:
         scenarios = load_stored_runs(LATEST_JSON.parent)[1]
     else:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.datagen import MB, size_label
+from airflow_provider_files.uploads import DEFAULT_CONCURRENCY
+from bench.datagen import GIB, MB, size_label
 
 if TYPE_CHECKING:
     from bench.perf.measure import Run, Scenario
@@ -33,6 +34,14 @@ class Summary:
     median_rss_mb: float
     max_rss_mb: float
     md5_ok: bool
+    #: client CPU seconds (user + system) per GiB of input, median; None when not measured
+    cpu_s_per_gib: float | None = None
+
+
+def _cpu_s(run: Run) -> float | None:
+    """The client CPU of a run: of the call (``call_cpu_s``), else of the whole child process."""
+    value = run.detail.get("call_cpu_s", run.detail.get("client_cpu_s"))
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def summarise(runs: list[Run], size_bytes: int) -> Summary | None:
@@ -40,6 +49,7 @@ def summarise(runs: list[Run], size_bytes: int) -> Summary | None:
         return None
     times = [run.elapsed_s for run in runs]
     rss = [run.peak_rss_bytes / MB for run in runs]
+    cpu = [value for run in runs if (value := _cpu_s(run)) is not None]
     return Summary(
         runs=len(runs),
         median_s=statistics.median(times),
@@ -51,6 +61,7 @@ def summarise(runs: list[Run], size_bytes: int) -> Summary | None:
         median_rss_mb=statistics.median(rss),
         max_rss_mb=max(rss),
         md5_ok=all(run.md5_ok for run in runs),
+        cpu_s_per_gib=statistics.median(cpu) / (size_bytes / GIB) if cpu and size_bytes else None,
     )
 
 
@@ -86,6 +97,12 @@ TIME_RATIO = Measure("<= {limit:g}x the time", False)  # our time / peer time
 THROUGHPUT = Measure(">= {limit:g} MB/s", True)  # our MB/s
 PEAK_RSS = Measure("<= {limit:g} MB", False)  # our highest peak RSS
 RSS_GROWTH = Measure("within +-{limit:.0%}", False)  # |our RSS at the larger size / smaller - 1|
+LINK_SHARE = Measure(">= {limit:.0%} of the link", True)  # our MB/s / (connections x per-connection cap)
+CPU_BUDGET = Measure("<= {limit:g}x (SDK + md5 alone)", False)  # our CPU / (peer CPU + extra's CPU), per GiB
+
+#: The WAN profile's link: the engine's default connections, each capped at this many MB/s.
+WAN_CAP_MBPS = 25.0
+WAN_LINK_MBPS = DEFAULT_CONCURRENCY * WAN_CAP_MBPS
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,7 @@ class Target:
     :param needs: ``scenario`` (a row whenever the scenario ran), ``ours`` (when ours has runs),
         ``both`` (when ours and the peer, or the baseline, have runs).
     :param baseline: for :data:`RSS_GROWTH`, the scenario with the smaller input.
+    :param extra: for :data:`CPU_BUDGET`, the contender whose CPU is added to the peer's.
     :param headline: the row's short title in the README's headline table (``None``: not there).
     """
 
@@ -115,6 +133,7 @@ class Target:
     no_limit: str = "(no target)"
     needs: str = "scenario"
     baseline: str | None = None
+    extra: str | None = None
     headline: str | None = None
 
     @property
@@ -123,22 +142,40 @@ class Target:
 
 
 _SDK_CHUNKED = "openai SDK upload_file_chunked"
+_WAN = "WAN (25 MB/s per connection, +40 ms)"
 TARGETS: tuple[Target, ...] = (
     Target(
-        "chunked upload, {size}, WAN (25 MB/s per connection, +40 ms) vs " + _SDK_CHUNKED,
-        "chunked-wan", "ours-chunked", "sdk-chunked", SPEEDUP, 3.5,
-        headline="chunked upload {size}, WAN (25 MB/s per connection, +40 ms) vs openai SDK `upload_file_chunked`",
+        "chunked upload, {size}, " + _WAN + " vs " + _SDK_CHUNKED,
+        "chunked-wan", "ours-chunked", "sdk-chunked", SPEEDUP, 7.0,
+        headline="chunked upload {size}, " + _WAN + " vs openai SDK `upload_file_chunked`",
     ),
     Target(
-        "chunked upload, {size}, loopback vs " + _SDK_CHUNKED,
-        "chunked-loopback", "ours-chunked", "sdk-chunked", SPEEDUP, 1.5,
+        "chunked upload, {size}, " + _WAN + ", default settings vs the link (connections x per-connection cap)",
+        "chunked-wan", "ours-chunked", "sdk-chunked", LINK_SHARE, 0.85, needs="ours",
+        headline="same, vs the link (8 connections x 25 MB/s)",
+    ),
+    Target(
+        "chunked upload, {size}, " + _WAN + " vs a raw socket client doing nothing else (the ceiling)",
+        "chunked-wan", "ours-chunked", "raw-upload", TIME_RATIO, no_limit="(ceiling)", needs="both",
+    ),
+    Target(
+        "chunked upload, {size}, loopback, md5 sent and verified vs " + _SDK_CHUNKED + " (sends none)",
+        "chunked-loopback", "ours-chunked", "sdk-chunked", SPEEDUP, 0.8,
         headline="chunked upload {size}, loopback, md5 sent (default) vs SDK",
     ),
     Target(
         "chunked upload, {size}, loopback vs openai SDK, ours without md5 (send_md5=False; the SDK sends none)",
-        "chunked-loopback", "ours-chunked-no-md5", "sdk-chunked", SPEEDUP,
-        no_limit="(informative)", needs="both",
+        "chunked-loopback", "ours-chunked-no-md5", "sdk-chunked", SPEEDUP, 1.5, needs="both",
         headline="same, `send_md5=False` (the SDK sends none)",
+    ),
+    Target(
+        "chunked upload, {size}, loopback vs a raw socket client doing nothing else (the ceiling)",
+        "chunked-loopback", "ours-chunked", "raw-upload", TIME_RATIO, no_limit="(ceiling)", needs="both",
+    ),
+    Target(
+        "client CPU per GiB, chunked upload {size}, loopback, md5 on vs the SDK's + md5 alone",
+        "chunked-loopback", "ours-chunked", "sdk-chunked", CPU_BUDGET, 1.0, needs="both", extra="md5-alone",
+        headline="client CPU per GiB, md5 on, vs SDK + md5 alone",
     ),
     Target(
         "chunked upload, {size}, loopback vs " + _SDK_CHUNKED,
@@ -156,6 +193,18 @@ TARGETS: tuple[Target, ...] = (
         headline="peak RSS growth, {baseline_size} to {size}",
     ),
     Target(
+        "`airflow-files upload` end to end (process start to JSON printed), {size}, " + _WAN
+        + ", through an AIRFLOW_CONN_* connection vs an SDK script",
+        "cli-wan", "ours-cli", "sdk-script", SPEEDUP, 4.5,
+        headline="`airflow-files upload` {size} end to end, WAN, vs an SDK script",
+    ),
+    Target(
+        "`airflow-files upload` end to end (process start to JSON printed), {size}, loopback, "
+        "through an AIRFLOW_CONN_* connection vs an SDK script",
+        "cli-loopback", "ours-cli", "sdk-script", SPEEDUP, 0.8,
+        headline="`airflow-files upload` {size} end to end, loopback, vs an SDK script",
+    ),
+    Target(
         "single-request upload, {size}, loopback: FilesHook.upload_file vs openai SDK files.create",
         "single-loopback", "ours-hook-single", "sdk-single", SPEEDUP,
     ),
@@ -165,12 +214,24 @@ TARGETS: tuple[Target, ...] = (
         "single-loopback", "ours-hook-single", "airflow-openai-hook-single", SPEEDUP,
     ),
     Target(
-        "JSONL batch validation, {size}, all rules vs json.loads loop + set of ids",
+        "JSONL batch validation, {size}, all rules, default settings vs json.loads loop + set of ids",
         "validate", "ours-validate", "json-loads-loop", THROUGHPUT, 350,
         headline="JSONL validation, {size}, all rules vs `json.loads` loop",
     ),
     Target(
-        "validate + upload, {size} JSONL, WAN vs upload alone",
+        "JSONL batch validation, {size}, all rules, serial: one parsing core, md5 on a thread (workers=1) "
+        "vs json.loads loop + set of ids",
+        "validate", "ours-validate-serial", "json-loads-loop", THROUGHPUT, no_limit="(informative)",
+        needs="ours", headline="same, serial (`workers=1`: parsing on one core, md5 on a thread)",
+    ),
+    Target(
+        "JSONL batch validation, {size}, all rules, two worker processes parsing (workers=2) "
+        "vs json.loads loop + set of ids",
+        "validate", "ours-validate-2-workers", "json-loads-loop", THROUGHPUT, no_limit="(informative)",
+        needs="ours", headline="same, two parsing processes (`workers=2`)",
+    ),
+    Target(
+        "validate + upload, {size} JSONL, " + _WAN + " vs upload alone",
         "validate-upload-wan", "ours-validate-upload", "ours-chunked", TIME_RATIO, 1.1,
         headline="validate + upload {size} JSONL, WAN vs upload alone",
     ),
@@ -218,10 +279,18 @@ class _Cells:
     valid: bool
 
 
-def _cells(target: Target, ours: Summary | None, peer: Summary | None, baseline: tuple[Summary | None, Summary | None], failure: Callable[[str], str]) -> _Cells:  # fmt: skip
+def _cells(target: Target, ours: Summary | None, peer: Summary | None, baseline: tuple[Summary | None, Summary | None], failure: Callable[[str], str], extra: Summary | None = None) -> _Cells:  # fmt: skip
     """The value and texts of ``target`` from the summaries of its contenders."""
     valid = all(summary.md5_ok for summary in (ours, peer) if summary is not None)
     measure = target.measure
+    if measure is LINK_SHARE:
+        link = f"link {DEFAULT_CONCURRENCY} x {WAN_CAP_MBPS:g} = {WAN_LINK_MBPS:g} MB/s"
+        if ours is None:
+            return _Cells(None, failure(target.ours), link, "-", True)
+        share = ours.median_mbps / WAN_LINK_MBPS
+        return _Cells(share, _range(ours), link, f"{share:.0%} of the link", ours.md5_ok)
+    if measure is CPU_BUDGET:
+        return _cpu_cells(target, ours, peer, extra, failure)
     if measure in (SPEEDUP, TIME_RATIO):
         unit = "MB/s" if measure is SPEEDUP else "s"
         value = None
@@ -244,6 +313,20 @@ def _cells(target: Target, ours: Summary | None, peer: Summary | None, baseline:
     change = ours.median_rss_mb / small_ours.median_rss_mb - 1
     peer_text = _growth(small_peer, peer, 0) if small_peer and peer else "-"
     return _Cells(change, _growth(small_ours, ours, 1), peer_text, "-", True)
+
+
+def _cpu_cells(target: Target, ours: Summary | None, peer: Summary | None, extra: Summary | None, failure: Callable[[str], str]) -> _Cells:  # fmt: skip
+    """Our client CPU per GiB against the peer's plus the extra contender's (the md5 alone)."""
+    mine = ours.cpu_s_per_gib if ours else None
+    budget_parts = [peer.cpu_s_per_gib if peer else None, extra.cpu_s_per_gib if extra else None]
+    ours_text = f"{mine:.2f} CPU s/GiB" if mine is not None else failure(target.ours)
+    if mine is None or None in budget_parts:
+        return _Cells(None, ours_text, "not measured", "-", True)
+    peer_cpu, extra_cpu = (float(part or 0.0) for part in budget_parts)
+    budget = peer_cpu + extra_cpu
+    peer_text = f"{peer_cpu:.2f} + md5 alone {extra_cpu:.2f} = {budget:.2f} CPU s/GiB"
+    valid = all(summary.md5_ok for summary in (ours, peer, extra) if summary is not None)
+    return _Cells(mine / budget, ours_text, peer_text, f"{mine / budget:.2f}x the budget", valid)
 
 
 def _met(target: Target, value: float | None, valid: bool) -> str:
@@ -281,7 +364,10 @@ def compute_figures(scenarios: dict[str, Scenario]) -> list[Figure]:
         def failure(contender: str, errors: dict[str, str] = scenario.errors) -> str:
             return (errors.get(contender) or "failed").splitlines()[0]
 
-        cells = _cells(target, ours, peer, baseline, failure)
+        extra = summary(target.scenario, target.extra) if target.extra else None
+        if target.extra and extra is None:
+            continue
+        cells = _cells(target, ours, peer, baseline, failure, extra)
         sizes = {"size": size_label(scenario.size_bytes)}
         if target.baseline in scenarios:
             sizes["baseline_size"] = size_label(scenarios[target.baseline].size_bytes)

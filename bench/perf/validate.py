@@ -47,9 +47,16 @@ def _time(call: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def run(
-    path: Path | str, *, runs: int = 1, compare: bool = False, limits: BatchLimits | None = None
+    path: Path | str,
+    *,
+    runs: int = 1,
+    compare: bool = False,
+    limits: BatchLimits | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Validate ``path`` ``runs`` times (and, with ``compare``, the baseline too, alternating).
+
+    :param workers: as :func:`validate_batch_file`'s (``None``: worker processes for a large local file from three cores up).
 
     :return: plain figures: ``valid``, ``lines``, ``bytes``, ``runs``, ``ours_best_mb_s``,
         ``ours_median_mb_s``; with ``compare`` also ``baseline_*`` and ``ratio_*``.
@@ -61,7 +68,7 @@ def run(
     baseline: list[float] = []
     report = None
     for _ in range(runs):
-        elapsed, report = _time(lambda: validate_batch_file(path, limits=limits))
+        elapsed, report = _time(lambda: validate_batch_file(path, limits=limits, workers=workers))
         ours.append(elapsed)
         if compare:
             baseline.append(_time(lambda: json_loads_loop(path))[0])

@@ -94,22 +94,18 @@ def _runner_command(
             str(concurrency),
             "--quiet",
         ]
+    return _crash_runner_command(
+        emulator, path, checkpoint, ["--part-size", str(part_size), "--concurrency", str(concurrency)]
+    )
+
+
+def _crash_runner_command(emulator: Any, path: Path, checkpoint: Path, options: list[str]) -> list[str]:
+    """``python -m bench.reliability.crash_runner PATH`` to the emulator with its checkpoint and ``options``."""
     return [
-        sys.executable,
-        "-m",
-        "bench.reliability.crash_runner",
-        str(path),
-        "--base-url",
-        emulator.base_url,
-        "--api-key",
-        emulator.api_key,
-        "--checkpoint",
-        str(checkpoint),
-        "--part-size",
-        str(part_size),
-        "--concurrency",
-        str(concurrency),
-    ]
+        sys.executable, "-m", "bench.reliability.crash_runner", str(path),
+        "--base-url", emulator.base_url, "--api-key", emulator.api_key,
+        "--checkpoint", str(checkpoint), *options,
+    ]  # fmt: skip
 
 
 def _start(command: list[str], api_key: str = "") -> subprocess.Popen[str]:
@@ -294,21 +290,9 @@ def crash_single_once(
     emulator.reset()
     path = write_batch_file(workdir / f"single-{run.index}.jsonl", lines, seed=run.index).path
     folder = workdir / f"single-{run.index}-checkpoints"
-    command = [
-        sys.executable,
-        "-m",
-        "bench.reliability.crash_runner",
-        str(path),
-        "--base-url",
-        emulator.base_url,
-        "--api-key",
-        emulator.api_key,
-        "--checkpoint",
-        str(folder / "single.json"),
-        "--part-size",
-        "0",
-        "--single-request",
-    ]
+    command = _crash_runner_command(
+        emulator, path, folder / "single.json", ["--part-size", "0", "--single-request"]
+    )
     first = _start(command)
     _wait_ready(first)
     ready_at = time.monotonic()

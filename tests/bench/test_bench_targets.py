@@ -15,7 +15,7 @@ from bench.perf.report import (
     load_stored_runs,
     scenarios_from_json,
 )
-from bench.perf.targets import TARGETS, compute_figures
+from bench.perf.targets import SPEEDUP, TARGETS, WAN_LINK_MBPS, Figure, compute_figures
 
 COLUMNS = ("what", "ours", "peer", "ratio", "target", "met", "ours_value")
 
@@ -40,14 +40,20 @@ def test_a_limit_decides_met_or_not_met() -> None:
     scenario = Scenario("chunked-wan", "chunked WAN", "wan", "chunked", ["ours-chunked", "sdk-chunked"])
     scenario.size_bytes = 100_000_000
     scenario.runs = {"ours-chunked": [Run(1.0, 0, True)], "sdk-chunked": [Run(3.0, 0, True)]}
-    (limit,) = [target.limit for target in TARGETS if target.scenario == "chunked-wan"]
+    (limit,) = [
+        target.limit for target in TARGETS if target.scenario == "chunked-wan" and target.measure is SPEEDUP
+    ]
     assert limit is not None and limit > 3.0
 
-    (slow,) = compute_figures({"chunked-wan": scenario})
+    def speedup_figure() -> Figure:
+        (figure,) = [f for f in compute_figures({"chunked-wan": scenario}) if f.ratio.endswith("faster")]
+        return figure
+
+    slow = speedup_figure()
     scenario.runs["sdk-chunked"] = [Run(limit + 0.5, 0, True)]
-    (fast,) = compute_figures({"chunked-wan": scenario})
+    fast = speedup_figure()
     scenario.runs["ours-chunked"] = [Run(1.0, 0, False)]
-    (corrupt,) = compute_figures({"chunked-wan": scenario})
+    corrupt = speedup_figure()
 
     assert (slow.ratio, slow.met) == ("3.00x faster", "not met")
     assert fast.met == "met"
@@ -72,3 +78,61 @@ def test_runs_of_some_rows_stored_beside_latest_json_keep_their_figures_and_reac
     whats = [figure.what for figure in compute_figures(merged)]
     assert any(what.startswith("batch results, 200 MB output: download + custom_id check") for what in whats)
     assert any(what.startswith("JSONL batch validation") for what in whats)
+
+
+def _scenario(scenario_id: str, size_bytes: int, runs: dict[str, list[Run]]) -> Scenario:
+    scenario = Scenario(scenario_id, scenario_id, "wan", "chunked", list(runs))
+    scenario.size_bytes = size_bytes
+    scenario.runs = runs
+    return scenario
+
+
+def test_the_link_row_is_our_rate_over_connections_times_the_cap() -> None:
+    size = 1_000_000_000
+    seconds_at_90_percent = size / (0.9 * WAN_LINK_MBPS * 1_000_000)
+    scenario = _scenario("chunked-wan", size, {"ours-chunked": [Run(seconds_at_90_percent, 0, True)]})
+
+    (link,) = [
+        figure for figure in compute_figures({"chunked-wan": scenario}) if "of the link" in figure.ratio
+    ]
+    scenario.runs["ours-chunked"] = [Run(seconds_at_90_percent * 1.2, 0, True)]
+    (short,) = [
+        figure for figure in compute_figures({"chunked-wan": scenario}) if "of the link" in figure.ratio
+    ]
+
+    assert (link.ratio, link.met) == ("90% of the link", "met")
+    assert short.met == "not met"
+
+
+def test_the_cpu_row_compares_ours_with_the_sdk_plus_the_md5_alone() -> None:
+    gib = 1024**3
+
+    def runs(ours_cpu: float) -> dict[str, list[Run]]:
+        return {
+            "ours-chunked": [Run(2.0, 0, True, {"call_cpu_s": ours_cpu})],
+            "sdk-chunked": [Run(2.0, 0, True, {"call_cpu_s": 2.0})],
+            "md5-alone": [Run(1.6, 0, True, {"call_cpu_s": 1.5})],
+        }
+
+    def cpu_figure(ours_cpu: float) -> Figure:
+        scenario = _scenario("chunked-loopback", gib, runs(ours_cpu))
+        (figure,) = [f for f in compute_figures({"chunked-loopback": scenario}) if "CPU" in f.what]
+        return figure
+
+    within, over = cpu_figure(3.4), cpu_figure(3.6)
+
+    assert within.peer == "2.00 + md5 alone 1.50 = 3.50 CPU s/GiB"
+    assert (within.ours, within.met) == ("3.40 CPU s/GiB", "met")
+    assert over.met == "not met"
+    without_md5_alone = _scenario(
+        "chunked-loopback", gib, {k: v for k, v in runs(3.0).items() if k != "md5-alone"}
+    )
+    assert not [f for f in compute_figures({"chunked-loopback": without_md5_alone}) if "CPU" in f.what]
+
+
+def test_the_cli_rows_compare_whole_processes_on_both_profiles() -> None:
+    targets = {target.scenario: target for target in TARGETS if target.ours == "ours-cli"}
+
+    assert set(targets) == {"cli-wan", "cli-loopback"}
+    assert (targets["cli-wan"].limit, targets["cli-loopback"].limit) == (4.5, 0.8)
+    assert all(target.peer == "sdk-script" for target in targets.values())
