@@ -47,7 +47,11 @@ from airflow_provider_files.uploads import (
     validate_part_size,
 )
 from airflow_provider_files.uploads.checkpoint import SINGLE_CHECKPOINT_KIND, CheckpointError
-from airflow_provider_files.uploads.limits import SINGLE_REQUEST_MAX_BYTES, uses_single_request
+from airflow_provider_files.uploads.limits import (
+    SINGLE_REQUEST_LIMIT_BYTES,
+    SINGLE_REQUEST_MAX_BYTES,
+    uses_single_request,
+)
 from airflow_provider_files.uploads.progress import format_bytes, plural
 from airflow_provider_files.uploads.single import SingleRequestUploader
 
@@ -104,7 +108,8 @@ def _add_upload_options(parser: argparse.ArgumentParser) -> None:
     how.add_argument(
         "--single-request",
         action="store_true",
-        help="one POST /files request whatever the size (files up to 512 MB); default: one request up "
+        help=f"one POST /files request whatever the size (files up to {format_bytes(SINGLE_REQUEST_LIMIT_BYTES)}); "
+        "default: one request up "
         f"to {format_bytes(SINGLE_REQUEST_MAX_BYTES)}, as UploadJsonlOperator",
     )
     how.add_argument(
@@ -175,7 +180,7 @@ def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
         client.close()
         print(
             f"error: the '{profile.name}' gateway has no Uploads API{profile.uploads_hint}; "
-            "use --single-request (one POST /files, files up to 512 MB)",
+            f"use --single-request (one POST /files, files up to {format_bytes(SINGLE_REQUEST_LIMIT_BYTES)})",
             file=sys.stderr,
         )
         return EXIT_USAGE

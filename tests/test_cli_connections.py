@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 
 KEY = "sk-parity-key/+@:5150"
 EXTRA_JSON = quote(json.dumps({"gateway": "portkey", "portkey_provider": "openai", "timeout_s": 9}))
-URIS = [
+URIS: list[str | dict[str, Any]] = [
     f"openai-files://:{quote(KEY, safe='')}@api.example.test/v1?gateway=custom&timeout_s=5&max_retries=3"
     "&verify_ssl=false&allow_insecure_http=true&headers=%7B%22X-A%22%3A%20%221%22%7D",
     f"openai-files://:{quote(KEY, safe='')}@https%3A%2F%2Fproxy.example.test%2Fllm%2Fv1",
@@ -38,7 +38,7 @@ URIS = [
     "openai-files://:sk-x@gw.example.test/v1?gateway=nope",
     "openai-files://:sk-x@gw.example.test/v1?timeout_s=",
 ]
-JSONS: list[dict[str, Any]] = [
+JSONS: list[str | dict[str, Any]] = [
     {"host": "http://127.0.0.1:8000/v1", "password": KEY, "extra": {"allow_insecure_http": True}},
     {"host": "gw.example.test", "port": "8443", "schema": "v1", "password": KEY, "extra": '{"timeout_s": 7}'},
     {"host": "https://api.openai.com/v1", "login": "me", "password": " sk-padded \n", "extra": {}},
@@ -88,8 +88,9 @@ def test_the_repr_shows_no_key(files_connection: FilesConnection) -> None:
     assert KEY not in repr(connection_from_env(conn_id))
 
 
-def test_a_bad_variable_is_named_without_its_value(files_connection: FilesConnection) -> None:
-    conn_id = files_connection.define("broken", f"openai-files://:{KEY}@a://b://c")
+@pytest.mark.parametrize("uri", [f"openai-files://:{KEY}@a://b://c", f"openai-files://:{KEY}@[::1/v1"])
+def test_a_bad_variable_is_named_without_its_value(files_connection: FilesConnection, uri: str) -> None:
+    conn_id = files_connection.define("broken", uri)
     with pytest.raises(ConfigurationError, match="AIRFLOW_CONN_BROKEN") as raised:
         connection_from_env(conn_id)
     assert KEY not in str(raised.value)

@@ -105,15 +105,18 @@ def connection_from_uri(uri: str, *, conn_id: str, source: str) -> ConnectionFie
     if schemes > 2:
         raise ConfigurationError(f"{source} is not a valid connection URI: more than two '://'")
     host_with_protocol = schemes == 2
-    conn_type = urlsplit(uri).scheme
-    rest = uri.replace(f"{conn_type}://", "" if host_with_protocol else "//")
+    try:
+        conn_type = urlsplit(uri).scheme
+        rest = uri.replace(f"{conn_type}://", "" if host_with_protocol else "//")
+        parts = urlsplit(rest)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL": the message holds no part of the URI
+        raise ConfigurationError(f"{source} is not a valid connection URI: {exc}") from None
     if host_with_protocol:
         before = rest.split("://", 1)[0]
         if "@" in before or ":" in before:
             raise ConfigurationError(
                 f"{source} is not a valid connection URI: the host's scheme is misplaced"
             )
-    parts = urlsplit(rest)
     host = _uri_hostname(parts)
     if host and host_with_protocol:
         host = f"{parts.scheme}://{host}"
