@@ -12,7 +12,7 @@ a rerun with the same key (and file) finds that batch instead of creating, and p
 one. Without it every call creates a new batch.
 
 The API is chosen as for ``upload``: ``--files-conn-id`` (an Airflow connection, e.g. from
-``AIRFLOW_CONN_<ID>``) or ``--base-url`` with the key in ``--api-key-env``.
+``AIRFLOW_CONN_<ID>``, read without Airflow) or ``--base-url`` with the key in ``--api-key-env``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from airflow_provider_files._cli_args import EXIT_FAILED, EXIT_OK, EXIT_USAGE, number
+from airflow_provider_files._cli_client import add_connection_arguments, client_from_args, logging_to_stderr
 from airflow_provider_files.api import FilesApiError, FilesClient
 from airflow_provider_files.api.batch_models import Batch
 from airflow_provider_files.api.polling import MAX_CONSECUTIVE_ERRORS, PollSchedule
@@ -35,14 +37,6 @@ from airflow_provider_files.api.readiness import BATCH_TERMINAL_STATUSES, BatchR
 from airflow_provider_files.batches.collect import ResultsNotCollectableError, collect_results
 from airflow_provider_files.batches.submit import BatchInputError, submit_batch
 from airflow_provider_files.hooks._waiting import wait_on_schedule
-from airflow_provider_files.upload_cli import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    add_connection_arguments,
-    client_from_args,
-    logging_to_stderr,
-)
 
 DEFAULT_COMPLETION_WINDOW = "24h"
 DEFAULT_WAIT_TIMEOUT_S = 24 * 3600.0
@@ -75,26 +69,6 @@ def _metadata_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {value:g}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value:g}")
-    return value
-
-
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = "Create, inspect, download and cancel Batch jobs; print JSON on stdout."
     sub = parser.add_subparsers(dest="batch_command", metavar="ACTION")
@@ -117,13 +91,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--wait", action="store_true", help="wait until the batch ends")
     create.add_argument(
         "--timeout-s",
-        type=_positive_seconds,
+        type=number(float, minimum=0.0),
         default=DEFAULT_WAIT_TIMEOUT_S,
         help=f"longest wait with --wait (default {DEFAULT_WAIT_TIMEOUT_S:g})",
     )
     create.add_argument(
         "--poll-interval-s",
-        type=_positive_seconds,
+        type=number(float, minimum=0.0),
         default=DEFAULT_POLL_INTERVAL_S,
         help=f"first wait between checks with --wait (default {DEFAULT_POLL_INTERVAL_S:g}; grows to "
         f"{MAX_POLL_INTERVAL_S:g})",
@@ -144,7 +118,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     results.add_argument(
         "--max-failed-fraction",
-        type=_fraction,
+        type=number(float, minimum=0.0, maximum=1.0),
         default=None,
         help="exit 1 when more than this fraction of the requests failed or has no result",
     )

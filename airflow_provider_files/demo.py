@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -161,37 +161,44 @@ def write_loop_summary(summary: Mapping[str, Any], destination: str, name: str) 
     return str(target)
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+# flag, type, default, help: the options of ``airflow-files demo`` in the order --help shows them
+_OPTIONS: tuple[tuple[str, Callable[[str], object], object, str], ...] = (
+    (
         "--dir",
-        type=Path,
-        default=None,
-        help=f"working folder for AIRFLOW_HOME, the emulator, the results and logs (default ./{DEMO_DIR_NAME})",
-    )
-    parser.add_argument(
+        Path,
+        None,
+        f"working folder for AIRFLOW_HOME, the emulator, the results and logs (default ./{DEMO_DIR_NAME})",
+    ),
+    (
         "--requests",
-        type=int,
-        default=SAMPLE_REQUESTS,
-        help=f"requests in the sample file ({SAMPLE_REQUESTS}; one batch per 1000)",
-    )
-    parser.add_argument(
+        int,
+        SAMPLE_REQUESTS,
+        f"requests in the sample file ({SAMPLE_REQUESTS}; one batch per 1000)",
+    ),
+    (
         "--processing-delay-s",
-        type=float,
-        default=PROCESSING_DELAY_S,
-        help=f"how long the emulator keeps a new file 'uploaded' before 'processed' ({PROCESSING_DELAY_S:g})",
-    )
-    parser.add_argument(
+        float,
+        PROCESSING_DELAY_S,
+        f"how long the emulator keeps a new file 'uploaded' before 'processed' ({PROCESSING_DELAY_S:g})",
+    ),
+    (
         "--batch-duration-s",
-        type=float,
-        default=BATCH_DURATION_S,
-        help=f"how long the emulator takes to run a batch ({BATCH_DURATION_S:g})",
-    )
-    parser.add_argument(
+        float,
+        BATCH_DURATION_S,
+        f"how long the emulator takes to run a batch ({BATCH_DURATION_S:g})",
+    ),
+    (
         "--dags-folder",
-        type=Path,
-        default=None,
-        help=f"folder holding {DEMO_DAG_ID}.py (default: the one shipped in the package)",
-    )
+        Path,
+        None,
+        f"folder holding {DEMO_DAG_ID}.py (default: the one shipped in the package)",
+    ),
+)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    for flag, kind, default, help_text in _OPTIONS:
+        parser.add_argument(flag, type=kind, default=default, help=help_text)
     parser.add_argument("--verbose", action="store_true", help="show Airflow's whole output")
 
 

@@ -1,15 +1,19 @@
-"""``airflow-files upload``: upload a file outside Airflow through the same hook and engine.
+"""``airflow-files upload``: upload a file outside Airflow through the same engine as the operators.
+
+It makes the choices ``UploadJsonlOperator`` makes: a ``--purpose batch`` file is validated first
+with the validator (and messages) of ``airflow-files validate``, and an invalid one is not sent
+(``--no-validate`` skips this); a file up to the operator's single-request threshold goes in one
+``POST /files``, a larger one through the Uploads API, unless ``--single-request`` or ``--chunked``
+says otherwise.
 
 The file object is printed as JSON on stdout; progress and log lines go to stderr.
-Exit status: 0 uploaded, 1 the upload failed (API error, cancelled, source changed), 2 usage or bad input,
-130 interrupted (Ctrl-C; with ``--checkpoint`` the upload stays pending and a rerun resumes it).
+Exit status: 0 uploaded, 1 the upload failed (API error, cancelled, source changed) or the batch
+file is invalid (as ``validate``), 2 usage or bad input, 130 interrupted (Ctrl-C; with
+``--checkpoint`` the upload stays pending and a rerun resumes it).
 
-By default the connection is read like a task would (``--files-conn-id``, e.g. from an
-``AIRFLOW_CONN_<ID>`` environment variable; no metadata database is needed). ``--base-url``
-skips Airflow altogether (the key is read from the environment variable ``--api-key-env``),
-which keeps the process small; ``--header NAME=VALUE`` and ``--gateway-option EXTRA=VALUE`` (any
-connection extra, e.g. ``portkey_provider=openai``) carry what a gateway needs, and
-``--conn-json`` takes a whole connection in Airflow's JSON form, also without Airflow.
+The API is chosen as :mod:`airflow_provider_files._cli_client` describes: a connection id (read
+from ``AIRFLOW_CONN_<ID>`` without Airflow when that variable is set), ``--base-url`` with the key
+in ``--api-key-env``, or ``--conn-json``.
 """
 
 from __future__ import annotations
@@ -18,17 +22,18 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from airflow_provider_files.api import ClientSettings, FilesApiError, FilesClient
+from airflow_provider_files._cli_args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, number
+from airflow_provider_files._cli_client import add_connection_arguments, client_from_args, logging_to_stderr
+from airflow_provider_files.api import FilesApiError, FilesClient
 from airflow_provider_files.api.errors import UnsupportedOperationError
+from airflow_provider_files.jsonl.cli import EXIT_INVALID
+from airflow_provider_files.jsonl.validation import DEFAULT_MAX_ERRORS, validate_batch_file
 from airflow_provider_files.uploads import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PART_SIZE_BYTES,
@@ -39,49 +44,29 @@ from airflow_provider_files.uploads import (
     UploadError,
     UploadProgress,
     parse_size_bytes,
+    validate_part_size,
 )
 from airflow_provider_files.uploads.checkpoint import SINGLE_CHECKPOINT_KIND, CheckpointError
+from airflow_provider_files.uploads.limits import (
+    SINGLE_REQUEST_LIMIT_BYTES,
+    SINGLE_REQUEST_MAX_BYTES,
+    uses_single_request,
+)
+from airflow_provider_files.uploads.progress import format_bytes, plural
 from airflow_provider_files.uploads.single import SingleRequestUploader
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-DEFAULT_CONN_ID = "openai_files_default"
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+#: The purpose whose files are validated before they are sent (as ``UploadJsonlOperator`` does).
+VALIDATED_PURPOSE = "batch"
 
 log = logging.getLogger("airflow_provider_files.upload_cli")
 
 
-def _size(text: str) -> int:
-    try:
-        return parse_size_bytes(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _concurrency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 1 <= value <= MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_CONCURRENCY}, got {value}")
-    return value
-
-
-def _pair(text: str) -> tuple[str, str]:
-    name, equals, value = text.partition("=")
-    if not equals or not name.strip():
-        raise argparse.ArgumentTypeError("expected NAME=VALUE")
-    return name.strip(), value
-
-
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Upload a file through the Uploads API (parts in parallel, md5 checked, resumable with "
-        "--checkpoint) or in one request (--single-request, also resumable with --checkpoint); print "
-        "the file object as JSON."
+        "Upload a file in one request (POST /files) up to "
+        f"{format_bytes(SINGLE_REQUEST_MAX_BYTES)}, or through the Uploads API above (parts in "
+        "parallel, md5 checked), as UploadJsonlOperator does; resumable with --checkpoint. A batch "
+        "file is validated first. Print the file object as JSON."
     )
     parser.add_argument("path", type=Path, help="the local file to upload")
     parser.add_argument("--purpose", required=True, help="file purpose, e.g. batch")
@@ -89,66 +74,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     _add_upload_options(parser)
 
 
-def add_connection_arguments(target: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
-    """The options choosing the API: an Airflow connection, or a base URL (or a connection as JSON)
-    and a key variable; shared by the ``upload`` and ``batch`` commands, read by :func:`client_from_args`."""
-    target.add_argument(
-        "--files-conn-id",
-        default=None,
-        help=f"Airflow connection id (default {DEFAULT_CONN_ID}); read from AIRFLOW_CONN_<ID> outside Airflow",
-    )
-    target.add_argument(
-        "--base-url",
-        default=None,
-        help="API base URL, e.g. https://api.openai.com/v1; skips Airflow (key from --api-key-env)",
-    )
-    target.add_argument(
-        "--api-key-env",
-        default=DEFAULT_API_KEY_ENV,
-        help=f"environment variable holding the API key with --base-url (default {DEFAULT_API_KEY_ENV})",
-    )
-    target.add_argument("--gateway", default=None, help="gateway profile with --base-url (default openai)")
-    target.add_argument(
-        "--header",
-        dest="headers",
-        action="append",
-        type=_pair,
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra header sent on every request with --base-url or --conn-json (repeatable); values of "
-        "secret-looking names are masked",
-    )
-    target.add_argument(
-        "--gateway-option",
-        dest="gateway_options",
-        action="append",
-        type=_pair,
-        default=[],
-        metavar="EXTRA=VALUE",
-        help="a connection extra with --base-url or --conn-json (repeatable), e.g. portkey_provider=openai, "
-        "portkey_custom_host=https://api.openai.com/v1, portkey_config_secret=..., api_version=...",
-    )
-    target.add_argument(
-        "--conn-json",
-        default=None,
-        metavar="JSON",
-        help='a connection in Airflow\'s JSON form, e.g. \'{"host": "http://127.0.0.1:8787/v1", "extra": '
-        '{"gateway": "portkey", ...}}\'; the key from "password" or --api-key-env; skips Airflow',
-    )
-
-
 def _add_upload_options(parser: argparse.ArgumentParser) -> None:
     options = parser.add_argument_group("upload options")
     options.add_argument(
         "--part-size",
-        type=_size,
+        type=number(parse_size_bytes, check=validate_part_size),
         default=DEFAULT_PART_SIZE_BYTES,
         help="bytes per part: 32MiB, 64MB or a byte count (64 KiB to 64 MiB; default "
-        f"{DEFAULT_PART_SIZE_BYTES // 2**20}MiB)",
+        f"{format_bytes(DEFAULT_PART_SIZE_BYTES)})",
     )
     options.add_argument(
         "--concurrency",
-        type=_concurrency,
+        type=number(int, minimum=1, maximum=MAX_CONCURRENCY),
         default=DEFAULT_CONCURRENCY,
         help=f"parts in flight at once (default {DEFAULT_CONCURRENCY})",
     )
@@ -167,10 +104,26 @@ def _add_upload_options(parser: argparse.ArgumentParser) -> None:
     options.add_argument(
         "--mime-type", default=None, help="default: from the extension (text/jsonl for .jsonl)"
     )
-    options.add_argument(
+    how = options.add_mutually_exclusive_group()
+    how.add_argument(
         "--single-request",
         action="store_true",
-        help="upload with one POST /files request instead of the Uploads API (files up to 512 MB)",
+        help=f"one POST /files request whatever the size (files up to {format_bytes(SINGLE_REQUEST_LIMIT_BYTES)}); "
+        "default: one request up "
+        f"to {format_bytes(SINGLE_REQUEST_MAX_BYTES)}, as UploadJsonlOperator",
+    )
+    how.add_argument(
+        "--chunked",
+        action="store_true",
+        help="the Uploads API (parts in parallel) whatever the size; default: above "
+        f"{format_bytes(SINGLE_REQUEST_MAX_BYTES)}, as UploadJsonlOperator",
+    )
+    options.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help=f"send a --purpose {VALIDATED_PURPOSE} file without validating it first (as airflow-files "
+        "validate does)",
     )
     options.add_argument(
         "--no-md5",
@@ -182,117 +135,12 @@ def _add_upload_options(parser: argparse.ArgumentParser) -> None:
     options.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _settings_without_airflow(args: argparse.Namespace, command: str) -> ClientSettings:
-    """Settings from --base-url or --conn-json plus the flags, read as the hook reads a connection."""
-    from types import SimpleNamespace
-
-    from airflow_provider_files.hooks.connection_settings import settings_from_connection
-
-    fields: dict[str, Any] = {}
-    if args.conn_json:
-        try:
-            fields = json.loads(args.conn_json)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--conn-json is not valid JSON: {exc.msg}") from None
-        if not isinstance(fields, dict):
-            raise ValueError("--conn-json must be a JSON object (host, password, extra ...)")
-    extra = fields.get("extra") or {}
-    if isinstance(extra, str):
-        try:
-            extra = json.loads(extra)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"'extra' in --conn-json is not valid JSON: {exc.msg}") from None
-    if not isinstance(extra, dict):
-        raise ValueError("'extra' in --conn-json must be a JSON object")
-    extra = dict(extra)
-    if args.gateway:
-        extra["gateway"] = args.gateway
-    extra.update(dict(args.gateway_options))
-    if args.headers:
-        headers = extra.get("headers") or {}
-        if isinstance(headers, str):
-            headers = json.loads(headers)
-        extra["headers"] = {**headers, **dict(args.headers)}
-    api_key = fields.get("password") or os.environ.get(args.api_key_env)
-    if not api_key and not extra.get("portkey_api_key"):
-        raise ValueError(
-            f"{'--conn-json' if args.conn_json else '--base-url'} needs the API key in the environment "
-            f"variable {args.api_key_env}"
-        )
-    flag = "--base-url" if args.base_url else "--conn-json"
-    conn = SimpleNamespace(
-        conn_id=f"airflow-files {command} {flag}",
-        host=args.base_url or fields.get("host"),
-        schema=fields.get("schema"),
-        port=fields.get("port"),
-        password=api_key,
-        extra_dejson=extra,
-    )
-    settings = settings_from_connection(conn)
-    return replace(settings, context=f"airflow-files {command} {flag}")
-
-
-def client_from_args(
-    args: argparse.Namespace, max_connections: int, *, command: str = "upload"
-) -> FilesClient:
-    """The client of the options of :func:`add_connection_arguments`.
-
-    :param command: the sub-command, named in the client's messages.
-    :raises ValueError: the options contradict each other, the key or the connection is missing.
-    """
-    if args.base_url or args.conn_json:
-        if args.files_conn_id:
-            raise ValueError("give either --files-conn-id or --base-url/--conn-json, not both")
-        if args.base_url and args.conn_json:
-            raise ValueError("give either --base-url or --conn-json, not both")
-        return FilesClient(_settings_without_airflow(args, command), max_connections=max_connections)
-    if args.headers or args.gateway_options:
-        raise ValueError(
-            "--header and --gateway-option apply to --base-url or --conn-json; "
-            "a connection sets them in its extras"
-        )
-    from airflow_provider_files.hooks.files import FilesHook
-
-    hook = FilesHook(args.files_conn_id or DEFAULT_CONN_ID, max_connections=max_connections)
-    try:
-        return hook.client
-    except FilesApiError:
-        raise
-    except Exception as exc:  # Airflow's AirflowNotFoundException and friends
-        conn_id = hook.files_conn_id
-        raise ValueError(
-            f"cannot read connection {conn_id!r} ({exc}); outside Airflow define it with the "
-            f"environment variable AIRFLOW_CONN_{conn_id.upper()}"
-        ) from None
-
-
 def _print_progress(progress: UploadProgress) -> None:
     print(
         f"upload: {progress.describe()} (part {progress.parts_done}/{progress.parts_total})",
         file=sys.stderr,
         flush=True,
     )
-
-
-@contextlib.contextmanager
-def logging_to_stderr(quiet: bool) -> Iterator[None]:
-    """The package's log lines on stderr for the duration of the command (undone afterwards, so
-    running the command inside another program leaves its logging as it was)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    package = logging.getLogger("airflow_provider_files")
-    httpx_logger = logging.getLogger("httpx")
-    saved = (package.level, package.propagate, httpx_logger.level)
-    package.addHandler(handler)
-    package.setLevel(logging.WARNING if quiet else logging.INFO)
-    package.propagate = False
-    httpx_logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        package.removeHandler(handler)
-        package.level, package.propagate = saved[0], saved[1]
-        httpx_logger.setLevel(saved[2])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -326,18 +174,30 @@ def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
     except (ValueError, FilesApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    single_request = args.single_request or (not args.chunked and uses_single_request(path.stat().st_size))
     profile = client.settings.profile
-    if not args.single_request and not profile.supports_uploads:
+    if not single_request and not profile.supports_uploads:
         client.close()
         print(
             f"error: the '{profile.name}' gateway has no Uploads API{profile.uploads_hint}; "
-            "use --single-request (one POST /files, files up to 512 MB)",
+            f"use --single-request (one POST /files, files up to {format_bytes(SINGLE_REQUEST_LIMIT_BYTES)})",
             file=sys.stderr,
         )
         return EXIT_USAGE
     try:
         with client:
-            file_dict = _upload(client, args)
+            expected_md5 = None
+            if args.validate and args.purpose == VALIDATED_PURPOSE:
+                report = validate_batch_file(path, max_errors=DEFAULT_MAX_ERRORS)
+                if not report.valid:
+                    # the message of ``airflow-files validate``, as the operator words it
+                    print(
+                        f"error: nothing was uploaded: {report.summary(DEFAULT_MAX_ERRORS)}", file=sys.stderr
+                    )
+                    return EXIT_INVALID
+                log.info("%s", report.summary())
+                expected_md5 = report.md5
+            file_dict = _upload(client, args, single_request=single_request, expected_md5=expected_md5)
     except UnsupportedOperationError as exc:
         print(f"error: {exc} (use --single-request)", file=sys.stderr)
         return EXIT_USAGE
@@ -351,8 +211,20 @@ def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
     return EXIT_OK
 
 
-def _upload(client: FilesClient, args: argparse.Namespace) -> dict[str, Any]:
-    if args.single_request:
+def _upload(
+    client: FilesClient, args: argparse.Namespace, *, single_request: bool, expected_md5: str | None
+) -> dict[str, Any]:
+    """The file object of ``args.path`` uploaded one way or the other.
+
+    :param expected_md5: the md5 the file had when it was validated (the bytes sent must have it).
+    """
+    what: dict[str, Any] = {
+        "purpose": args.purpose,
+        "filename": args.filename,
+        "mime_type": args.mime_type,
+        "expected_md5": expected_md5,
+    }
+    if single_request:
         single = SingleRequestUploader(
             client,
             expires_after_s=args.expires_after_s,
@@ -360,9 +232,7 @@ def _upload(client: FilesClient, args: argparse.Namespace) -> dict[str, Any]:
             if args.checkpoint
             else None,
         )
-        outcome = single.upload(
-            args.path, purpose=args.purpose, filename=args.filename, mime_type=args.mime_type
-        )
+        outcome = single.upload(args.path, **what)
         if outcome.reused_file:
             log.info(
                 "%s was already uploaded as file %s (from the checkpoint); not uploading again",
@@ -391,9 +261,7 @@ def _upload(client: FilesClient, args: argparse.Namespace) -> dict[str, Any]:
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: uploader.request_cancel())
         previous_int = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        result = uploader.upload(
-            args.path, purpose=args.purpose, filename=args.filename, mime_type=args.mime_type
-        )
+        result = uploader.upload(args.path, **what)
     except UploadCancelledError:
         if interrupted.is_set():
             raise KeyboardInterrupt from None
@@ -403,10 +271,10 @@ def _upload(client: FilesClient, args: argparse.Namespace) -> dict[str, Any]:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
     log.info(
-        "uploaded %s as %s: %d parts sent, %d reused%s in %.1fs, md5 %s",
+        "uploaded %s as %s: %s sent, %d reused%s in %.1fs, md5 %s",
         args.path,
         result.file.id,
-        result.parts_sent,
+        plural(result.parts_sent, "part"),
         result.parts_reused,
         " (file reused from the checkpoint)" if result.reused_file else "",
         result.elapsed_s,

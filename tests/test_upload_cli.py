@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_files.cli import main
 from airflow_provider_files.emulator.testing import EmulatorHandle
-from tests.support import FilesConnection, RewritingProxy, api_error
+from tests.support import FilesConnection, RewritingProxy, api_error, chat_requests
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,8 +31,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
+    """A valid batch file of about 3.6 MB: four parts of 1 MiB (the last one shorter)."""
     path = tmp_path / "requests.jsonl"
-    path.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    path.write_bytes(chat_requests(25_000))
     return path
 
 
@@ -49,7 +50,7 @@ def test_upload_through_a_connection_prints_the_file_object(
         "--part-size",
         "1MiB",
     )
-    args += ("--concurrency", "3", "--checkpoint", str(checkpoint))
+    args += ("--chunked", "--concurrency", "3", "--checkpoint", str(checkpoint))
 
     files_connection(emulator, conn_id="files_test", gateway="openai")  # the child inherits it
     result = run_cli(*args)
@@ -78,7 +79,15 @@ def test_upload_without_airflow_and_reuse_from_checkpoint(
         "--api-key-env",
         "FILES_KEY",
     )
-    args += ("--part-size", "1048576", "--checkpoint", str(checkpoint), "--filename", "named.jsonl")
+    args += (
+        "--part-size",
+        "1048576",
+        "--checkpoint",
+        str(checkpoint),
+        "--filename",
+        "named.jsonl",
+        "--chunked",
+    )
 
     first = run_cli(*args, env=env)
     second = run_cli(*args, env=env)
@@ -177,7 +186,8 @@ def test_single_request_refuses_a_chunked_checkpoint(
         "--api-key-env",
         "FILES_KEY",
     )
-    assert run_cli(*common, "--part-size", "1MiB", "--checkpoint", str(checkpoint), env=env).returncode == 0
+    chunked = run_cli(*common, "--chunked", "--part-size", "1MiB", "--checkpoint", str(checkpoint), env=env)
+    assert chunked.returncode == 0, chunked.stderr
     before = checkpoint.read_text()
 
     refused = run_cli(*common, "--single-request", "--checkpoint", str(checkpoint), env=env)
@@ -232,7 +242,7 @@ def test_api_failure_exits_1_with_the_cause(
     emulator.set_faults("create_upload:quota=x1")
 
     status, out, err = run_in_process(
-        capsys, monkeypatch, str(source), "--purpose", "batch", "--base-url", emulator.base_url,
+        capsys, monkeypatch, str(source), "--purpose", "batch", "--base-url", emulator.base_url, "--chunked",
         api_key=emulator.api_key,
     )  # fmt: skip
 
@@ -264,7 +274,7 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_the_checkpoint(
     env = {**os.environ, "FILES_KEY": emulator.api_key}
     args = [
         str(source), "--purpose", "batch", "--base-url", emulator.base_url, "--api-key-env", "FILES_KEY",
-        "--part-size", "1MiB", "--concurrency", "1", "--checkpoint", str(checkpoint),
+        "--part-size", "1MiB", "--concurrency", "1", "--checkpoint", str(checkpoint), "--chunked",
     ]  # fmt: skip
     emulator.set_bandwidth(0.5)  # about 2 s per part: time to interrupt after the first
     process = subprocess.Popen(
@@ -309,7 +319,8 @@ def test_no_md5_completes_through_a_gateway_that_refuses_the_field(
         return None
 
     with RewritingProxy(emulator, refuse=refuse_md5) as proxy:
-        args = (str(source), "--purpose", "batch", "--base-url", proxy.base_url, "--api-key-env", "FILES_KEY")
+        args: tuple[str, ...] = (str(source), "--purpose", "batch", "--chunked", "--base-url", proxy.base_url)
+        args += ("--api-key-env", "FILES_KEY")
         env = {"FILES_KEY": emulator.api_key}
         refused = run_cli(*args, env=env)
         accepted = run_cli(*args, "--no-md5", env=env)
@@ -382,6 +393,7 @@ def test_gateway_without_uploads_api_exits_2_naming_single_request(
         emulator.base_url,
         "--gateway",
         "litellm",
+        "--chunked",
         env={"OPENAI_API_KEY": emulator.api_key},
     )
     assert result.returncode == 2

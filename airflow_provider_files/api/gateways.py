@@ -340,18 +340,36 @@ class ClientSettings:
         return list(dict.fromkeys(v for v in values if v))
 
 
+def json_object(
+    value: Any, *, name: str | None, context: str | None = None, expected: str = "a JSON object"
+) -> Mapping[str, Any]:
+    """``value`` as a mapping: a mapping as it is, or the text of a JSON object parsed.
+
+    :param name: the field, named in errors (``None``: the value is the whole of ``context``).
+    :param context: where the field came from (e.g. a connection), named in errors.
+    :param expected: what the field must be, in the error for another JSON value.
+    :raises ConfigurationError: the text is not JSON, or the value is not an object.
+    """
+    where = f" in {context}" if context else ""
+    subject = f"'{name}'{where}" if name is not None else str(context)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"{subject} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{subject} must be {expected}")
+    return value
+
+
 def parse_headers(value: Any, *, context: str | None = None) -> dict[str, str]:
     """Extra headers from a connection: a JSON object (or its text). Values become strings."""
     where = f" in {context}" if context else ""
     if value in (None, "", {}):
         return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"'headers'{where} is not valid JSON: {exc.msg}") from None
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"'headers'{where} must be a JSON object of header names to values")
+    value = json_object(
+        value, name="headers", context=context, expected="a JSON object of header names to values"
+    )
     headers: dict[str, str] = {}
     for name, header_value in value.items():
         if not isinstance(name, str) or not name.strip():

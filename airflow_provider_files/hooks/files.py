@@ -27,6 +27,7 @@ from airflow_provider_files.api import (
     RetryPolicy,
 )
 from airflow_provider_files.api.bodies import BodyInput
+from airflow_provider_files.api.connections import settings_from_connection
 from airflow_provider_files.api.limits import BATCHES_LIST_LIMIT_MAX
 from airflow_provider_files.api.polling import (
     MAX_CONSECUTIVE_ERRORS,
@@ -56,7 +57,6 @@ from airflow_provider_files.exceptions import (
 )
 from airflow_provider_files.hooks._delegate import async_client_method, client_method
 from airflow_provider_files.hooks._waiting import wait_on_schedule
-from airflow_provider_files.hooks.connection_settings import settings_from_connection
 
 
 def file_targets(file_ids: Any, expected_bytes: Mapping[str, int] | None = None) -> list[FileTarget]:

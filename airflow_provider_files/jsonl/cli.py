@@ -9,7 +9,9 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 
+from airflow_provider_files._cli_args import number
 from airflow_provider_files.jsonl.sharding import shard_batch_file
 from airflow_provider_files.jsonl.validation import (
     DEFAULT_MAX_BYTES,
@@ -34,60 +36,46 @@ def _size_in_bytes(text: str) -> int:
     match = _SIZE_PATTERN.match(text)
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _SIZE_UNITS or int(match.group(1)) < 1:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 200000000, 200MB or 190MiB)")
+        raise ValueError(f"not a size: {text!r} (use e.g. 200000000, 200MB or 190MiB)")
     return int(match.group(1)) * _SIZE_UNITS[unit]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+# flag, converter, default, metavar, help: the limits ``validate`` and ``shard`` share
+_LIMIT_OPTIONS: tuple[tuple[str, Callable[[str], int], int, str, str], ...] = (
+    (
+        "--max-lines",
+        number(int, minimum=1),
+        DEFAULT_MAX_LINES,
+        "N",
+        f"most requests per file (default {DEFAULT_MAX_LINES:,})",
+    ),
+    (
+        "--max-bytes",
+        number(_size_in_bytes),
+        DEFAULT_MAX_BYTES,
+        "SIZE",
+        f"largest file size: bytes, or with a unit such as 200MB or 190MiB (default {DEFAULT_MAX_BYTES:,})",
+    ),
+    (
+        "--max-line-bytes",
+        number(_size_in_bytes),
+        DEFAULT_MAX_LINE_BYTES,
+        "SIZE",
+        f"longest line (one request); reading stops at a longer one (default {DEFAULT_MAX_LINE_BYTES:,} bytes)",
+    ),
+    (
+        "--max-errors",
+        number(int, minimum=0),
+        DEFAULT_MAX_ERRORS,
+        "N",
+        f"how many errors to show (all are counted; default {DEFAULT_MAX_ERRORS})",
+    ),
+)
 
 
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--max-lines",
-        type=_positive_int,
-        default=DEFAULT_MAX_LINES,
-        metavar="N",
-        help=f"most requests per file (default {DEFAULT_MAX_LINES:,})",
-    )
-    parser.add_argument(
-        "--max-bytes",
-        type=_size_in_bytes,
-        default=DEFAULT_MAX_BYTES,
-        metavar="SIZE",
-        help=f"largest file size: bytes, or with a unit such as 200MB or 190MiB (default {DEFAULT_MAX_BYTES:,})",
-    )
-    parser.add_argument(
-        "--max-line-bytes",
-        type=_size_in_bytes,
-        default=DEFAULT_MAX_LINE_BYTES,
-        metavar="SIZE",
-        help="longest line (one request); reading stops at a longer one "
-        f"(default {DEFAULT_MAX_LINE_BYTES:,} bytes)",
-    )
-    parser.add_argument(
-        "--max-errors",
-        type=_non_negative_int,
-        default=DEFAULT_MAX_ERRORS,
-        metavar="N",
-        help=f"how many errors to show (all are counted; default {DEFAULT_MAX_ERRORS})",
-    )
+    for flag, convert, default, metavar, help_text in _LIMIT_OPTIONS:
+        parser.add_argument(flag, type=convert, default=default, metavar=metavar, help=help_text)
     parser.add_argument("--json", action="store_true", help="print a machine-readable JSON report")
 
 

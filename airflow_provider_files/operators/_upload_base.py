@@ -42,10 +42,6 @@ if TYPE_CHECKING:
 
 
 PROGRESS_LOG_INTERVAL_S = 5.0
-# OpenAI takes up to 512 MB in one POST /files, but Azure users report failures from about
-# 100-150 MB; above this threshold the Uploads API is used instead.
-SINGLE_REQUEST_MAX_BYTES = 100 * 1024 * 1024
-SINGLE_REQUEST_LIMIT_BYTES = 512 * 1024 * 1024
 POLL_INTERVAL_S = 10.0
 WAIT_TIMEOUT_S = 3600.0
 

@@ -48,12 +48,20 @@ from airflow_provider_files.operators._source import (
 )
 from airflow_provider_files.operators._upload_base import (
     POLL_INTERVAL_S,
-    SINGLE_REQUEST_LIMIT_BYTES,
-    SINGLE_REQUEST_MAX_BYTES,
     WAIT_TIMEOUT_S,
     FilesUploadOperatorBase,
 )
-from airflow_provider_files.uploads import DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE_BYTES, SourceChangedError
+from airflow_provider_files.uploads import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PART_SIZE_BYTES,
+    SourceChangedError,
+    format_bytes,
+)
+from airflow_provider_files.uploads.limits import (
+    SINGLE_REQUEST_LIMIT_BYTES,
+    SINGLE_REQUEST_MAX_BYTES,
+    uses_single_request,
+)
 from airflow_provider_files.uploads.manifest import split_fingerprint
 
 if TYPE_CHECKING:
@@ -156,12 +164,12 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
         source = open_upload_source(self.source_path)
         filename = self._filename_for(source)
         self.log.info(
-            "Uploading %s (%d bytes) as %s, purpose %s, in parts of %d bytes, %d at a time",
+            "Uploading %s (%s) as %s, purpose %s, in parts of %s, %d at a time",
             describe(self.source_path),
-            source.size,
+            format_bytes(source.size),
             filename,
             self.purpose,
-            self.part_size_bytes,
+            format_bytes(self.part_size_bytes),
             self.concurrency,
         )
         try:
@@ -337,7 +345,7 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         source = open_upload_source(self.source_path)
         filename = self._filename_for(source)
         store = self.checkpoint_store(context)
-        single_request = source.size <= self.single_request_max_bytes
+        single_request = uses_single_request(source.size, self.single_request_max_bytes)
         reused = self._resumable().reuse(source, store, filename, single_request=single_request)
         if reused is not None:
             return reused, source.size

@@ -27,7 +27,7 @@ from airflow_provider_files.uploads.completion import RestartNeeded, complete_up
 from airflow_provider_files.uploads.errors import SourceChangedError, UploadCancelledError
 from airflow_provider_files.uploads.limits import MAX_PART_SIZE_BYTES
 from airflow_provider_files.uploads.parts import Md5Reader, StartOrder, WatchedBody, send_in_parallel
-from airflow_provider_files.uploads.progress import ProgressReporter, format_bytes
+from airflow_provider_files.uploads.progress import ProgressReporter, format_bytes, plural
 from airflow_provider_files.uploads.result import UploadResult
 from airflow_provider_files.uploads.resume import decide_resume, recorded_file_problem, upload_expires_at
 from airflow_provider_files.uploads.sources import UploadSource
@@ -157,11 +157,11 @@ class _UploadRun:
             log.log(
                 level,
                 "upload %s of %s left pending so that a retry with the same checkpoint resumes it "
-                "(%d of %d parts acknowledged): %s",
+                "(%d of %s acknowledged): %s",
                 state.upload_id,
                 self.filename,
                 len(state.parts),
-                self.parts_total(state),
+                plural(self.parts_total(state), "part"),
                 exc,
             )
             return
@@ -270,11 +270,11 @@ class _UploadRun:
         )
         self.save()
         log.info(
-            "upload %s created for %s (%s, %d parts of %s, %d in parallel)",
+            "upload %s created for %s (%s, %s of %s, %d in parallel)",
             upload.id,
             self.filename,
             format_bytes(self.size),
-            self.parts_total(self.state),
+            plural(self.parts_total(self.state), "part"),
             format_bytes(self.part_size),
             self.uploader.concurrency,
         )
@@ -286,11 +286,11 @@ class _UploadRun:
         self.parts_reused = len(state.parts)
         self.bytes_reused = sum(self.part_length(state, index) for index in state.parts)
         log.info(
-            "resuming upload %s of %s from the checkpoint: %d of %d parts already acknowledged",
+            "resuming upload %s of %s from the checkpoint: %d of %s already acknowledged",
             state.upload_id,
             self.filename,
             len(state.parts),
-            self.parts_total(state),
+            plural(self.parts_total(state), "part"),
         )
 
     def parts_total(self, state: CheckpointState) -> int:

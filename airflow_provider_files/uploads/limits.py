@@ -22,6 +22,18 @@ MAX_CONCURRENCY = 64
 MAX_UPLOAD_BYTES = 8 * GIB
 # Keeps the checkpoint small and the request count sane; 10,000 parts of 64 MiB exceed 8 GiB.
 MAX_PARTS = 10_000
+# OpenAI takes up to 512 MB in one POST /files, but Azure users report failures from about
+# 100-150 MB; above this threshold the Uploads API is used instead.
+SINGLE_REQUEST_MAX_BYTES = 100 * MIB
+SINGLE_REQUEST_LIMIT_BYTES = 512 * MIB
+
+
+def uses_single_request(size_bytes: int, single_request_max_bytes: int = SINGLE_REQUEST_MAX_BYTES) -> bool:
+    """Whether a file of ``size_bytes`` goes in one ``POST /files`` (else through the Uploads API).
+
+    ``UploadJsonlOperator`` and ``airflow-files upload`` both decide with this.
+    """
+    return size_bytes <= single_request_max_bytes
 
 
 def guess_mime_type(filename: str) -> str:
@@ -78,9 +90,12 @@ __all__ = [
     "MAX_PART_SIZE_BYTES",
     "MAX_UPLOAD_BYTES",
     "MIN_PART_SIZE_BYTES",
+    "SINGLE_REQUEST_LIMIT_BYTES",
+    "SINGLE_REQUEST_MAX_BYTES",
     "check_source_size",
     "even_part_size",
     "guess_mime_type",
+    "uses_single_request",
     "validate_concurrency",
     "validate_expires_after_s",
     "validate_part_size",

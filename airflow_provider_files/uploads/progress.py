@@ -1,4 +1,5 @@
-"""Progress reports of an upload (what they hold, and when to make one), and human-readable sizes."""
+"""Progress reports of an upload (what they hold, and when to make one), and human-readable sizes,
+rates and counts (one unit system, binary, for every message of the package)."""
 
 from __future__ import annotations
 
@@ -35,12 +36,26 @@ def parse_size_bytes(text: str | int) -> int:
 
 
 def format_bytes(size: float) -> str:
-    """Decimal units, as transfer rates are usually quoted: ``310 MB``, ``1.07 GB``."""
-    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+    """Binary units, as the API's limits are given: ``16 MiB``, ``1.5 GiB``, ``512 KiB``, ``900 B``.
+
+    Every size in a message of this package is written with this; rates with :func:`format_rate`.
+    """
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(size) >= factor:
             value = size / factor
-            return f"{value:.2f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+            text = f"{value:.2f}".rstrip("0").rstrip(".") if value < 10 else f"{value:.0f}"
+            return f"{text} {unit}"
     return f"{size:.0f} B"
+
+
+def format_rate(bytes_per_s: float) -> str:
+    """A transfer rate in MiB/s with one decimal: ``85.3 MiB/s``."""
+    return f"{bytes_per_s / 2**20:.1f} MiB/s"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 part``, ``3 parts``, ``1,000 parts``."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def format_duration(seconds: float) -> str:
@@ -78,10 +93,10 @@ class UploadProgress:
         return self.bytes_done / self.total_bytes if self.total_bytes else 1.0
 
     def describe(self) -> str:
-        """E.g. ``42% 310 MB of 740 MB, 85.3 MB/s, ETA 5s``."""
+        """E.g. ``42% 310 MiB of 740 MiB, 85.3 MiB/s, ETA 5s``."""
         text = (
             f"{self.fraction * 100:.0f}% {format_bytes(self.bytes_done)} of {format_bytes(self.total_bytes)}, "
-            f"{self.rate_bytes_per_s / 1e6:.1f} MB/s"
+            f"{format_rate(self.rate_bytes_per_s)}"
         )
         if self.eta_s is not None and self.bytes_done < self.total_bytes:
             text += f", ETA {format_duration(self.eta_s)}"

@@ -18,8 +18,9 @@ from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.api.sync_client import FilesClient
 from airflow_provider_files.uploads.checkpoint import CheckpointStore
 from airflow_provider_files.uploads.errors import UploadCancelledError
+from airflow_provider_files.uploads.limits import uses_single_request
 from airflow_provider_files.uploads.manifest import ShardSource, reuse_split, save_split
-from airflow_provider_files.uploads.progress import UploadProgress
+from airflow_provider_files.uploads.progress import UploadProgress, plural
 from airflow_provider_files.uploads.reuse import cancel_pending_upload, reusable_file
 from airflow_provider_files.uploads.single import SingleRequestUploader
 from airflow_provider_files.uploads.sources import UploadSource
@@ -174,7 +175,7 @@ class ResumableUploader:
                     source,
                     folder.sibling(SHARD_SUFFIX.format(index=index)),
                     source.name,
-                    single_request=source.size <= single_request_max_bytes,
+                    single_request=uses_single_request(source.size, single_request_max_bytes),
                     last_try=last_try,
                 )
             )
@@ -233,12 +234,12 @@ class ResumableUploader:
         finally:
             self._running = None
         log.info(
-            "Uploaded %s as file %s through the Uploads API (%s %s, %d parts, %d sent, %d reused, md5 %s, %.1f s)",
+            "Uploaded %s as file %s through the Uploads API (%s %s, %s, %d sent, %d reused, md5 %s, %.1f s)",
             filename,
             result.file.id,
             "resumed upload" if result.resumed else "upload",
             result.upload_id,
-            result.parts_total,
+            plural(result.parts_total, "part"),
             result.parts_sent,
             result.parts_reused,
             result.md5,

@@ -92,6 +92,9 @@ def _runner_command(
             str(part_size),
             "--concurrency",
             str(concurrency),
+            # the crash rows measure resuming the Uploads API, whatever the size and content
+            "--chunked",
+            "--no-validate",
             "--quiet",
         ]
     return _crash_runner_command(

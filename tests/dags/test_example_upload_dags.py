@@ -141,9 +141,9 @@ def test_chunked_upload_dag(
     routes = [entry["route"] for entry in data_requests(dag_conn)]
     assert routes.count("create_upload") == 1 and routes.count("add_part") == 3  # 4 MiB parts
     progress = [
-        line for line in output_of(capfd, caplog).splitlines() if "corpus.bin: " in line and "MB/s" in line
+        line for line in output_of(capfd, caplog).splitlines() if "corpus.bin: " in line and "MiB/s" in line
     ]
-    assert progress and "100% 9.00 MB of 9.00 MB" in progress[-1]
+    assert progress and "100% 8.58 MiB of 8.58 MiB" in progress[-1]
     source.unlink()
 
 

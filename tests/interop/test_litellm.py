@@ -90,7 +90,7 @@ def test_cli_single_request_and_the_refusal_naming_it(
     env = {**os.environ, "LITELLM_KEY": LITELLM_MASTER_KEY}
     base = [*CLI, str(source), "--purpose", "batch", "--base-url", litellm.base_url, "--gateway", "litellm"]
     base += ["--api-key-env", "LITELLM_KEY"]
-    refused = subprocess.run(base, env=env, capture_output=True, text=True, timeout=120)
+    refused = subprocess.run([*base, "--chunked"], env=env, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2
     assert "--single-request" in refused.stderr
     assert upstream.request_log() == []

@@ -120,7 +120,11 @@ def test_cli_as_documented_and_through_a_connection(
     env = {**os.environ, "OPENAI_API_KEY": UPSTREAM_KEY}
     cli = [sys.executable, "-m", "airflow_provider_files.cli", "upload"]
     chunked = subprocess.run(
-        [*cli, *args, "--part-size", "64KiB", "--quiet"], env=env, capture_output=True, text=True, timeout=120
+        [*cli, *args, "--chunked", "--part-size", "64KiB", "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert chunked.returncode == 0, chunked.stderr[-2000:]
     uploaded = json.loads(chunked.stdout)

@@ -445,9 +445,9 @@ def test_chunked_upload_logs_progress(
     assert files_conn.file_md5(result["id"]) == md5_of(source.read_bytes())
     assert "create_file" not in routes(files_conn)
     # The task logger writes through structlog to stdout, not to the logging module.
-    progress = [line for line in capsys.readouterr().out.splitlines() if "MB/s" in line]
+    progress = [line for line in capsys.readouterr().out.splitlines() if "MiB/s" in line]
     assert progress, "no progress line in the task log"
-    assert "data.bin: 100% 512 KB of 512 KB, " in progress[-1]
+    assert "data.bin: 100% 500 KiB of 500 KiB, " in progress[-1]
     assert len(progress) <= 3  # the first report, the last, and none in between (5 s apart)
 
 

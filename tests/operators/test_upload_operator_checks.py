@@ -14,10 +14,10 @@ import pytest
 
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.operators import files as files_module
-from airflow_provider_files.operators._upload_base import SINGLE_REQUEST_MAX_BYTES
 from airflow_provider_files.operators.files import ChunkedUploadOperator, UploadJsonlOperator
 from airflow_provider_files.uploads import SourceChangedError, UploadError
 from airflow_provider_files.uploads import engine as engine_module
+from airflow_provider_files.uploads.limits import SINGLE_REQUEST_MAX_BYTES
 from tests.support import FilesConnection, ProxiedCall, RewritingProxy, api_error
 
 from .support import md5_of, run_task, task_context

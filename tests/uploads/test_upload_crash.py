@@ -44,6 +44,8 @@ def upload_command(emulator: EmulatorHandle, path: Path, checkpoint: Path) -> li
         str(CONCURRENCY),
         "--checkpoint",
         str(checkpoint),
+        "--chunked",  # the Uploads API and its checkpoint, whatever the size
+        "--no-validate",  # the bytes are random
     ]
 
 
