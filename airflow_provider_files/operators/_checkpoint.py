@@ -211,8 +211,8 @@ def warn_if_not_shared(folder: ObjectStoragePath, log: Any, task_executor: str |
         return False
     _warned_folders.add(str(folder))
     log.warning(
-        "Upload checkpoints are kept in the local folder %s, but the executor (%s) may run a retry "
-        "on another worker, which will not find them and starts the upload over. Point "
+        "Checkpoints (of uploads and batch ids) are kept in the local folder %s, but the executor "
+        "(%s) may run a retry on another worker, which will not find them and starts over. Point "
         "[openai_files] checkpoint_folder (AIRFLOW__OPENAI_FILES__CHECKPOINT_FOLDER) or the "
         "operator's checkpoint_folder at shared storage, e.g. s3://bucket/airflow/upload-checkpoints",
         folder.path,
