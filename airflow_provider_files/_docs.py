@@ -232,6 +232,37 @@ def render_class(cls: type, all_classes: Sequence[type]) -> str:
     return "\n".join(lines)
 
 
+def render_config() -> str:
+    """The provider's options of Airflow's configuration, from ``get_provider_info()["config"]``."""
+    from airflow_provider_files.get_provider_info import get_provider_info
+
+    lines = [
+        "## Configuration",
+        "",
+        "Options of Airflow's configuration (`airflow.cfg`, or the environment variable shown), read",
+        "from the provider's `get_provider_info()`.",
+        "",
+    ]
+    for section, spec in get_provider_info()["config"].items():
+        lines += [
+            f"### [{section}]",
+            "",
+            spec["description"],
+            "",
+            "| option | environment variable | type | default | meaning |",
+            "|---|---|---|---|---|",
+        ]
+        for option, entry in spec["options"].items():
+            default = "none" if entry.get("default") is None else f"`{entry['default']}`"
+            example = f" Example: `{entry['example']}`." if entry.get("example") else ""
+            lines.append(
+                f"| `{option}` | `AIRFLOW__{section.upper()}__{option.upper()}` | {entry['type']} | "
+                f"{default} | {_cell(entry['description'] + example)} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def render_reference(class_names: Sequence[str] = REFERENCE_CLASSES) -> str:
     classes = [load_class(name) for name in class_names]
     header = [
@@ -244,9 +275,11 @@ def render_reference(class_names: Sequence[str] = REFERENCE_CLASSES) -> str:
         "class's signature, `template_fields` and docstring; a test fails when this file is out of date.",
         "",
         *[f"- [{cls.__name__}](#{cls.__name__.lower()})" for cls in classes],
+        "- [Configuration](#configuration)",
         "",
     ]
-    return "\n".join(header) + "\n" + "\n".join(render_class(cls, classes) for cls in classes)
+    classes_text = "\n".join(render_class(cls, classes) for cls in classes)
+    return "\n".join(header) + "\n" + classes_text + "\n" + render_config()
 
 
 def undocumented(class_names: Sequence[str] = REFERENCE_CLASSES) -> list[str]:

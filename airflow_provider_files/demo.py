@@ -77,16 +77,43 @@ EXAMPLE_SOURCE_ENV_VAR = "AIRFLOW_FILES_EXAMPLE_JSONL"
 EXAMPLE_RESULTS_ENV_VAR = "AIRFLOW_FILES_EXAMPLE_RESULTS"
 
 
+EXAMPLE_DATA_FOLDER_NAME = "example_data"
+
+
+def example_data_folder() -> Path:
+    """The one folder the example DAGs write their sample inputs to, reused by every run:
+    ``$AIRFLOW_HOME/example_data`` (``~/airflow/example_data`` without AIRFLOW_HOME)."""
+    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+    return Path(home) / EXAMPLE_DATA_FOLDER_NAME
+
+
+def reuse_or_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """``path``, written by ``write(temporary_path)`` only if it is missing; the temporary file is
+    renamed into place, so runs that share the folder never see half a file."""
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return path
+
+
 def example_source(params: Mapping[str, Any] | None, default_requests: int) -> str:
     """The file an example DAG uploads: its ``source`` param, ``$AIRFLOW_FILES_EXAMPLE_JSONL``,
-    or a sample of ``sample_requests`` (default ``default_requests``) requests written now."""
+    or a sample of ``sample_requests`` (default ``default_requests``) requests, written once
+    into :func:`example_data_folder` and reused by later runs."""
     params = params or {}
     chosen = params.get("source") or os.environ.get(EXAMPLE_SOURCE_ENV_VAR)
     if chosen:
         return str(chosen)
-    folder = Path(tempfile.mkdtemp(prefix="airflow-files-example-"))
     count = int(params.get("sample_requests") or default_requests)
-    return str(write_sample_requests(folder / "requests.jsonl", count))
+    target = example_data_folder() / f"requests-{count}.jsonl"
+    return str(reuse_or_write(target, lambda path: write_sample_requests(path, count)))
 
 
 def example_destination(params: Mapping[str, Any] | None) -> str:

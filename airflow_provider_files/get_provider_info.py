@@ -159,13 +159,22 @@ def get_provider_info() -> dict[str, Any]:
                     "checkpoint_folder": {
                         "description": "Folder (local path or object storage URL such as s3://bucket/prefix) "
                         "where upload checkpoints are kept so a task retry resumes its upload. Use shared "
-                        "storage when retries may run on another worker. Default: "
-                        "$AIRFLOW_HOME/upload_checkpoints.",
+                        "storage when retries may run on another worker (CeleryExecutor, KubernetesExecutor): "
+                        "the default, $AIRFLOW_HOME/upload_checkpoints, is local.",
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "s3://my-bucket/airflow/upload-checkpoints",
                         "default": None,
-                    }
+                    },
+                    "checkpoint_retention_days": {
+                        "description": "A task instance's checkpoints are removed once it has succeeded; "
+                        "those left by tries that failed for good are removed after this many days (checked "
+                        "when a task first uses the folder). 0 keeps them for ever.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "7",
+                    },
                 },
             }
         },

@@ -36,7 +36,7 @@ with DAG(
 
     @task
     def prepare_requests(params: dict[str, Any] | None = None) -> str:
-        """The file to upload: the ``source`` param, the env var, or a freshly written sample."""
+        """The file to upload: the ``source`` param, the env var, or the sample (written once)."""
         from airflow_provider_files.demo import example_source
 
         return example_source(params, default_requests=2500)

@@ -3,7 +3,8 @@
 ``make_file`` -> ``upload_file`` (ChunkedUploadOperator; waits until processed) -> ``report``.
 
 The file is the ``source`` param, else ``$AIRFLOW_FILES_EXAMPLE_FILE``, else ``size_mb``
-megabytes of generated data. ``source`` may be a local path or a URL such as
+megabytes of generated data, written once to ``$AIRFLOW_HOME/example_data`` and reused by
+later runs. ``source`` may be a local path or a URL such as
 ``gs://google_cloud_default@bucket/corpus.bin``; object storage is read as a stream, one part
 range at a time. Run it with ``airflow dags test example_chunked_upload`` once
 ``AIRFLOW_CONN_OPENAI_FILES_DEFAULT`` points at the emulator or an API (see
@@ -16,7 +17,8 @@ acknowledged are not sent again), and a retry after success reuses the file.
 from __future__ import annotations
 
 import os
-import tempfile
+import random
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +50,18 @@ with DAG(
         chosen = params.get("source") or os.environ.get(SOURCE_ENV_VAR)
         if chosen:
             return str(chosen)
-        path = Path(tempfile.mkdtemp(prefix="example-chunked-upload-")) / "corpus.bin"
-        with path.open("wb") as handle:
-            for _ in range(int(params.get("size_mb", 24))):
-                handle.write(os.urandom(BLOCK_BYTES))
-        return str(path)
+        from airflow_provider_files.demo import example_data_folder, reuse_or_write
+
+        size_mb = int(params.get("size_mb", 24))
+
+        def write(path: Path) -> None:
+            noise = random.Random(size_mb)  # the same bytes for a size: runs can share the file
+            with path.open("wb") as handle:
+                for _ in range(size_mb):
+                    handle.write(noise.randbytes(BLOCK_BYTES))
+
+        # written once into $AIRFLOW_HOME/example_data and reused by later runs
+        return str(reuse_or_write(example_data_folder() / f"chunked-{size_mb}mb" / "corpus.bin", write))
 
     upload_file = ChunkedUploadOperator(
         task_id="upload_file",
@@ -66,6 +75,7 @@ with DAG(
         poll_interval_s=1.0,
         timeout_s=600,
         retries=2,
+        retry_delay=timedelta(seconds=2),  # the retry resumes: only missing parts are sent
     )
 
     @task

@@ -18,8 +18,9 @@ changes)::
         "extra": {"gateway": "portkey", "portkey_virtual_key": "<virtual key>"}}'
 
 The file to upload is the ``source`` param, else ``$AIRFLOW_FILES_EXAMPLE_JSONL``, else a sample
-of ``sample_requests`` chat-completion requests written by the first task. ``source`` may be a
-local path or a URL such as ``s3://aws_default@bucket/requests.jsonl``.
+of ``sample_requests`` chat-completion requests, written once to ``$AIRFLOW_HOME/example_data``
+and reused by later runs. ``source`` may be a local path or a URL such as
+``s3://aws_default@bucket/requests.jsonl``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ with DAG(
 
     @task
     def prepare_requests(params: dict[str, Any] | None = None) -> str:
-        """The file to upload: the ``source`` param, the env var, or a freshly written sample."""
+        """The file to upload: the ``source`` param, the env var, or the sample (written once)."""
         from airflow_provider_files.demo import example_source
 
         return example_source(params, default_requests=1000)

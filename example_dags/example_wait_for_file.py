@@ -58,22 +58,23 @@ with DAG(
         params = params or {}
         count = int(params.get("requests_per_file") or 3)
         break_line = params.get("break_line")
-        folder = Path(tempfile.mkdtemp(prefix="example-wait-for-file-"))
         hook = FilesHook(FILES_CONN_ID)
         uploaded = []
-        try:
-            for index, (url, body) in enumerate(ENDPOINT_BODIES.items()):
-                lines = [
-                    json.dumps({"custom_id": f"req-{n}", "method": "POST", "url": url, "body": body})
-                    for n in range(1, count + 1)
-                ]
-                if index == 0 and break_line is not None and 1 <= break_line <= count:
-                    lines[break_line - 1] = lines[break_line - 1][:-1]  # drop the closing brace
-                path = folder / f"requests-{index}.jsonl"
-                path.write_text("\n".join(lines) + "\n")
-                uploaded.append(hook.upload_file(path, "batch").to_dict())
-        finally:
-            hook.close()
+        # a folder of this try only, removed once its files are uploaded
+        with tempfile.TemporaryDirectory(prefix="example-wait-for-file-") as temporary:
+            try:
+                for index, (url, body) in enumerate(ENDPOINT_BODIES.items()):
+                    lines = [
+                        json.dumps({"custom_id": f"req-{n}", "method": "POST", "url": url, "body": body})
+                        for n in range(1, count + 1)
+                    ]
+                    if index == 0 and break_line is not None and 1 <= break_line <= count:
+                        lines[break_line - 1] = lines[break_line - 1][:-1]  # drop the closing brace
+                    path = Path(temporary) / f"requests-{index}.jsonl"
+                    path.write_text("\n".join(lines) + "\n")
+                    uploaded.append(hook.upload_file(path, "batch").to_dict())
+            finally:
+                hook.close()
         return uploaded
 
     wait_until_ready = UploadCompleteSensor(

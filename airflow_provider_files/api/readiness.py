@@ -114,9 +114,14 @@ def evaluate_file(
     if status in _GONE_STATUSES:
         return Readiness(file_id, ReadinessState.FAILED, f"file {file_id} is {status}", file)
     if status in _READY_STATUSES:
-        return Readiness(file_id, ReadinessState.READY, f"file {file_id} is processed", file)
+        return Readiness(file_id, ReadinessState.READY, f"file {file_id} has status 'processed'", file)
     if status in _PENDING_STATUSES:
-        return Readiness(file_id, ReadinessState.PENDING, f"file {file_id} is {status}", file)
+        return Readiness(
+            file_id,
+            ReadinessState.PENDING,
+            f"file {file_id} has status {status!r}, not 'processed' yet",
+            file,
+        )
     if status is not None:
         return Readiness(
             file_id, ReadinessState.PENDING, f"file {file_id} has an unrecognised status {status!r}", file

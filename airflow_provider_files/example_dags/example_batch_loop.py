@@ -15,9 +15,10 @@ Run it against the local emulator (no key, no bill)::
     airflow dags test example_batch_loop -c '{"destination": "/tmp/batch_loop"}'
 
 ``airflow-files demo`` does all of that for you. The requests are the ``source`` param, else
-``$AIRFLOW_FILES_EXAMPLE_JSONL``, else a sample of ``sample_requests`` written by the first task;
-the results go to the ``destination`` param (a folder or a URL such as ``s3://conn@bucket/out/``),
-else ``$AIRFLOW_FILES_EXAMPLE_RESULTS``, else a new temporary folder.
+``$AIRFLOW_FILES_EXAMPLE_JSONL``, else a sample of ``sample_requests`` written once to
+``$AIRFLOW_HOME/example_data`` and reused by later runs; the results go to the ``destination``
+param (a folder or a URL such as ``s3://conn@bucket/out/``), else ``$AIRFLOW_FILES_EXAMPLE_RESULTS``,
+else a new temporary folder.
 
 Retries are safe: a retried ``run_batches`` finds the batch its earlier try created (the run's key
 is in the batch's metadata) instead of paying for a second one.
@@ -56,7 +57,7 @@ with DAG(
 
     @task
     def prepare_requests(params: dict[str, Any] | None = None) -> str:
-        """The file to upload: the ``source`` param, the env var, or a freshly written sample."""
+        """The file to upload: the ``source`` param, the env var, or the sample (written once)."""
         from airflow_provider_files.demo import example_source
 
         return example_source(params, default_requests=2500)

@@ -41,7 +41,10 @@ def wait_on_schedule(
     :param timeout_error: the exception for a deadline reached, from the pending summary.
     :param api_error: the exception for an API that could not be asked, from the reason.
     """
+    started = clock()
+    checks = 0
     while True:
+        checks += 1
         try:
             result = check()
         except FilesApiError as exc:
@@ -56,6 +59,12 @@ def wait_on_schedule(
                 )
         else:
             if result is not None:
+                log.info(
+                    "Done waiting for %s: ready after %d check(s) in %.1f s",
+                    what,
+                    checks,
+                    clock() - started,
+                )
                 return result
             log.info("%s", pending_summary())
             step = poll.after_pending(now=clock())

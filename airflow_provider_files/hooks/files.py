@@ -262,7 +262,7 @@ class FilesHook(BaseHook):
         return wait_on_schedule(
             check,
             _start_poll(poll_interval_s, max_poll_interval_s, max_consecutive_errors, timeout_s, clock),
-            what="files",
+            what="file(s) " + ", ".join(t.file_id for t in tracker.targets),
             pending_summary=tracker.pending_summary,
             timeout_error=lambda summary: FileWaitTimeoutError(
                 f"files not ready after {timeout_s:g}s; {summary}"

@@ -16,8 +16,11 @@ from airflow_provider_files.exceptions import FileWaitTimeoutError
 from airflow_provider_files.hooks.files import FilesHook, file_targets
 from airflow_provider_files.operators._checkpoint import (
     ObjectStorageCheckpointStore,
+    add_success_callback,
     checkpoint_name_from_context,
     default_checkpoint_folder,
+    prepare_checkpoint_folder,
+    remove_task_checkpoints,
 )
 from airflow_provider_files.operators._source import (
     SourceLike,
@@ -117,6 +120,8 @@ class FilesUploadOperatorBase(BaseOperator):
         self.send_md5 = send_md5
         self._uploader: ResumableUploader | None = None
         self._final_try = False
+        # once the task instance has succeeded, no retry needs its checkpoints
+        self.on_success_callback = add_success_callback(self.on_success_callback, self._remove_checkpoints)
 
     @property
     def source_path(self) -> SourceLike:
@@ -150,8 +155,12 @@ class FilesUploadOperatorBase(BaseOperator):
 
     def checkpoint_store(self, context: Context) -> ObjectStorageCheckpointStore:
         """The store of this task instance (keyed by dag, task, run and map index)."""
-        folder = self.checkpoint_folder or default_checkpoint_folder()
+        folder = prepare_checkpoint_folder(self.checkpoint_folder, self.log, getattr(self, "executor", None))
         return ObjectStorageCheckpointStore.for_task(folder, checkpoint_name_from_context(context))
+
+    def _remove_checkpoints(self, context: Context) -> None:
+        folder = self.checkpoint_folder or default_checkpoint_folder()
+        remove_task_checkpoints(folder, checkpoint_name_from_context(context), self.log)
 
     # -- uploading -----------------------------------------------------------------------------
 

@@ -39,8 +39,11 @@ from airflow_provider_files.exceptions import BatchEndedError, BatchFailedError,
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.operators._checkpoint import (
     ObjectStorageCheckpointStore,
+    add_success_callback,
     checkpoint_name_from_context,
     default_checkpoint_folder,
+    prepare_checkpoint_folder,
+    remove_task_checkpoints,
 )
 from airflow_provider_files.triggers.deferral import (
     batch_on_resume,
@@ -94,7 +97,8 @@ class BatchOperator(BaseOperator):
     :param checkpoint_folder: where the batch id of each task run is remembered, so that a retry
         finds its batch directly (local path or ObjectStoragePath; default
         ``[openai_files] checkpoint_folder``, else ``$AIRFLOW_HOME/upload_checkpoints``). Should it be
-        lost, the batch is still found by listing the newest batches. Templated.
+        lost, the batch is still found by listing the newest batches. Removed once the task
+        instance succeeds. Templated.
     :param files_conn_id: id of an ``openai_files`` connection (templated).
     :return: the batch as a dict (``Batch.to_dict()``: id, status, request_counts, output_file_id,
         error_file_id, usage ...).
@@ -152,6 +156,8 @@ class BatchOperator(BaseOperator):
         self.files_conn_id = files_conn_id
         self.checkpoint_folder = checkpoint_folder
         self._batch_id: str | None = None
+        # once the task instance has succeeded, no retry needs the batch id it remembered
+        self.on_success_callback = add_success_callback(self.on_success_callback, self._remove_checkpoints)
 
     @cached_property
     def hook(self) -> FilesHook:
@@ -178,11 +184,15 @@ class BatchOperator(BaseOperator):
             "output_expires_after_s": self.output_expires_after_s,
             "log": self.log,
             "checkpoint": ObjectStorageCheckpointStore.for_task(
-                self.checkpoint_folder or default_checkpoint_folder(),
+                prepare_checkpoint_folder(self.checkpoint_folder, self.log, getattr(self, "executor", None)),
                 checkpoint_name_from_context(context),
                 suffix=".batch",
             ),
         }
+
+    def _remove_checkpoints(self, context: Context) -> None:
+        folder = self.checkpoint_folder or default_checkpoint_folder()
+        remove_task_checkpoints(folder, checkpoint_name_from_context(context), self.log)
 
     def _submit(self, request: Mapping[str, Any]) -> Batch:
         result = submit_batch(self.hook.client, **request)

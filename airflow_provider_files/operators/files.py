@@ -88,8 +88,9 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
     Parts are read from the source as byte ranges (never the whole file in memory), sent
     ``concurrency`` at a time, and the upload is completed with the md5 of the whole file.
     With ``resume`` (the default) the upload's state is checkpointed after every part, so a
-    retry of the task sends only the parts that are missing, and a retry after success reuses
-    the file. Without it, a failed or killed upload is cancelled.
+    retry of the task sends only the parts that are missing, and a retry after the upload
+    finished (the wait failed, say) reuses the file. Without it, a failed or killed upload is
+    cancelled.
 
     Returns (XCom) the file object as a dict: ``id``, ``bytes``, ``filename``, ``purpose``,
     ``status`` ...
@@ -108,7 +109,8 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
         it, as no retry will come); if False, cancel it on any failure.
     :param checkpoint_folder: where checkpoints live (any ObjectStoragePath; default
         ``[openai_files] checkpoint_folder`` or ``$AIRFLOW_HOME/upload_checkpoints``). Use shared
-        storage when retries may run on another worker. Templated.
+        storage when retries may run on another worker. A task instance's checkpoints are removed
+        once it succeeds. Templated.
     :param wait_for_completion: after uploading, wait until the API has processed the file.
     :param deferrable: wait in the triggerer instead of a worker slot (default
         ``[operators] default_deferrable``).

@@ -119,6 +119,8 @@ class UploadCompleteSensor(PollingSensor):
             if failed is not None:
                 raise FileProcessingFailedError(failed.reason)
             if tracker.done:
+                verdicts = [tracker.last_verdicts[t.file_id].reason for t in tracker.targets]
+                self.log.info("%d file(s) ready: %s", len(verdicts), "; ".join(verdicts))
                 return self._xcom_value([f.to_dict() for f in tracker.ready_files()])
             self.log.info("%s", tracker.pending_summary())
             return None

@@ -168,7 +168,7 @@ class SingleRequestUploader(SourceUploader[SingleUploadResult]):
             store.save(record.to_dict())
         elapsed_s = time.monotonic() - started
         log.info(
-            "Uploaded %s as file %s with one request (%d bytes, %.1f s)",
+            "Uploaded %s as file %s in one POST /files request (%d bytes, %.1f s)",
             name,
             file.id,
             upload_source.size,

@@ -92,3 +92,43 @@ def test_blocking_wait_honours_retry_after(
     gaps = gaps_between_checks(emulator, file_id)
     assert len(gaps) == 2
     assert all(gap >= RETRY_AFTER_S - 0.05 for gap in gaps), gaps  # not the 0.05-0.1 s backoff
+
+
+# -- log lines: what a user reads in the task log ---------------------------------------------------
+# The task logger writes through structlog to stdout, not to the logging module.
+
+
+def log_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return capsys.readouterr().out.splitlines()
+
+
+def test_sensor_logs_when_the_file_is_already_processed(
+    emulator: EmulatorHandle, hook: FilesHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uploaded = hook.upload_file(json.dumps(LINE).encode() + b"\n", "batch", filename="one.jsonl")
+    wait_for_files(hook, [uploaded.id], timeout_s=15, poll_interval_s=0.1)  # processed now
+    capsys.readouterr()
+    sensor = UploadCompleteSensor(
+        task_id="wait", file_id=uploaded.id, files_conn_id=CONN_ID, deferrable=False
+    )
+    sensor.execute({})
+    ready = [line for line in log_lines(capsys) if "ready" in line]
+    assert len(ready) == 1
+    assert f"1 file(s) ready: file {uploaded.id} has status 'processed'" in ready[0]
+
+
+def test_pending_lines_name_the_status_and_the_blocking_wait_ends_with_ready(
+    emulator: EmulatorHandle, hook: FilesHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.set_processing_delay(0.5)
+    uploaded = hook.upload_file(json.dumps(LINE).encode() + b"\n", "batch", filename="one.jsonl")
+    capsys.readouterr()
+    wait_for_files(hook, [uploaded.id], timeout_s=15, poll_interval_s=0.1)
+    lines = [line for line in log_lines(capsys) if uploaded.id in line]
+    pending = (
+        f"0 of 1 file(s) ready; waiting for: file {uploaded.id} has status 'uploaded', not 'processed' yet"
+    )
+    assert pending in lines[0]
+    assert not any(" is uploaded" in line for line in lines)
+    assert f"Done waiting for file(s) {uploaded.id}: ready after " in lines[-1]
+    assert "check(s) in" in lines[-1]

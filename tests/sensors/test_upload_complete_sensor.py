@@ -303,7 +303,7 @@ def test_wait_for_files_returns_ready_files_with_backoff(files_conn: str, api: r
 def test_wait_for_files_times_out(files_conn: str, api: respx.MockRouter) -> None:
     api.get("/files/file-1").mock(return_value=ok(status="uploaded"))
     clock = FakeClock()
-    with pytest.raises(FileWaitTimeoutError, match="file-1 is uploaded"):
+    with pytest.raises(FileWaitTimeoutError, match="file-1 has status 'uploaded'"):
         wait_for_files(
             FilesHook(files_conn),
             ["file-1"],

@@ -122,7 +122,7 @@ async def test_deadline_gives_timeout_event(files_conn: str, api: respx.MockRout
     event = await first_event(make_trigger(files_conn, deadline=started + 0.4))
     assert event["status"] == "timeout"
     assert event["pending"] == ["file-1"]
-    assert "file-1 is uploaded" in event["message"]
+    assert "file-1 has status 'uploaded'" in event["message"]
     assert time.time() >= started + 0.4
 
 
