@@ -44,5 +44,7 @@ def test_the_mapped_upload_snippet_builds_a_task() -> None:
     with DAG("readme_scale", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
         exec(compile(snippet, "README.md", "exec"), {})
     task = dag.get_task("upload_corpus")
-    assert task.partial_kwargs["concurrency"] * task.partial_kwargs["max_active_tis_per_dagrun"] == 16
-    assert task.partial_kwargs["pool"] == "openai_files"
+    partial_kwargs = getattr(task, "partial_kwargs", None)
+    assert partial_kwargs is not None, "the snippet's task is not mapped"
+    assert partial_kwargs["concurrency"] * partial_kwargs["max_active_tis_per_dagrun"] == 16
+    assert partial_kwargs["pool"] == "openai_files"
