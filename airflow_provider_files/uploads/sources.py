@@ -88,7 +88,9 @@ class OpenFileSource:
     """A file reached through an opener, e.g. an ``ObjectStoragePath``'s ``open``.
 
     Every part opens its own handle (fsspec handles are not thread-safe), seeks to its offset
-    and reads its range; a handle that cannot seek skips forward by reading.
+    and reads its range; a handle that cannot seek skips forward by reading. The opener must
+    return a new, independent handle each time; for a file in an fsspec filesystem use
+    :class:`ObjectSource`, which needs no handle (``memory://`` shares one, s3fs reads ahead).
 
     :param opener: returns a new binary file object positioned at the start (``path.open``).
     :param size: size of the file in bytes.
@@ -243,7 +245,7 @@ class ObjectSource:
 
 
 # Buffer of ObjectSource.open(): what a line-by-line reader fetches at a time.
-LINE_BUFFER_BYTES = 64 * 1024
+LINE_BUFFER_BYTES = 16 * 1024
 
 
 class ObjectRange:
