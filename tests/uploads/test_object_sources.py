@@ -175,7 +175,7 @@ def test_parts_of_a_memory_object_read_interleaved_do_not_move_each_other() -> N
         first, second = source.range(0, half).chunks(), source.range(half, half).chunks()
         read_first: list[bytes] = []
         read_second: list[bytes] = []
-        for chunk_first, chunk_second in zip(first, second):
+        for chunk_first, chunk_second in zip(first, second, strict=True):
             read_first.append(chunk_first)
             read_second.append(chunk_second)
 
