@@ -6,15 +6,17 @@ Layout of ``tests/``: every folder is a package; a folder's shared helpers live 
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import httpx
 import pytest
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from airflow_provider_files.emulator.testing import EmulatorHandle
 
@@ -215,3 +217,69 @@ class RewritingProxy:
 def api_error(message: str, param: str | None = None) -> dict[str, Any]:
     """An error body in the API's shape."""
     return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
+
+
+class RangeCountingFileSystem(AbstractFileSystem):
+    """An in-memory fsspec filesystem that behaves like S3 for reads and counts what it serves.
+
+    ``cat_file(path, start, end)`` answers exactly that range (as one ranged GET would); ``open``
+    gives a buffered handle that, like s3fs's, reads ahead in blocks of
+    :attr:`blocksize` (50 MiB, s3fs's default). ``bytes_fetched`` and ``requests`` add up both.
+    """
+
+    protocol = "countingrange"
+    blocksize = 50 * 1024 * 1024
+    cachable = False  # a fresh instance per test, not fsspec's cached one
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.objects: dict[str, bytes] = {}
+        self.bytes_fetched = 0
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def fetched(self, start: int, end: int, path: str) -> bytes:
+        data = self.objects[self._strip_protocol(path)][start:end]
+        with self._lock:
+            self.bytes_fetched += len(data)
+            self.requests += 1
+        return data
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.bytes_fetched = self.requests = 0
+
+    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        self.objects[self._strip_protocol(path)] = bytes(value)
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        key = self._strip_protocol(path)
+        if key not in self.objects:
+            if any(name.startswith(key.rstrip("/") + "/") for name in self.objects):
+                return {"name": key, "size": 0, "type": "directory"}
+            raise FileNotFoundError(path)
+        data = self.objects[key]
+        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        return {"name": key, "size": len(data), "type": "file", "ETag": etag}
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        prefix = self._strip_protocol(path).rstrip("/") + "/"
+        names = [name for name in self.objects if name.startswith(prefix)]
+        return [self.info(name) for name in names] if detail else names
+
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        size = len(self.objects[self._strip_protocol(path)])
+        return self.fetched(start or 0, size if end is None else end, path)
+
+    def _open(
+        self, path: str, mode: str = "rb", block_size: Any = None, **kwargs: Any
+    ) -> AbstractBufferedFile:
+        if mode != "rb":
+            raise NotImplementedError("read-only")
+        return _CountingFile(self, path, mode, block_size=block_size or self.blocksize, **kwargs)
+
+
+class _CountingFile(AbstractBufferedFile):
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        fs = cast(RangeCountingFileSystem, self.fs)
+        return fs.fetched(start, end, self.path)

@@ -63,10 +63,9 @@ def as_storage_path(location: str | os.PathLike[str] | ObjectStoragePath) -> Obj
         try:
             path.fs  # noqa: B018 - resolves the filesystem now, so a missing one is named here
         except ValueError as exc:
-            hint = _FILESYSTEM_PROVIDERS.get(path.protocol or "", "the provider that serves this scheme")
             raise ValueError(
                 f"cannot read {text}: no filesystem is registered for {path.protocol}:// ({exc}); "
-                f"install {hint}"
+                f"{_filesystem_hint(path.protocol or '')}"
             ) from exc
     return path
 
@@ -81,6 +80,25 @@ _FILESYSTEM_PROVIDERS = {
     "abfss": "apache-airflow-providers-microsoft-azure",
     "sftp": "apache-airflow-providers-sftp[sshfs]",
 }
+
+
+def _filesystem_hint(protocol: str) -> str:
+    """How to make ``protocol://`` known to Airflow: a provider package, or ``attach()`` for a
+    filesystem that fsspec has but no provider registers (``memory``, ``http`` ...)."""
+    if protocol in _FILESYSTEM_PROVIDERS:
+        return f"install {_FILESYSTEM_PROVIDERS[protocol]}"
+    from fsspec.registry import known_implementations, registry
+
+    if protocol in known_implementations or protocol in registry:
+        return (
+            f"fsspec has a {protocol}:// filesystem but no installed provider registers it with "
+            f'Airflow: attach it first, e.g. airflow.sdk.io.attach("{protocol}", '
+            f'fs=fsspec.filesystem("{protocol}")) at the top of the DAG file'
+        )
+    return (
+        f"install the provider that serves {protocol}://, or attach an fsspec filesystem for it "
+        f'with airflow.sdk.io.attach("{protocol}", fs=...)'
+    )
 
 
 def is_local(path: ObjectStoragePath) -> bool:

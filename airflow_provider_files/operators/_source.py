@@ -11,7 +11,7 @@ from typing import IO, Any, cast
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_files.operators._checkpoint import as_storage_path, is_local
-from airflow_provider_files.uploads import LocalFileSource, OpenFileSource, UploadSource
+from airflow_provider_files.uploads import LocalFileSource, ObjectSource, UploadSource
 
 SourceLike = str | os.PathLike[str] | ObjectStoragePath
 
@@ -46,7 +46,8 @@ def object_fingerprint(info: Mapping[str, Any]) -> str:
 
 
 def open_upload_source(source: SourceLike) -> UploadSource:
-    """An engine source reading ``source``: local files by byte range, object storage as a stream.
+    """An engine source reading ``source``: local files through their own handles, object storage
+    by ranged reads (each byte fetched once per pass, no handle shared between parts).
 
     :param source: a local path, a ``file://``/``s3://``/``gs://``... URL or an ObjectStoragePath.
     :raises FileNotFoundError: when there is nothing at ``source``.
@@ -60,6 +61,10 @@ def open_upload_source(source: SourceLike) -> UploadSource:
         if local.is_dir():
             raise IsADirectoryError(f"source is a directory, not a file: {local}")
         return cast(UploadSource, LocalFileSource(local))
+    return cast(UploadSource, _object_source(path))
+
+
+def _object_source(path: ObjectStoragePath) -> ObjectSource:
     try:
         info = dict(path.stat())
     except FileNotFoundError:
@@ -69,18 +74,39 @@ def open_upload_source(source: SourceLike) -> UploadSource:
     size = info.get("size")
     if not isinstance(size, int):
         size = int(path.size())
-
-    def opener() -> IO[bytes]:
-        return cast(IO[bytes], path.open("rb"))
-
-    return cast(
-        UploadSource,
-        OpenFileSource(opener=opener, size=size, name=path.name, fingerprint=object_fingerprint(info)),
+    return ObjectSource(
+        path.fs,
+        path.path,
+        size,
+        name=path.name,
+        fingerprint=object_fingerprint(info),
+        label=describe(path),
     )
 
 
-def readable(source: SourceLike) -> Path | ObjectStoragePath:
+class ObjectFile:
+    """An object as the validator and the sharder read it: ``open("rb")`` fetches exactly what is
+    read (an ObjectStoragePath's own ``open`` reads ahead: 50 MiB blocks on S3), and ``str()`` is
+    its URL, which their messages name.
+
+    :param source: the object.
+    """
+
+    def __init__(self, source: ObjectSource) -> None:
+        self.source = source
+
+    def __str__(self) -> str:
+        return str(self.source)
+
+    def __repr__(self) -> str:
+        return f"ObjectFile({self.source!r})"
+
+    def open(self, mode: str = "rb") -> IO[bytes]:
+        return self.source.open(mode)
+
+
+def readable(source: SourceLike) -> Path | ObjectFile:
     """``source`` as something with ``open("rb")``: a plain local path when it is local (the
-    fastest reader), else the ObjectStoragePath."""
+    fastest reader), else an :class:`ObjectFile` reading by byte ranges."""
     path = as_storage_path(source)
-    return Path(path.path) if is_local(path) else path
+    return Path(path.path) if is_local(path) else ObjectFile(_object_source(path))

@@ -41,6 +41,7 @@ from airflow_provider_files.operators._checkpoint import (
     is_local,
 )
 from airflow_provider_files.operators._source import (
+    ObjectFile,
     SourceLike,
     describe,
     open_upload_source,
@@ -446,7 +447,7 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         return temporary, temporary
 
 
-def _request_target(source: Path | ObjectStoragePath) -> dict[str, str | None]:
+def _request_target(source: Path | ObjectFile) -> dict[str, str | None]:
     """``endpoint`` and ``model`` of the first request of a validated file (all share them)."""
     with source.open("rb") as handle:
         for raw in handle:

@@ -21,7 +21,7 @@ from airflow_provider_files.uploads.limits import (
 from airflow_provider_files.uploads.progress import UploadProgress, format_bytes, parse_size_bytes
 from airflow_provider_files.uploads.result import UploadResult
 from airflow_provider_files.uploads.single import SingleRequestUploader, SingleUploadResult
-from airflow_provider_files.uploads.sources import LocalFileSource, OpenFileSource, UploadSource
+from airflow_provider_files.uploads.sources import LocalFileSource, ObjectSource, OpenFileSource, UploadSource
 from airflow_provider_files.uploads.uploader import ChunkedUploader
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "JsonFileCheckpointStore",
     "LocalFileSource",
     "MemoryCheckpointStore",
+    "ObjectSource",
     "OpenFileSource",
     "SingleRequestUploader",
     "SingleUploadResult",

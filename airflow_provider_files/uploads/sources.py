@@ -1,18 +1,21 @@
 """What the upload engine reads: a file whose byte ranges can be read again for retries and resume.
 
 Each part is a :class:`~airflow_provider_files.api.bodies.BodySource` over one byte range that
-opens the file afresh on every attempt and streams it in small chunks, so no part is ever held
-in memory and several parts can be read at once from separate handles.
+reads the file afresh on every attempt and streams it in small chunks, so no part is ever held
+in memory and several parts can be read at once. Local files are read through their own handles;
+objects in an fsspec filesystem (S3, GCS, Azure, ``memory://`` ...) through ranged reads
+(:class:`ObjectSource`), which share no handle and fetch no byte twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, cast, runtime_checkable
 
 from airflow_provider_files.api.bodies import READ_CHUNK_BYTES, BodySource, FileRange
 
@@ -85,7 +88,9 @@ class OpenFileSource:
     """A file reached through an opener, e.g. an ``ObjectStoragePath``'s ``open``.
 
     Every part opens its own handle (fsspec handles are not thread-safe), seeks to its offset
-    and reads its range; a handle that cannot seek skips forward by reading.
+    and reads its range; a handle that cannot seek skips forward by reading. The opener must
+    return a new, independent handle each time; for a file in an fsspec filesystem use
+    :class:`ObjectSource`, which needs no handle (``memory://`` shares one, s3fs reads ahead).
 
     :param opener: returns a new binary file object positioned at the start (``path.open``).
     :param size: size of the file in bytes.
@@ -164,6 +169,171 @@ class OpenedRange:
                 yield chunk
 
 
+class RangeReadable(Protocol):
+    """A filesystem that returns a byte range of a file in one call, as fsspec's ``cat_file`` does
+    (S3, GCS and Azure send it as one ranged GET; ``memory://`` slices its buffer)."""
+
+    def cat_file(
+        self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+    ) -> bytes: ...
+
+
+class ObjectSource:
+    """An object in an fsspec filesystem, read by byte ranges: no handle is opened.
+
+    Every read is one ``cat_file(path, start, end)`` of at most 1 MiB, so parts read in parallel
+    share no file object (``memory://`` gives every ``open`` the same one), nothing is fetched
+    beyond the range asked for (s3fs handles read ahead in 50 MiB blocks by default), and a part
+    holds one chunk in memory at a time. Each pass over the object fetches its size, no more.
+
+    :param fs: the filesystem, e.g. an ``ObjectStoragePath``'s ``fs``.
+    :param path: the object's path in ``fs`` (an ``ObjectStoragePath``'s ``path``).
+    :param size: size of the object in bytes.
+    :param name: filename announced to the API.
+    :param fingerprint: changes when the content changes (e.g. from the ETag and size).
+    :param label: the object as shown in messages (default ``name``), e.g. its URL.
+    """
+
+    def __init__(
+        self,
+        fs: RangeReadable,
+        path: str,
+        size: int,
+        name: str,
+        fingerprint: str,
+        *,
+        label: str | None = None,
+    ) -> None:
+        if size < 0:
+            raise ValueError(f"size must be >= 0, got {size}")
+        self._fs = fs
+        self._path = path
+        self._size = size
+        self._name = name
+        self._fingerprint = fingerprint
+        self._label = label or name
+
+    def __repr__(self) -> str:
+        return f"ObjectSource({self._label!r}, size={self._size})"
+
+    def __str__(self) -> str:
+        return self._label
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def range(self, offset: int, length: int) -> BodySource:
+        return ObjectRange(self._fs, self._path, offset, length, label=self._label)
+
+    def open(self, mode: str = "rb") -> IO[bytes]:
+        """A sequential reader of the whole object (for the md5 and for validation); each read
+        of ``n`` bytes fetches those ``n`` bytes."""
+        if mode != "rb":
+            raise ValueError(f"an upload source is read only in mode 'rb', not {mode!r}")
+        reader = ObjectReader(self._fs, self._path, self._size, label=self._label)
+        # small buffer: a line-by-line reader (the first request's endpoint) fetches little;
+        # reads of 1 MiB (validation, md5) pass through it unbuffered
+        return cast(IO[bytes], io.BufferedReader(reader, buffer_size=LINE_BUFFER_BYTES))
+
+
+# Buffer of ObjectSource.open(): what a line-by-line reader fetches at a time.
+LINE_BUFFER_BYTES = 16 * 1024
+
+
+class ObjectRange:
+    """``length`` bytes from ``offset`` of an object, fetched in ranged reads of at most 1 MiB.
+
+    :param fs: the filesystem.
+    :param path: the object's path in ``fs``.
+    :param offset: first byte.
+    :param length: number of bytes.
+    :param label: the object as shown in messages.
+    """
+
+    def __init__(self, fs: RangeReadable, path: str, offset: int, length: int, *, label: str = "") -> None:
+        self._fs = fs
+        self._path = path
+        self.offset = offset
+        self._length = length
+        self._label = label or path
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    @property
+    def replayable(self) -> bool:
+        return True
+
+    def chunks(self) -> Iterator[bytes]:
+        end = self.offset + self._length
+        for start in range(self.offset, end, READ_CHUNK_BYTES):
+            yield _fetch(self._fs, self._path, start, min(start + READ_CHUNK_BYTES, end), self._label)
+
+
+class ObjectReader(io.RawIOBase):
+    """An object read from start to end by ranged reads: ``readinto(b)`` fetches ``len(b)`` bytes.
+
+    :param fs: the filesystem.
+    :param path: the object's path in ``fs``.
+    :param size: size of the object; nothing past it is requested.
+    :param label: the object as shown in messages.
+    """
+
+    def __init__(self, fs: RangeReadable, path: str, size: int, *, label: str = "") -> None:
+        super().__init__()
+        self._fs = fs
+        self._path = path
+        self._size = size
+        self._label = label or path
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), self._size - self._position)
+        if count <= 0:
+            return 0
+        data = _fetch(self._fs, self._path, self._position, self._position + count, self._label)
+        view[:count] = data
+        self._position += count
+        return count
+
+
+def _fetch(fs: RangeReadable, path: str, start: int, end: int, label: str) -> bytes:
+    """Bytes ``start`` to ``end`` of the object, exactly: a short answer means it changed."""
+    data = fs.cat_file(path, start=start, end=end)
+    if len(data) != end - start:
+        raise OSError(
+            f"{label} returned {len(data)} bytes for bytes {start}-{end - 1}, {end - start} were "
+            "expected: the object was replaced or truncated while it was being read"
+        )
+    return data
+
+
 def _skip_to(handle: IO[bytes], offset: int) -> None:
     if offset == 0:
         return
@@ -221,5 +391,6 @@ def as_upload_source(
     if isinstance(source, UploadSource):
         return source
     raise TypeError(
-        f"cannot upload a {type(source).__name__}: pass a path, a LocalFileSource or an OpenFileSource"
+        f"cannot upload a {type(source).__name__}: pass a path, a LocalFileSource, an ObjectSource "
+        "or an OpenFileSource"
     )

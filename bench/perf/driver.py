@@ -47,6 +47,7 @@ from bench.perf.measure import (
     run_upload_scenario,
     run_validation_scenario,
 )
+from bench.perf.object_storage import OBJECT_STORAGE_SCENARIO, run_object_storage_scenario
 from bench.perf.report import write_results
 from bench.perf.targets import compute_figures
 
@@ -62,6 +63,9 @@ DEFAULT_SIZES = {
     "cli": 600 * MIB,  # airflow-files upload vs an SDK script, whole processes, both profiles
     "results": 200 * MB,  # batch results file to download and check (output size)
     "results_small": 50 * MB,  # the same at a quarter of the size, for peak RSS growth
+    # chunked upload from a local S3 server (moto copies the whole object for every ranged GET:
+    # a larger object makes the server, not the client, the bottleneck)
+    "object": 50 * MIB,
 }
 QUICK_SIZES = {
     "chunked": 256 * MIB,
@@ -72,6 +76,7 @@ QUICK_SIZES = {
     "cli": 128 * MIB,
     "results": 40 * MB,
     "results_small": 10 * MB,
+    "object": 20 * MIB,
 }
 
 UNITS = {"b": 1, "kb": 1000, "mb": MB, "gb": 1000 * MB, "kib": 1024, "mib": MIB, "gib": GIB}
@@ -147,6 +152,13 @@ def build_scenarios(sizes: dict[str, int], profiles: list[str], only: set[str] |
             purpose="batch",
             mime_type="application/jsonl",
         ),
+        Scenario(
+            OBJECT_STORAGE_SCENARIO,
+            f"chunked {size_label(sizes['object'])} from a local S3 server, loopback",
+            "loopback",
+            "object",
+            ["ours-s3", "ours-local"],
+        ),
         *(
             Scenario(
                 f"batch-results{suffix}-loopback",
@@ -168,7 +180,7 @@ def build_scenarios(sizes: dict[str, int], profiles: list[str], only: set[str] |
 
 def make_inputs(workdir: Path, sizes: dict[str, int], needed: set[str]) -> dict[str, DataFile]:
     inputs: dict[str, DataFile] = {}
-    for key, seed in (("chunked", 11), ("large", 12), ("single", 13), ("cli", 14)):
+    for key, seed in (("chunked", 11), ("large", 12), ("single", 13), ("cli", 14), ("object", 15)):
         if key in needed:
             started = time.perf_counter()
             inputs[key] = write_random_file(workdir / f"{key}.bin", sizes[key], seed)
@@ -235,6 +247,12 @@ def plan_notes(sizes: dict[str, int], runs: int, scenarios: list[Scenario]) -> l
         "written to a file + `json.loads` per line into a set of ids; raw-download (the ceiling): "
         "`httpx` streaming the output to /dev/null. Sizes are the output file's; each written file's "
         "md5 must equal the emulator's.",
+        "- Object storage: `ChunkedUploadOperator` (8 MiB parts, default concurrency) from "
+        "`s3://<aws connection>@bucket/key` (ObjectStoragePath, apache-airflow-providers-amazon with "
+        "s3fs; the connection's `endpoint_url` is a moto S3 server in the driver process that counts "
+        "the body bytes it sends), vs the same operator reading the same bytes from a local file "
+        "(the ceiling). The operator reads the object twice (md5, parts): bytes fetched per pass is "
+        "the server's count over two passes.",
         "- Sizes: " + ", ".join(f"{key}={size_label(value)}" for key, value in sizes.items()) + ". "
         "The 4 GiB upload runs on loopback only (it is there for peak RSS; the SDK needs about 45 s per "
         "GiB on the WAN profile), the WAN figures use the 1 GiB file.",
@@ -296,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"starting the emulator ({profile})")
             with emulator_for(profile, workdir / f"emulator-{profile}") as emulator:
                 for scenario in todo:
-                    if scenario.input_key in RESULT_SIZE_KEYS:
+                    if scenario.id == OBJECT_STORAGE_SCENARIO:
+                        run_object_storage_scenario(scenario, inputs[scenario.input_key], emulator, runs)
+                    elif scenario.input_key in RESULT_SIZE_KEYS:
                         run_batch_results_scenario(
                             scenario, inputs[scenario.input_key], emulator, runs, workdir / "results-runs"
                         )

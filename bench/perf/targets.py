@@ -36,6 +36,8 @@ class Summary:
     md5_ok: bool
     #: client CPU seconds (user + system) per GiB of input, median; None when not measured
     cpu_s_per_gib: float | None = None
+    #: the most bytes fetched per pass over the source, as a multiple of its size (object storage)
+    max_fetched_ratio: float | None = None
 
 
 def _cpu_s(run: Run) -> float | None:
@@ -50,6 +52,7 @@ def summarise(runs: list[Run], size_bytes: int) -> Summary | None:
     times = [run.elapsed_s for run in runs]
     rss = [run.peak_rss_bytes / MB for run in runs]
     cpu = [value for run in runs if (value := _cpu_s(run)) is not None]
+    fetched = [run.detail["fetched_ratio"] for run in runs if "fetched_ratio" in run.detail]
     return Summary(
         runs=len(runs),
         median_s=statistics.median(times),
@@ -62,6 +65,7 @@ def summarise(runs: list[Run], size_bytes: int) -> Summary | None:
         max_rss_mb=max(rss),
         md5_ok=all(run.md5_ok for run in runs),
         cpu_s_per_gib=statistics.median(cpu) / (size_bytes / GIB) if cpu and size_bytes else None,
+        max_fetched_ratio=max(fetched) if fetched else None,
     )
 
 
@@ -103,6 +107,7 @@ CPU_BUDGET = Measure("<= {limit:g}x (SDK + md5 alone)", False)  # our CPU / (pee
 #: The WAN profile's link: the engine's default connections, each capped at this many MB/s.
 WAN_CAP_MBPS = 25.0
 WAN_LINK_MBPS = DEFAULT_CONCURRENCY * WAN_CAP_MBPS
+FETCHED = Measure("<= {limit:g}x the object per pass", False)  # bytes fetched / size / passes
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,18 @@ TARGETS: tuple[Target, ...] = (
         headline="validate + upload {size} JSONL, WAN vs upload alone",
     ),
     Target(
+        "object-storage source, {size} from a local S3 server (s3fs, aws connection): bytes fetched per pass",
+        "object-storage-loopback", "ours-s3", "ours-local", FETCHED, 1.05, needs="ours",
+    ),
+    Target(
+        "peak RSS, chunked upload of {size} from a local S3 server vs from a local file",
+        "object-storage-loopback", "ours-s3", "ours-local", PEAK_RSS, 150, needs="ours",
+    ),
+    Target(
+        "chunked upload of {size} from a local S3 server vs from a local file (the ceiling)",
+        "object-storage-loopback", "ours-s3", "ours-local", TIME_RATIO, no_limit="(ceiling)", needs="both",
+    ),
+    Target(
         "batch results, {size} output: download + custom_id check, collect_results through FilesHook "
         "vs openai SDK files.content() + json.loads per line",
         "batch-results-loopback", "ours-collect", "sdk-content", SPEEDUP, 1.0,
@@ -305,6 +322,10 @@ def _cells(target: Target, ours: Summary | None, peer: Summary | None, baseline:
         ratio = f"{ours.median_mbps / peer.median_mbps:.2f}x faster" if peer else "-"
         return _Cells(ours.median_mbps, _range(ours), _range(peer) if peer else "failed", ratio, ours.md5_ok)
     assert ours is not None  # the other measures need ours (Target.needs)
+    if measure is FETCHED:
+        value = ours.max_fetched_ratio
+        text = "not counted" if value is None else f"{value:.3f}x the object per pass (max of {ours.runs})"
+        return _Cells(value, text, "-", "-", ours.md5_ok)
     if measure is PEAK_RSS:
         ratio = f"{peer.median_rss_mb / ours.median_rss_mb:.1f}x less" if peer else "-"
         return _Cells(ours.max_rss_mb, _rss(ours), _rss(peer) if peer else "-", ratio, ours.md5_ok)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -10,6 +11,8 @@ from airflow_provider_files.emulator.testing import EmulatorHandle
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
+
+    from bench.perf.object_storage import CountingS3Server
 
 
 def task_context(
@@ -36,3 +39,22 @@ def upload_requests(emulator: EmulatorHandle) -> list[dict[str, Any]]:
         for entry in emulator.request_log()
         if entry["method"] == "POST" and ("/files" in entry["path"] or "/uploads" in entry["path"])
     ]
+
+
+@dataclass
+class S3Bucket:
+    """A bucket on the tests' local S3 server: ``put`` an object, read what the server sent.
+
+    :param server: the server (its ``bytes_sent`` counts the body bytes of every GET).
+    :param fs: an s3fs filesystem on it.
+    :param name: the bucket.
+    """
+
+    server: CountingS3Server
+    fs: Any
+    name: str
+
+    def put(self, key: str, data: bytes) -> str:
+        """Store ``data`` at ``key``; returns its ``s3://`` URL."""
+        self.fs.pipe_file(f"{self.name}/{key}", data)
+        return f"s3://{self.name}/{key}"

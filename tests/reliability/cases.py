@@ -283,8 +283,15 @@ CASES: list[BadInputCase] = [
     BadInputCase(
         "unreadable_object_storage_scheme",
         "object-storage URL whose filesystem is not installed or configured",
-        "s3://aws_default@reliability-bucket/requests.jsonl",
-        ("s3://aws_default@reliability-bucket/requests.jsonl", "apache-airflow-providers-amazon"),
+        # gs://: no provider serves it in the dev environment (the Amazon provider is installed there)
+        "gs://google_cloud_default@reliability-bucket/requests.jsonl",
+        ("gs://google_cloud_default@reliability-bucket/requests.jsonl", "apache-airflow-providers-google"),
+    ),
+    BadInputCase(
+        "object_storage_scheme_needs_attach",
+        "object-storage URL whose fsspec filesystem no provider registers with Airflow",
+        "ftp://reliability-host/requests.jsonl",
+        ("ftp://reliability-host/requests.jsonl", 'attach("ftp"'),
     ),
     BadInputCase(
         "chunked_missing_file",

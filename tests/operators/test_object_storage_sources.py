@@ -1,0 +1,167 @@
+"""The upload operators reading their source from object storage: ``memory://`` and ``s3://`` on a
+local S3 server (moto) that counts the bytes it sends, so each case also checks that every pass
+over the object (validation and md5, the upload) fetches it once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fsspec.implementations.memory import MemoryFileSystem
+
+from airflow_provider_files.demo import write_sample_requests
+from airflow_provider_files.emulator.testing import EmulatorHandle
+from airflow_provider_files.hooks.files import FilesHook
+from airflow_provider_files.operators._checkpoint import as_storage_path
+from airflow_provider_files.operators.files import ChunkedUploadOperator, UploadJsonlOperator
+from airflow_provider_files.uploads.sources import LINE_BUFFER_BYTES
+
+from .support import S3Bucket, md5_of, run_task, task_context
+
+PART_BYTES = 128 * 1024
+LINES = 4000  # about 1.1 MB
+FETCH_SLACK = 1.05  # a pass over the object may fetch at most this much more than its size
+
+
+class Stored:
+    """A batch file put in one kind of object storage, and the bytes its server sent since."""
+
+    def __init__(self, url: str, data: bytes, sent: Callable[[], int | None]) -> None:
+        self.url = url
+        self.data = data
+        self._sent = sent
+        self._start = sent()
+
+    def fetched(self) -> int | None:
+        """Bytes the storage served since the object was put (None: not counted)."""
+        now = self._sent()
+        return None if now is None or self._start is None else now - self._start
+
+    def assert_fetched_at_most(self, passes: int, extra_bytes: int = 0) -> None:
+        fetched = self.fetched()
+        if fetched is not None:
+            assert fetched <= passes * FETCH_SLACK * len(self.data) + extra_bytes, (
+                f"{fetched} bytes fetched for {passes} pass(es) over {len(self.data)}"
+            )
+
+
+@pytest.fixture(params=["memory", "s3"])
+def stored(
+    request: pytest.FixtureRequest, tmp_path: Path, memory_storage: MemoryFileSystem
+) -> Callable[[int], Stored]:
+    """``stored(lines)``: a batch file of ``lines`` requests in memory:// or in the local S3."""
+
+    def put(lines: int = LINES) -> Stored:
+        data = write_sample_requests(tmp_path / "requests.jsonl", lines).read_bytes()
+        if request.param == "memory":
+            memory_storage.pipe_file("/bucket/in/requests.jsonl", data)
+            return Stored("memory://bucket/in/requests.jsonl", data, lambda: None)
+        bucket: S3Bucket = request.getfixturevalue("s3_storage")
+        url = bucket.put("in/requests.jsonl", data)
+        return Stored(url, data, lambda: bucket.server.bytes_sent)
+
+    return put
+
+
+def _arguments(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    return {"task_id": "upload", "checkpoint_folder": str(tmp_path / "ck"), **overrides}
+
+
+def test_upload_jsonl_in_parts(
+    files_conn: EmulatorHandle, stored: Callable[[int], Stored], tmp_path: Path
+) -> None:
+    source = stored(LINES)
+    operator = UploadJsonlOperator(
+        **_arguments(tmp_path, source=source.url, single_request_max_bytes=1000, part_size_bytes=PART_BYTES)
+    )
+
+    result = run_task(operator, task_context())
+
+    assert files_conn.file_md5(result["id"]) == md5_of(source.data)
+    assert result["filename"] == "requests.jsonl"
+    assert result["endpoint"] == "/v1/chat/completions"
+    # validation (which takes the md5), the parts, and the first line for the endpoint and model
+    source.assert_fetched_at_most(2, LINE_BUFFER_BYTES)
+
+
+def test_upload_jsonl_in_one_request(
+    files_conn: EmulatorHandle, stored: Callable[[int], Stored], tmp_path: Path
+) -> None:
+    source = stored(LINES)
+
+    result = run_task(UploadJsonlOperator(**_arguments(tmp_path, source=source.url)), task_context())
+
+    assert files_conn.file_md5(result["id"]) == md5_of(source.data)
+    source.assert_fetched_at_most(2, LINE_BUFFER_BYTES)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_chunked_upload(
+    files_conn: EmulatorHandle, stored: Callable[[int], Stored], tmp_path: Path, concurrency: int
+) -> None:
+    source = stored(LINES)
+    operator = ChunkedUploadOperator(
+        **_arguments(
+            tmp_path, source=source.url, purpose="batch", part_size_bytes=PART_BYTES, concurrency=concurrency
+        )
+    )
+
+    result = run_task(operator, task_context())
+
+    assert files_conn.file_md5(result["id"]) == md5_of(source.data)
+    assert result["filename"] == "requests.jsonl"
+    source.assert_fetched_at_most(2)  # the md5, the parts
+
+
+def test_split_upload(files_conn: EmulatorHandle, stored: Callable[[int], Stored], tmp_path: Path) -> None:
+    source = stored(LINES)
+    operator = UploadJsonlOperator(**_arguments(tmp_path, source=source.url, split=True, max_lines=1500))
+
+    result = run_task(operator, task_context())
+
+    assert len(result) == 3
+    hook = FilesHook()
+    joined = b""
+    for index, file in enumerate(result):
+        target = tmp_path / f"shard{index}"
+        hook.download_file(file["id"], target)
+        joined += target.read_bytes()
+    assert joined == source.data
+    # one pass validates and splits into local shards; then the first line for the endpoint
+    source.assert_fetched_at_most(1, LINE_BUFFER_BYTES)
+
+
+def test_fetched_bytes_are_counted(s3_storage: S3Bucket) -> None:
+    """The S3 cases' byte counts are real: reading through a default s3fs handle, which reads
+    ahead, costs several times the parts it serves."""
+    data = bytes(range(256)) * 8192  # 2 MiB
+    s3_storage.put("readahead.bin", data)
+    before = s3_storage.server.bytes_sent
+
+    for offset in range(0, len(data), PART_BYTES):
+        with s3_storage.fs.open(f"{s3_storage.name}/readahead.bin", "rb") as handle:
+            handle.seek(offset)
+            handle.read(PART_BYTES)
+
+    assert s3_storage.server.bytes_sent - before > 4 * len(data)
+
+
+def test_missing_object_is_named(files_conn: EmulatorHandle, s3_storage: S3Bucket, tmp_path: Path) -> None:
+    url = f"s3://{s3_storage.name}/absent.jsonl"
+    with pytest.raises(FileNotFoundError, match=f"source object not found: {url}"):
+        run_task(ChunkedUploadOperator(**_arguments(tmp_path, source=url, purpose="batch")), task_context())
+
+
+def test_scheme_that_needs_attach_says_so() -> None:
+    """fsspec has an ftp:// filesystem but no installed provider registers it with Airflow."""
+    with pytest.raises(ValueError, match=r"attach it first") as caught:
+        as_storage_path("ftp://host/in/requests.jsonl")
+    assert 'airflow.sdk.io.attach("ftp", fs=fsspec.filesystem("ftp"))' in str(caught.value)
+    assert "install the provider" not in str(caught.value)
+
+
+def test_scheme_served_by_a_provider_names_it() -> None:
+    with pytest.raises(ValueError, match=r"install apache-airflow-providers-google"):
+        as_storage_path("gs://bucket/in/requests.jsonl")
