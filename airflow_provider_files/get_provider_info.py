@@ -21,8 +21,10 @@ GATEWAY_NAMES = {
 }
 
 # Airflow 3.3's form cannot show a field for one gateway only: each gateway's fields get a section of
-# their own (collapsed until opened) and say which gateway they are for. Every field has a default,
-# so a new connection's extra JSON holds no nulls; the hook reads "" as unset.
+# their own (collapsed until opened) and say which gateway they are for. Every field but the secret
+# ones has a default, so a new connection's extra JSON holds no nulls for them; the hook reads "" as
+# unset. The fields whose names Airflow takes for secrets (the password ones, and api_key_header for
+# its name) keep none: the form would show the default as "***" and save that text as the value.
 PORT_LABEL = "Port (for the Test button)"
 SECTION_AZURE = "Azure OpenAI only"
 SECTION_PORTKEY = "Portkey only"
@@ -38,12 +40,14 @@ def _field(
     return {"label": label, "description": description, "schema": schema}
 
 
-def _text(default: str = "", **schema: Any) -> dict[str, Any]:
-    return {"type": ["string", "null"], "default": default, **schema}
+def _text(default: str | None = "", **schema: Any) -> dict[str, Any]:
+    if default is not None:
+        schema["default"] = default
+    return {"type": ["string", "null"], **schema}
 
 
 def _secret() -> dict[str, Any]:
-    return {"type": ["string", "null"], "default": "", "format": "password"}
+    return {"type": ["string", "null"], "format": "password"}
 
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
@@ -110,7 +114,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "API key header",
         "Any gateway: header that carries the API key instead of the gateway's default, e.g. "
         "x-litellm-api-key (Authorization sends 'Bearer <key>'). Empty: the gateway's default.",
-        _text(examples=["Authorization", "api-key", "x-litellm-api-key"]),
+        _text(None, examples=["Authorization", "api-key", "x-litellm-api-key"]),
         SECTION_ADVANCED,
     ),
     "headers": _field(
