@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from .support import CHROMEDRIVER, PASSWORD, USERNAME, ApiServer, chromium_optio
 # Generous: a loaded 2-core machine draws the React UI slowly; every wait is for a condition.
 WAIT_S = 90
 KEY = "sk-browser-test-key-31415926"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".browser"  # a failed wait leaves one there
 # Fields Airflow would show as "***" (secret-looking names) have no default; every other one has one.
 NO_DEFAULT = {name for name, spec in CONN_FIELDS.items() if "default" not in spec["schema"]}
 
@@ -60,10 +62,19 @@ class Page:
         self.wait = WebDriverWait(driver, WAIT_S)
 
     def find(self, by: str, selector: str, clickable: bool = True) -> Any:
+        from selenium.common.exceptions import TimeoutException
         from selenium.webdriver.support import expected_conditions as ec
 
         condition = ec.element_to_be_clickable if clickable else ec.presence_of_element_located
-        element = self.wait.until(condition((by, selector)))
+        try:
+            element = self.wait.until(condition((by, selector)))
+        except TimeoutException:
+            shot = SCREENSHOTS / f"failure-{int(time.time())}.png"
+            SCREENSHOTS.mkdir(exist_ok=True)
+            self.driver.save_screenshot(str(shot))
+            raise AssertionError(
+                f"no {selector!r} on the page after {WAIT_S} s (screenshot: {shot})"
+            ) from None
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
         return element
 
