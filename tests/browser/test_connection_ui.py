@@ -140,16 +140,19 @@ class Page:
         from the click to the toast."""
         from selenium.webdriver.common.by import By
 
-        self.driver.get(f"{self.server.url}/connections")
+        self.driver.get(f"{self.server.url}/connections")  # a fresh page: no toast of an earlier test
         row = f"//tr[td[normalize-space(.)={conn_id!r}]]"
         self.find(By.XPATH, f"{row}//button[@aria-label='Test Connection']").click()
         started = time.monotonic()
-        toast = self.find(By.XPATH, "//*[@data-scope='toast' and @data-part='root']", clickable=False)
-        title = toast.find_element(By.XPATH, ".//*[@data-part='title']").text
-        description = toast.find_element(By.XPATH, ".//*[@data-part='description']").text
+        # The toast fades in: wait for its title's text (textContent, which needs no visibility).
+        title_xpath = "//*[@data-scope='toast' and @data-part='title' and normalize-space(.)!='']"
+        title = self.find(By.XPATH, title_xpath, clickable=False)
+        toast = title.find_element(By.XPATH, "./ancestor::*[@data-part='root'][1]")
+        descriptions = toast.find_elements(By.XPATH, ".//*[@data-part='description']")
+        title_text = str(title.get_attribute("textContent")).strip()
+        description_text = str(descriptions[0].get_attribute("textContent")).strip() if descriptions else ""
         elapsed_s = time.monotonic() - started
-        self.driver.execute_script("arguments[0].remove()", toast)
-        return title, description, elapsed_s
+        return title_text, description_text, elapsed_s
 
 
 @pytest.fixture(scope="module")
