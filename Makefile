@@ -9,6 +9,7 @@ LOCK   ?= requirements-dev.lock
 UV_VERSION := 0.13.9
 
 .PHONY: setup test lint typecheck pytest demo docs bench reliability lock clean interop interop-install
+.PHONY: browser browser-install
 .PHONY: test-py pytest-subset test-airflow-floor lock-airflow-floor
 
 # Real gateways in front of the emulator (tests/interop), installed at pinned versions into .interop/.
@@ -59,6 +60,26 @@ interop-install: $(PORTKEY_STAMP) $(LITELLM_STAMP)
 
 interop: setup interop-install
 	$(BIN)/pytest -q -p no:cacheprovider -m interop tests/interop
+
+# Airflow's UI in headless Chromium (tests/browser): Debian's chromium and chromedriver, and the
+# pinned selenium of tests/browser/requirements.txt in .browser/site (not in the dev lock).
+BROWSER       := .browser
+BROWSER_STAMP := $(BROWSER)/.installed-stamp
+
+$(BROWSER_STAMP): tests/browser/requirements.txt $(STAMP)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "chromium/chromedriver missing: installing them with apt-get"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { echo "chromium and chromedriver are required" >&2; exit 1; }
+	rm -rf $(BROWSER)/site
+	$(BIN)/uv pip install -q --python $(BIN)/python --target $(BROWSER)/site --no-deps -r tests/browser/requirements.txt
+	@touch $(BROWSER_STAMP)
+
+browser-install: $(BROWSER_STAMP)
+
+browser: setup browser-install
+	chromedriver --version
+	PYTHONPATH=$(BROWSER)/site $(BIN)/pytest -q -p no:cacheprovider -m browser tests/browser
 
 test: lint typecheck pytest
 
@@ -121,4 +142,4 @@ lock: setup
 		-o requirements-dev.lock
 
 clean:
-	rm -rf $(VENV) .venv-3.* $(FLOOR_VENV) $(INTEROP) .mypy_cache .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-3.* $(FLOOR_VENV) $(INTEROP) $(BROWSER) .mypy_cache .pytest_cache .ruff_cache build dist

@@ -11,96 +11,150 @@ from typing import Any
 from airflow_provider_files import __version__
 
 GATEWAYS = ["openai", "azure", "portkey", "respan", "litellm", "custom"]
+GATEWAY_NAMES = {
+    "openai": "OpenAI",
+    "azure": "Azure OpenAI",
+    "portkey": "Portkey",
+    "respan": "Respan",
+    "litellm": "LiteLLM proxy",
+    "custom": "Custom (any OpenAI-compatible base URL)",
+}
+
+# Airflow 3.3's form cannot show a field for one gateway only: each gateway's fields get a section of
+# their own (collapsed until opened) and say which gateway they are for. Every field but the secret
+# ones has a default, so a new connection's extra JSON holds no nulls for them; the hook reads "" as
+# unset. The fields whose names Airflow takes for secrets (the password ones, and api_key_header for
+# its name) keep none: the form would show the default as "***" and save that text as the value.
+PORT_LABEL = "Port (for the Test button)"
+SECTION_AZURE = "Azure OpenAI only"
+SECTION_PORTKEY = "Portkey only"
+SECTION_LITELLM = "LiteLLM only"
+SECTION_ADVANCED = "Headers, timeouts and retries (any gateway)"
 
 
-def _field(label: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _field(
+    label: str, description: str, schema: dict[str, Any], section: str | None = None
+) -> dict[str, Any]:
+    if section is not None:
+        schema = {**schema, "section": section}
     return {"label": label, "description": description, "schema": schema}
+
+
+def _text(default: str | None = "", **schema: Any) -> dict[str, Any]:
+    if default is not None:
+        schema["default"] = default
+    return {"type": ["string", "null"], **schema}
+
+
+def _secret() -> dict[str, Any]:
+    return {"type": ["string", "null"], "format": "password"}
 
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "gateway": _field(
         "Gateway",
-        "Which API sits at the base URL: openai, azure, portkey, respan, litellm or custom.",
-        {"type": ["string", "null"], "enum": [*GATEWAYS, None], "default": "openai"},
+        "Which API sits at the base URL. The sections below hold each gateway's own settings.",
+        {"type": "string", "enum": GATEWAYS, "default": "openai", "values_display": GATEWAY_NAMES},
     ),
     "organization": _field(
-        "Organization", "OpenAI organization id, sent as OpenAI-Organization.", {"type": ["string", "null"]}
+        "Organization (OpenAI)",
+        "OpenAI only: organization id, sent as OpenAI-Organization. Leave empty otherwise.",
+        _text(),
     ),
-    "project": _field("Project", "OpenAI project id, sent as OpenAI-Project.", {"type": ["string", "null"]}),
+    "project": _field(
+        "Project (OpenAI)", "OpenAI only: project id, sent as OpenAI-Project. Leave empty otherwise.", _text()
+    ),
     "api_version": _field(
-        "API version (Azure)",
-        "api-version query parameter for Azure OpenAI (empty for the Azure v1 API).",
-        {"type": ["string", "null"]},
+        "API version",
+        "Azure OpenAI only: the api-version query parameter, e.g. 2024-10-21 (empty for the Azure v1 API).",
+        _text(examples=["2024-10-21"]),
+        SECTION_AZURE,
     ),
     "portkey_api_key": _field(
         "Portkey API key (hosted)",
-        "Hosted Portkey's key, sent as x-portkey-api-key. With it, the API key field holds the upstream "
-        "provider's key (sent as Authorization). Leave empty for a self-hosted gateway.",
-        {"type": ["string", "null"], "format": "password"},
+        "Portkey only: hosted Portkey's key, sent as x-portkey-api-key. With it, the API key field holds "
+        "the upstream provider's key (sent as Authorization). Leave empty for a self-hosted gateway.",
+        _secret(),
+        SECTION_PORTKEY,
     ),
     "portkey_provider": _field(
         "Portkey provider",
-        "x-portkey-provider: openai (self-hosted or hosted, with the provider key in the API key field) "
-        "or a hosted @provider-slug.",
-        {"type": ["string", "null"]},
+        "Portkey only: x-portkey-provider: openai (self-hosted or hosted, with the provider key in the "
+        "API key field) or a hosted @provider-slug.",
+        _text(examples=["openai"]),
+        SECTION_PORTKEY,
     ),
     "portkey_virtual_api_key": _field(
         "Portkey virtual key (hosted)",
-        "x-portkey-virtual-key (hosted Portkey's legacy equivalent of a provider slug; a self-hosted "
-        "gateway refuses it).",
-        {"type": ["string", "null"], "format": "password"},
+        "Portkey only: x-portkey-virtual-key (hosted Portkey's legacy equivalent of a provider slug; a "
+        "self-hosted gateway refuses it).",
+        _secret(),
+        SECTION_PORTKEY,
     ),
     "portkey_config_secret": _field(
         "Portkey config",
-        "x-portkey-config: a hosted config id or a JSON config (may hold keys: shown as ***).",
-        {"type": ["string", "null"], "format": "password"},
+        "Portkey only: x-portkey-config, a hosted config id or a JSON config (may hold keys: shown as ***).",
+        _secret(),
+        SECTION_PORTKEY,
     ),
     "portkey_custom_host": _field(
         "Portkey custom host",
-        "x-portkey-custom-host: the upstream base URL a self-hosted gateway calls, e.g. "
+        "Portkey only: x-portkey-custom-host, the upstream base URL a self-hosted gateway calls, e.g. "
         "https://api.openai.com/v1.",
-        {"type": ["string", "null"]},
+        _text(),
+        SECTION_PORTKEY,
     ),
     "litellm_provider": _field(
         "LiteLLM provider",
-        "custom-llm-provider header for a LiteLLM proxy (default openai).",
-        {"type": ["string", "null"]},
+        "LiteLLM only: the custom-llm-provider header (empty sends none; the proxy then uses openai).",
+        _text(examples=["openai", "azure"]),
+        SECTION_LITELLM,
     ),
     "api_key_header": _field(
         "API key header",
-        "Header that carries the API key instead of the gateway's default, e.g. x-litellm-api-key "
-        "(Authorization sends 'Bearer <key>').",
-        {"type": ["string", "null"]},
+        "Any gateway: header that carries the API key instead of the gateway's default, e.g. "
+        "x-litellm-api-key (Authorization sends 'Bearer <key>'). Empty: the gateway's default.",
+        _text(None, examples=["Authorization", "api-key", "x-litellm-api-key"]),
+        SECTION_ADVANCED,
     ),
     "headers": _field(
         "Extra headers",
-        "JSON object of extra headers sent on every request. Values of headers whose names look secret "
-        "(authorization, api-key, token, secret, subscription-key ...) are masked in logs.",
-        {"type": ["object", "null"], "format": "json"},
+        "Any gateway: JSON object of extra headers sent on every request. Values of headers whose names "
+        "look secret (authorization, api-key, token, secret, subscription-key ...) are masked in logs.",
+        {"type": ["object", "null"], "default": {}},
+        SECTION_ADVANCED,
     ),
     "masked_headers": _field(
         "Masked header names",
-        "More header names (JSON list or comma-separated) whose values in Extra headers are credentials, "
-        "masked in logs and errors.",
-        {"type": ["string", "null"]},
+        "Any gateway: more header names (JSON list or comma-separated) whose values in Extra headers are "
+        "credentials, masked in logs and errors.",
+        _text(),
+        SECTION_ADVANCED,
     ),
     "timeout_s": _field(
         "Timeout (s)",
-        "Read/write timeout of one request, in seconds.",
+        "Any gateway: read/write timeout of one request, in seconds.",
         {"type": ["number", "null"], "default": 600},
+        SECTION_ADVANCED,
     ),
     "max_retries": _field(
         "Max retries",
-        "Retries of a failed request (429, 5xx, connection errors) before giving up.",
+        "Any gateway: retries of a failed request (429, 5xx, connection errors) before giving up. The "
+        "connection test never retries.",
         {"type": ["integer", "null"], "default": 5, "minimum": 0},
+        SECTION_ADVANCED,
     ),
     "verify_ssl": _field(
-        "Verify TLS", "Verify the server's TLS certificate.", {"type": ["boolean", "null"], "default": True}
+        "Verify TLS",
+        "Any gateway: verify the server's TLS certificate.",
+        {"type": ["boolean", "null"], "default": True},
+        SECTION_ADVANCED,
     ),
     "allow_insecure_http": _field(
         "Allow http:// to a remote host",
-        "Send the API key over plain http to a host that is not loopback. Off by default.",
+        "Any gateway: send the API key over plain http to a host that is not loopback. Off by default.",
         {"type": ["boolean", "null"], "default": False},
+        SECTION_ADVANCED,
     ),
 }
 
@@ -184,10 +238,15 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_files.hooks.files.FilesHook",
                 "hook-name": "OpenAI-compatible Files",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
-                    "relabeling": {"host": "Base URL", "password": "API key"},
+                    # The port stays on the form: Airflow 3.3's list-view Test button posts the
+                    # stored port as a number (0 when it is empty), and the API server refuses a
+                    # test whose port differs from the stored one. A port it can send back as it is
+                    # (0: the port of the base URL) makes that button work.
+                    "hidden-fields": ["schema", "login"],
+                    "relabeling": {"host": "Base URL", "password": "API key", "port": PORT_LABEL},
                     "placeholders": {
                         "host": "https://api.openai.com/v1",
+                        "port": "0 = the port of the base URL",
                         "password": "sk-...",
                         "extra": '{"gateway": "openai"}',
                     },

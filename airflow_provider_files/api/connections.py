@@ -250,14 +250,15 @@ def _base_url(conn: ConnectionLike) -> str | None:
     return (f"{scheme}://" if scheme else "") + host + slash + path
 
 
-def settings_from_connection(conn: ConnectionLike) -> ClientSettings:
+def settings_from_connection(conn: ConnectionLike, *, context: str | None = None) -> ClientSettings:
     """Read an ``openai_files`` connection: host = base URL, password = API key, extras as documented.
 
     Portkey's virtual key and config are read from ``portkey_virtual_api_key`` and
     ``portkey_config_secret`` (names Airflow hides as ``***``), or from the older
-    ``portkey_virtual_key`` and ``portkey_config``.
+    ``portkey_virtual_key`` and ``portkey_config``. ``context`` names the connection in errors
+    (default: its id). A port of 0 (what the UI's Test button sends for an empty port) is no port.
     """
-    context = f"connection '{conn.conn_id}'"
+    context = context or f"connection '{conn.conn_id}'"
     extra: Mapping[str, Any] = conn.extra_dejson or {}
     gateway = str(_extra(extra, "gateway") or "openai").strip().lower()
     if gateway not in PROFILES:

@@ -55,6 +55,7 @@ from airflow_provider_files.exceptions import (
     FileWaitError,
     FileWaitTimeoutError,
 )
+from airflow_provider_files.hooks._connection_test import connection_test_label
 from airflow_provider_files.hooks._delegate import async_client_method, client_method
 from airflow_provider_files.hooks._waiting import wait_on_schedule
 
@@ -138,18 +139,26 @@ class FilesHook(BaseHook):
             del self.__dict__["client"]
 
     def test_connection(self) -> tuple[bool, str]:
-        """List one file to check the base URL, the key and the gateway settings."""
+        """List one file to check the base URL, the key and the gateway settings.
+
+        One request, never retried, so a dead server fails at once. Messages name the base URL
+        (without credentials); they name the connection id too unless it is the throwaway id under
+        which Airflow's API server tests a connection from the UI.
+        """
         try:
-            page = (
-                self.client.list_files(limit=1)
-                if self.settings.profile.paginates
-                else self.client.list_files()
-            )
-        except (FilesApiError, ValueError, AirflowNotFoundException) as exc:
+            conn = self.get_connection(self.files_conn_id)
+        except AirflowNotFoundException as exc:
+            return False, str(exc)
+        try:
+            settings = settings_from_connection(conn, context=connection_test_label(conn))
+            _mask(settings)
+            with FilesClient(settings.with_retry_policy(RetryPolicy.from_max_retries(0))) as client:
+                page = client.list_files(limit=1) if settings.profile.paginates else client.list_files()
+        except (FilesApiError, ValueError) as exc:
             return False, str(exc)
         return (
             True,
-            f"Connected to {self.client.base_url} ({self.settings.gateway}); {len(page.data)} file(s) listed",
+            f"Connected to {client.base_url} ({settings.gateway}); {len(page.data)} file(s) listed",
         )
 
     # -- files -------------------------------------------------------------------------------
