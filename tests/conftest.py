@@ -4,6 +4,10 @@ Airflow reads its configuration when first imported, so the environment for the
 whole session (a private AIRFLOW_HOME with a SQLite metadata DB, the example DAGs
 folder, no example DAGs of Airflow's own) is set here, before any test module
 imports Airflow.
+
+Under pytest-xdist (``make test`` runs ``-n 3 --dist loadgroup``) each worker is its own
+process, so each gets its own AIRFLOW_HOME and DB, and its own emulator on a free port. The
+tests that run DAGs (``airflow_db``) share one worker, so the DB is created once.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 
 pytest_plugins = ["airflow_provider_files.emulator.pytest_plugin"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "airflow_db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("airflow_db"))
 
 
 @pytest.fixture
