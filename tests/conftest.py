@@ -5,9 +5,9 @@ whole session (a private AIRFLOW_HOME with a SQLite metadata DB, the example DAG
 folder, no example DAGs of Airflow's own) is set here, before any test module
 imports Airflow.
 
-Under pytest-xdist (``make test`` runs ``-n 3 --dist loadgroup``) each worker is its own
-process, so each gets its own AIRFLOW_HOME and DB, and its own emulator on a free port. The
-tests that run DAGs (``airflow_db``) share one worker, so the DB is created once. Time limits
+Under pytest-xdist (``make test`` runs ``-n 3``) each worker is its own process, so each gets
+its own AIRFLOW_HOME and SQLite DB (``dag.test()`` runs see only their worker's), and its own
+emulator on a free port. Time limits
 (pytest-timeout's) are stretched by the machine's load (``tests.support.load_factor``): they
 stop hangs, they do not measure speed.
 """
@@ -36,16 +36,13 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME /
 pytest_plugins = ["airflow_provider_files.emulator.pytest_plugin"]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """DAG tests share one xdist worker; every test's time limit grows with the machine's load."""
+    """Every test's time limit grows with the machine's load."""
     from .support import load_factor
 
     factor = load_factor()
     default_timeout_s = float(config.getini("timeout") or 0)
     for item in items:
-        if "airflow_db" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("airflow_db"))
         marker = item.get_closest_marker("timeout")
         timeout_s = float(marker.args[0]) if marker is not None and marker.args else default_timeout_s
         if timeout_s > 0 and factor > 1:
