@@ -318,6 +318,8 @@ def test_blocking_on_kill_cancels_the_batch_and_the_wait_ends(files_conn: Emulat
     task = operator(upload(files_conn), endpoint=CHAT, deferrable=False)
     worker, outcome = in_thread(lambda: task.execute(task_context("batch")))
     wait_until(lambda: created(files_conn) == 1, "the batch")
+    # on_kill cancels the batch the task knows: wait until the create's answer reached it
+    wait_until(lambda: task._batch_id is not None, "the task to hold the batch id")
     task.on_kill()
     worker.join(30)
     assert not worker.is_alive()
