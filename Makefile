@@ -37,7 +37,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3
 
 # node and npm come from Debian's packages when missing; a failed install stops here.
 $(PORTKEY_STAMP): tests/interop/portkey/package.json tests/interop/portkey/package-lock.json tests/interop/portkey/loopback.mjs

@@ -4,6 +4,12 @@ Airflow reads its configuration when first imported, so the environment for the
 whole session (a private AIRFLOW_HOME with a SQLite metadata DB, the example DAGs
 folder, no example DAGs of Airflow's own) is set here, before any test module
 imports Airflow.
+
+Under pytest-xdist (``make test`` runs ``-n 3``) each worker is its own process, so each gets
+its own AIRFLOW_HOME and SQLite DB (``dag.test()`` runs see only their worker's), and its own
+emulator on a free port. Time limits
+(pytest-timeout's) are stretched by the machine's load (``tests.support.load_factor``): they
+stop hangs, they do not measure speed.
 """
 
 from __future__ import annotations
@@ -28,6 +34,19 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 
 pytest_plugins = ["airflow_provider_files.emulator.pytest_plugin"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test's time limit grows with the machine's load."""
+    from .support import load_factor
+
+    factor = load_factor()
+    default_timeout_s = float(config.getini("timeout") or 0)
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        timeout_s = float(marker.args[0]) if marker is not None and marker.args else default_timeout_s
+        if timeout_s > 0 and factor > 1:
+            item.add_marker(pytest.mark.timeout(timeout_s * factor), append=False)
 
 
 @pytest.fixture

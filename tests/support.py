@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,26 @@ from airflow_provider_files.emulator.testing import EmulatorHandle
 
 DEFAULT_CONN_ID = "openai_files_default"
 TEST_API_KEY = "sk-files-tests"
+
+
+#: The most a deadline of a test is stretched on a loaded machine.
+MAX_LOAD_FACTOR = 6.0
+
+
+def load_factor() -> float:
+    """How much slower than on an idle machine things run now: the 1-minute load average per core,
+    at least 1, at most :data:`MAX_LOAD_FACTOR` (1 where the load average is unknown)."""
+    try:
+        per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        return 1.0
+    return min(max(per_core, 1.0), MAX_LOAD_FACTOR)
+
+
+def load_scaled_s(seconds: float) -> float:
+    """A deadline of ``seconds`` on an idle machine, stretched by :func:`load_factor`: for bounds on
+    how long a whole test may take, never for what a test measures."""
+    return seconds * load_factor()
 
 
 def connection_variable(conn_id: str) -> str:

@@ -175,13 +175,21 @@ class AsyncFilesClient(ClientBase):
 
     @staticmethod
     async def _within(deadline: Deadline, awaitable: Awaitable[T]) -> T:
-        """``awaitable``, cut off at the attempt's deadline (headers, body and all) when it is fixed."""
+        """``awaitable``, cut off at the attempt's deadline (head, body and all). A deadline that grows
+        as a stream of unknown length is sent is looked at again when the time it gave is up."""
+        task = asyncio.ensure_future(awaitable)
         try:
-            return await asyncio.wait_for(
-                awaitable, max(deadline.remaining_s(), 0.0) if deadline.fixed else None
-            )
-        except asyncio.TimeoutError:
-            raise DeadlineExceeded(deadline.allowed_s()) from None
+            while True:
+                remaining = deadline.remaining_s()
+                if remaining <= 0:
+                    raise DeadlineExceeded(deadline.allowed_s())
+                done, _ = await asyncio.wait({task}, timeout=remaining)
+                if done:
+                    return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _content(self, body: MultipartBody, deadline: Deadline) -> AsyncIterator[bytes]:
         async for chunk in body.achunks():

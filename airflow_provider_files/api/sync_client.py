@@ -21,7 +21,13 @@ from airflow_provider_files.api.gateways import ClientSettings
 from airflow_provider_files.api.models import FileObject
 from airflow_provider_files.api.operations import Operation, RequestSpec
 from airflow_provider_files.api.retry import is_ambiguous
-from airflow_provider_files.api.transfer import Deadline, DeadlineExceeded, ResponseTooLarge
+from airflow_provider_files.api.transfer import (
+    Deadline,
+    DeadlineExceeded,
+    ResponseTooLarge,
+    attempt_deadline,
+    bound_reads_and_writes,
+)
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
@@ -51,6 +57,7 @@ class FilesClient(ClientBase):
             transport=transport,
             **self._client_kwargs(max_connections),
         )
+        bound_reads_and_writes(self._http)  # the deadline bounds the response head too
         self._sleep = sleep
 
     def __enter__(self) -> FilesClient:
@@ -156,15 +163,16 @@ class FilesClient(ClientBase):
             should_retry: str | None = None
             deadline = self._deadline(spec)
             try:
-                response = self._http.send(self._build(spec, deadline), stream=True)
-                try:
-                    if response.is_success:
-                        return consume(response, deadline)
-                    body = self._read_error(response, deadline)
-                    should_retry = response.headers.get("x-should-retry")
-                    error: FilesApiError = self._status_error(response, body)
-                finally:
-                    response.close()
+                with attempt_deadline(deadline):
+                    response = self._http.send(self._build(spec, deadline), stream=True)
+                    try:
+                        if response.is_success:
+                            return consume(response, deadline)
+                        body = self._read_error(response, deadline)
+                        should_retry = response.headers.get("x-should-retry")
+                        error: FilesApiError = self._status_error(response, body)
+                    finally:
+                        response.close()
             except (httpx.TransportError, DeadlineExceeded, ResponseTooLarge) as exc:
                 error = self._attempt_error(spec, exc)
             self._sleep(self._next_delay(state, spec, error, should_retry))

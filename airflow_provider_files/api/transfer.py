@@ -5,16 +5,25 @@ never trips it. So every attempt also has a deadline: ``timeout_s`` plus the tim
 take at :data:`MIN_TRANSFER_RATE_BYTES_PER_S` (the request body's bytes, known before
 sending, or counted as they are sent for a stream of unknown length; for a streamed download,
 also the bytes received so far). The async client cuts an attempt off at its deadline whatever
-it is doing; the blocking one checks it at each chunk sent or received, so a server that
-trickles even the response head is bounded there only by ``timeout_s`` per read.
+it is doing. The blocking one runs each attempt under :func:`attempt_deadline`: its connections'
+streams (see :func:`bound_reads_and_writes`) give every socket read and write at most the time
+left, so a server that trickles even the response head ends there at the deadline too.
 A JSON answer is read up to :data:`MAX_JSON_RESPONSE_BYTES`, an error answer up to
 :data:`MAX_ERROR_BODY_BYTES`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+import httpcore
+import httpx
 
 from airflow_provider_files.api.limits import KIB, MIB
 
@@ -127,3 +136,106 @@ class CappedBody:
 
     def value(self) -> bytes:
         return b"".join(self._chunks)
+
+
+# -- the blocking client's deadline, down to each socket read ------------------------------------
+
+_ATTEMPT_DEADLINE: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
+    "airflow_provider_files_attempt_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def attempt_deadline(deadline: Deadline) -> Iterator[Deadline]:
+    """Bound every read and write of this thread's connections by ``deadline`` while the block runs."""
+    token = _ATTEMPT_DEADLINE.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _ATTEMPT_DEADLINE.reset(token)
+
+
+def _time_left(timeout: float | None) -> tuple[float | None, Deadline | None]:
+    """The timeout of one socket operation: ``timeout``, or less when the attempt's deadline is nearer.
+
+    Returns the timeout and the deadline when it is what bounds the operation.
+    """
+    deadline = _ATTEMPT_DEADLINE.get()
+    if deadline is None:
+        return timeout, None
+    remaining = deadline.remaining_s()
+    if remaining <= 0:
+        raise DeadlineExceeded(deadline.allowed_s())
+    if timeout is None or remaining < timeout:
+        return remaining, deadline
+    return timeout, None
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection's stream whose reads and writes end at the attempt's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        bounded, deadline = _time_left(timeout)
+        try:
+            return self._stream.read(max_bytes, bounded)
+        except httpcore.ReadTimeout:
+            if deadline is not None:
+                deadline.check()
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        bounded, deadline = _time_left(timeout)
+        try:
+            self._stream.write(buffer, bounded)
+        except httpcore.WriteTimeout:
+            if deadline is not None:
+                deadline.check()
+            raise
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Opens connections as the wrapped backend does, with streams bounded by the attempt's deadline."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._backend.connect_tcp(*args, **kwargs))
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._backend.connect_unix_socket(*args, **kwargs))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def bound_reads_and_writes(client: httpx.Client) -> int:
+    """Make the connections of ``client``'s own transports (direct and through proxies) honour
+    :func:`attempt_deadline`; a transport passed in by the caller (a test's mock) is left alone.
+
+    httpx takes no network backend from its caller, so this sets the one of each connection pool
+    it built (httpcore's ``network_backend``). Returns how many pools now are bounded.
+    """
+    transports = [client._transport, *client._mounts.values()]
+    bounded = 0
+    for transport in transports:
+        pool = getattr(transport, "_pool", None) if isinstance(transport, httpx.HTTPTransport) else None
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+            bounded += 1
+    return bounded

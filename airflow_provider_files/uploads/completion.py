@@ -23,6 +23,7 @@ from airflow_provider_files.api.recovery import FileMatch
 from airflow_provider_files.api.retry import is_gone, is_md5_mismatch, may_have_completed
 from airflow_provider_files.uploads.checkpoint import CheckpointState
 from airflow_provider_files.uploads.errors import SourceChangedError, UploadError
+from airflow_provider_files.uploads.reuse import file_record
 from airflow_provider_files.uploads.sources import md5_of
 from airflow_provider_files.uploads.verify import (
     MD5_REFUSED_HINT,
@@ -76,7 +77,7 @@ def complete_upload(
             f"{'the file was deleted' if deleted else 'deleting the file failed'}"
         )
     with run.lock:
-        state.file = file.to_dict()
+        state.file = file_record(file, md5)  # md5: the one the server checked the parts against
         state.md5 = run.md5 or None
         run.save()
     log.info("upload %s of %s complete: file %s", state.upload_id, run.filename, file.id)

@@ -30,10 +30,8 @@ from airflow_provider_files.uploads.parts import Md5Reader, StartOrder, WatchedB
 from airflow_provider_files.uploads.progress import ProgressReporter, format_bytes, plural
 from airflow_provider_files.uploads.result import UploadResult
 from airflow_provider_files.uploads.resume import decide_resume, recorded_file_problem, upload_expires_at
+from airflow_provider_files.uploads.reuse import recorded_md5_problem
 from airflow_provider_files.uploads.sources import UploadSource
-from airflow_provider_files.uploads.verify import (
-    stored_md5_problem,
-)
 
 if TYPE_CHECKING:
     from airflow_provider_files.uploads.uploader import ChunkedUploader
@@ -219,7 +217,7 @@ class _UploadRun:
             current = None
         problem = recorded_file_problem(file_id, current, self.size)
         if problem is None and current is not None and state.md5:
-            problem = stored_md5_problem(self.client, current, state.md5)
+            problem = recorded_md5_problem(self.client, current, state.file, state.md5, self.expected_md5)
         if problem is not None or current is None:
             self.restart(problem or "", None)
             return None

@@ -20,7 +20,7 @@ from airflow_provider_files.api.sync_client import FilesClient
 from airflow_provider_files.uploads.base import SourceUploader, UploadRequest
 from airflow_provider_files.uploads.checkpoint import SINGLE_CHECKPOINT_KIND, CheckpointError, CheckpointStore
 from airflow_provider_files.uploads.errors import SourceChangedError, UploadError
-from airflow_provider_files.uploads.reuse import reusable_file
+from airflow_provider_files.uploads.reuse import file_record, reusable_file
 from airflow_provider_files.uploads.sources import UploadSource, md5_of
 from airflow_provider_files.uploads.verify import HashingBody, delete_quietly, reported_size_problem
 
@@ -146,7 +146,7 @@ class SingleRequestUploader(SourceUploader[SingleUploadResult]):
             if state is not None and state.fingerprint == fingerprint and state.started_at:
                 found = self.find_lost_file(upload_source, name, purpose, state.started_at, expected_md5)
                 if found is not None:
-                    state.file, state.md5 = found.to_dict(), expected_md5
+                    state.file, state.md5 = file_record(found, expected_md5), expected_md5
                     store.save(state.to_dict())
                     return SingleUploadResult(found, False, True, time.monotonic() - started)
         record = SingleRequestState(fingerprint, name, purpose, upload_source.size, time.time())
@@ -164,7 +164,7 @@ class SingleRequestUploader(SourceUploader[SingleUploadResult]):
         sent_md5 = body.md5 or md5_of(upload_source)
         self._check_stored(file, upload_source, sent_md5, expected_md5)
         if store is not None:
-            record.file, record.md5 = file.to_dict(), sent_md5
+            record.file, record.md5 = file_record(file, sent_md5), sent_md5
             store.save(record.to_dict())
         elapsed_s = time.monotonic() - started
         log.info(

@@ -7,7 +7,8 @@ Scenarios (each module's docstring defines its figures precisely):
 * bad input (:mod:`bench.reliability.badinput`): the corpus of ``tests/reliability/cases.py``;
 * secrets (:mod:`bench.reliability.secrets`): a full DAG run searched for credentials;
 * sensor (:mod:`bench.reliability.sensor`): the deferrable trigger under faults and 404s;
-* batches (:mod:`bench.reliability.batches`): create once, wait, collect, under faults and kills.
+* batches (:mod:`bench.reliability.batches`): create once, wait, collect, under faults and kills;
+* hardening (:mod:`bench.reliability.hardening`): the cases of issue 12, run through their tests.
 
 ``python -m bench.reliability [--quick] [--only faults,crashes] [--output RELIABILITY.md]``;
 exits 1 when any target is missed.
@@ -29,7 +30,7 @@ from pathlib import Path
 from bench import REPO_ROOT
 from bench.reliability.common import Metric, ScenarioResult
 
-SCENARIOS = ("faults", "crashes", "bad input", "secrets", "sensor", "batches")
+SCENARIOS = ("faults", "crashes", "bad input", "secrets", "sensor", "batches", "hardening")
 
 
 def _runners(quick: bool) -> dict[str, Callable[[Path], ScenarioResult]]:
@@ -37,6 +38,7 @@ def _runners(quick: bool) -> dict[str, Callable[[Path], ScenarioResult]]:
     from bench.reliability.batches import run_batches_scenario
     from bench.reliability.crash import run_crash_scenario
     from bench.reliability.faults import run_faults_scenario
+    from bench.reliability.hardening import run_hardening_scenario
     from bench.reliability.secrets import run_secrets_scenario
     from bench.reliability.sensor import run_sensor_scenario
 
@@ -49,6 +51,7 @@ def _runners(quick: bool) -> dict[str, Callable[[Path], ScenarioResult]]:
         "secrets": run_secrets_scenario,
         "sensor": run_sensor_scenario,
         "batches": lambda d: run_batches_scenario(d, loops=6 if quick else 30),
+        "hardening": run_hardening_scenario,
     }
 
 
@@ -121,6 +124,7 @@ def markdown(results: list[ScenarioResult], *, quick: bool, elapsed_s: float) ->
             "secrets": "bench/reliability/secrets.py",
             "sensor": "bench/reliability/sensor.py",
             "batches": "bench/reliability/batches.py",
+            "hardening": "bench/reliability/hardening.py",
         }[result.scenario]
         out.append(f"Definitions of the figures: the docstring of `{module}`.")
         out.append("")

@@ -102,6 +102,60 @@ async def test_a_trickling_answer_ends_at_the_deadline_async(reply: object) -> N
             assert time.monotonic() - started < 2 * (TIMEOUT_S + 1.5)
 
 
+@pytest.mark.parametrize("call", ["retrieve", "download", "upload part"])
+def test_a_trickling_head_ends_at_the_deadline(call: str) -> None:
+    """Each byte of the head comes well within the read timeout: only the whole-attempt deadline ends it."""
+    with (
+        RawHttpServer(trickling_head) as server,
+        FilesClient(settings(server.url, timeout_s=TIMEOUT_S)) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(ApiTimeoutError, match="deadline"):
+            if call == "retrieve":
+                client.retrieve_file("file-1")
+            elif call == "download":
+                client.download_file("file-1", io.BytesIO())
+            else:
+                client.add_upload_part("upload_1", b"x" * 1000)
+        elapsed = time.monotonic() - started
+        assert server.sent_bytes < len(http_head(length=len(FILE_JSON)))  # cut off inside the head
+    assert TIMEOUT_S <= elapsed < TIMEOUT_S + 1.5, elapsed
+
+
+def test_a_trickling_head_after_a_stream_of_unknown_length_ends_at_the_deadline() -> None:
+    with (
+        RawHttpServer(trickling_head) as server,
+        FilesClient(settings(server.url, timeout_s=TIMEOUT_S)) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(ApiTimeoutError, match="deadline"):
+            client.create_file(SlowStream(b"x" * 100, 0.0, 3), "batch", filename="a.jsonl")  # type: ignore[arg-type]
+        assert time.monotonic() - started < TIMEOUT_S + 1.5
+
+
+@pytest.mark.asyncio
+async def test_a_trickling_head_after_a_stream_of_unknown_length_ends_at_the_deadline_async() -> None:
+    with RawHttpServer(trickling_head) as server:
+        async with AsyncFilesClient(settings(server.url, timeout_s=TIMEOUT_S)) as client:
+            started = time.monotonic()
+            with pytest.raises(ApiTimeoutError, match="deadline"):
+                await client.create_file(SlowStream(b"x" * 100, 0.0, 3), "batch", filename="a.jsonl")  # type: ignore[arg-type]
+            assert time.monotonic() - started < TIMEOUT_S + 1.5
+
+
+def test_a_silent_server_is_still_a_read_timeout_within_the_deadline() -> None:
+    """A read that times out before the deadline is the usual read timeout, retried as before."""
+
+    def late(request: bytes, stop: threading.Event) -> Iterator[bytes]:
+        stop.wait(5)
+        yield http_head(length=len(FILE_JSON)) + FILE_JSON
+
+    with RawHttpServer(late) as server, FilesClient(settings(server.url, timeout_s=0.3)) as client:
+        client._deadline = lambda spec: Deadline(30.0, 0)  # type: ignore[method-assign]
+        with pytest.raises(ApiTimeoutError, match="ReadTimeout"):
+            client.retrieve_file("file-1")
+
+
 def test_each_attempt_has_its_own_deadline_and_a_timeout_is_retried() -> None:
     policy = RetryPolicy(max_attempts=2, initial_delay_s=0.01, random_fraction=lambda: 0.0)
     with RawHttpServer(trickling_body) as server:

@@ -20,6 +20,7 @@ from airflow_provider_files import demo
 from airflow_provider_files.demo import write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
+from tests.support import load_factor
 
 
 def md5_of(data: bytes) -> str:
@@ -60,7 +61,7 @@ def test_upload_jsonl_dag_uploads_waits_and_hands_off(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     source = write_sample_requests(tmp_path / "requests.jsonl", 300)
-    dag_conn.set_processing_delay(1.5)  # the sensor must really wait (in the inline trigger)
+    dag_conn.set_processing_delay(1.5 * load_factor())  # the sensor must really wait (in the inline trigger)
 
     dag_run = load_example_dag("example_upload_jsonl").dag.test(run_conf={"source": str(source)})
 

@@ -12,6 +12,7 @@ import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from airflow_provider_files.emulator.testing import EmulatorHandle
+from tests.support import load_factor
 
 
 @pytest.fixture
@@ -48,7 +49,8 @@ def batch_gets(emulator: EmulatorHandle) -> list[dict[str, Any]]:
 def test_sensor_waits_until_the_batch_completes(
     deferrable: bool, dag_conn: EmulatorHandle, run_example: Callable[..., tuple[Any, str]]
 ) -> None:
-    dag_conn.configure(batch_duration_s=1.5)
+    # long enough for the first check to see it running, on a loaded machine too
+    dag_conn.configure(batch_duration_s=1.5 * load_factor())
     dag_run, text = run_example(deferrable)
     assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)
     assert set(task_states(dag_run).values()) == {TaskInstanceState.SUCCESS}

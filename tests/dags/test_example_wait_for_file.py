@@ -14,6 +14,7 @@ import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from airflow_provider_files.emulator.testing import EmulatorHandle
+from tests.support import load_factor
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def test_deferrable_sensor_waits_until_processed(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    emulator.set_processing_delay(1.5)
+    emulator.set_processing_delay(1.5 * load_factor())  # the poke must see it unprocessed, loaded or not
     use_emulator(emulator)
     dag_run = run_dag()
     assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)

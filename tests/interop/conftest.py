@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_files.demo import write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle, run_emulator
 
 from .support import INTEROP_DIR, UPSTREAM_KEY, GatewayProcess, InteropTable, run_litellm, run_portkey
@@ -68,6 +69,12 @@ def portkey(interop_run_dir: Path) -> Iterator[GatewayProcess]:
 def litellm(interop_run_dir: Path, upstream_session: EmulatorHandle) -> Iterator[GatewayProcess]:
     with run_litellm(interop_run_dir, upstream_session.base_url) as handle:
         yield handle
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """400 sample batch requests, ``requests.jsonl``."""
+    return write_sample_requests(tmp_path / "requests.jsonl", 400)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,6 @@
-"""Helpers of the interop tests: the real gateways as processes, and the examples of docs/gateways.md.
+"""Helpers of the interop tests: the real gateways as processes, the examples of docs/gateways.md,
+and what the tests of every gateway do the same way (the CLI in a child process, an example DAG
+through ``dag.test()``).
 
 Each gateway runs on a free loopback port with an emulator as its upstream, and is stopped by
 its PID when the test session ends. The gateways are installed by ``make interop`` into
@@ -9,19 +11,27 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
+
+from airflow_provider_files.demo import write_sample_requests
+
+if TYPE_CHECKING:
+    from airflow_provider_files.emulator.testing import EmulatorHandle
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INTEROP_DIR = REPO_ROOT / ".interop"
@@ -35,6 +45,9 @@ LITELLM_MASTER_KEY = "sk-interop-proxy-77aa"
 PORTKEY_STARTUP_S = 60.0
 LITELLM_STARTUP_S = 180.0
 STOP_TIMEOUT_S = 10.0
+CLI_TIMEOUT_S = 120.0
+#: ``airflow-files upload`` as a child process of this interpreter.
+CLI_UPLOAD = (sys.executable, "-m", "airflow_provider_files.cli", "upload")
 
 # The doc's placeholders, replaced by the running processes' addresses.
 DOC_GATEWAY_URL = "http://127.0.0.1:8787/v1"
@@ -70,6 +83,65 @@ def portkey_self_hosted_connection(gateway_url: str, upstream_url: str, key: str
     text = doc_block("portkey-self-hosted")
     text = text.replace(DOC_GATEWAY_URL, gateway_url).replace(DOC_UPSTREAM_URL, upstream_url)
     return dict(json.loads(text.replace(DOC_KEY, key)))
+
+
+def litellm_connection(proxy_url: str, key: str = LITELLM_MASTER_KEY) -> dict[str, Any]:
+    """A connection to the LiteLLM proxy at ``proxy_url`` with its master key."""
+    return {"conn_type": "openai_files", "host": proxy_url, "password": key, "extra": {"gateway": "litellm"}}
+
+
+def run_upload_cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``airflow-files upload ARGS`` in a child process, with this environment plus ``env``."""
+    return subprocess.run(
+        [*CLI_UPLOAD, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+    )
+
+
+# -- an example DAG, run for real (``dag.test()``) with its connection pointed at a gateway ---------
+
+
+def run_example_dag(name: str, **run_conf: Any) -> Any:
+    path = REPO_ROOT / "example_dags" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"interop_example_dags.{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag.test(run_conf=run_conf)
+
+
+def xcom_of(dag_run: Any, task_id: str) -> Any:
+    for ti in dag_run.get_task_instances():
+        if ti.task_id == task_id:
+            return ti.xcom_pull(task_ids=task_id)
+    raise AssertionError(f"no task instance {task_id}")
+
+
+def task_states(dag_run: Any) -> dict[str, Any]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def upload_through_example_dag(
+    upstream: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lines: int = 300
+) -> Any:
+    """Run ``example_upload_jsonl`` on ``lines`` sample requests through the default connection
+    (the test points it at a gateway), checkpoints under ``tmp_path``: it must succeed and the
+    upstream must hold the source's bytes. Returns the DAG run."""
+    from airflow.utils.state import DagRunState
+
+    monkeypatch.setenv("AIRFLOW__OPENAI_FILES__CHECKPOINT_FOLDER", str(tmp_path / "checkpoints"))
+    source = write_sample_requests(tmp_path / "requests.jsonl", lines)
+    dag_run = run_example_dag("example_upload_jsonl", source=str(source))
+    assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)
+    uploaded = xcom_of(dag_run, "upload_requests")
+    assert upstream.file_md5(uploaded["id"]) == md5_of(source.read_bytes())
+    return dag_run
+
+
+# -- the gateways as processes ----------------------------------------------------------------------
 
 
 @dataclass

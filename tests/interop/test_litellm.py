@@ -5,15 +5,10 @@ official SDK; our refusal of the Uploads API (nothing sent); the ``/openai`` pas
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
-from airflow.utils.state import DagRunState
 
 from airflow_provider_files.api.errors import UnsupportedOperationError
 from airflow_provider_files.demo import write_sample_requests
@@ -21,33 +16,26 @@ from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
 from tests.support import FilesConnection
 
-from .dags import checkpoint_env, run_example_dag, task_states, xcom_of
 from .exercise import BATCHES_OPERATIONS, FILES_OPERATIONS, Recorder, hook_batches, hook_files, sdk_operations
-from .support import LITELLM_MASTER_KEY, GatewayProcess, InteropTable, doc_block, md5_of
+from .support import (
+    LITELLM_MASTER_KEY,
+    GatewayProcess,
+    InteropTable,
+    doc_block,
+    litellm_connection,
+    md5_of,
+    run_upload_cli,
+    upload_through_example_dag,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
 CONN_ID = "litellm_proxy"
-CLI = [sys.executable, "-m", "airflow_provider_files.cli", "upload"]
-
-
-def connection(litellm: GatewayProcess) -> dict[str, Any]:
-    return {
-        "conn_type": "openai_files",
-        "host": litellm.base_url,
-        "password": LITELLM_MASTER_KEY,
-        "extra": {"gateway": "litellm"},
-    }
-
-
-@pytest.fixture
-def source(tmp_path: Path) -> Path:
-    return write_sample_requests(tmp_path / "requests.jsonl", 400)
 
 
 @pytest.fixture
 def hook(litellm: GatewayProcess, upstream: EmulatorHandle, files_connection: FilesConnection) -> FilesHook:
-    files_connection.define(CONN_ID, connection(litellm))
+    files_connection.define(CONN_ID, litellm_connection(litellm.base_url))
     return FilesHook(CONN_ID)
 
 
@@ -87,14 +75,14 @@ def test_uploads_are_refused_with_nothing_sent(
 def test_cli_single_request_and_the_refusal_naming_it(
     litellm: GatewayProcess, upstream: EmulatorHandle, source: Path
 ) -> None:
-    env = {**os.environ, "LITELLM_KEY": LITELLM_MASTER_KEY}
-    base = [*CLI, str(source), "--purpose", "batch", "--base-url", litellm.base_url, "--gateway", "litellm"]
-    base += ["--api-key-env", "LITELLM_KEY"]
-    refused = subprocess.run([*base, "--chunked"], env=env, capture_output=True, text=True, timeout=120)
+    args = [str(source), "--purpose", "batch", "--base-url", litellm.base_url, "--gateway", "litellm"]
+    args += ["--api-key-env", "LITELLM_KEY"]
+    env = {"LITELLM_KEY": LITELLM_MASTER_KEY}
+    refused = run_upload_cli(*args, "--chunked", env=env)
     assert refused.returncode == 2
     assert "--single-request" in refused.stderr
     assert upstream.request_log() == []
-    single = subprocess.run([*base, "--single-request"], env=env, capture_output=True, text=True, timeout=120)
+    single = run_upload_cli(*args, "--single-request", env=env)
     assert single.returncode == 0, single.stderr[-2000:]
     assert upstream.file_md5(json.loads(single.stdout)["id"]) == md5_of(source.read_bytes())
     assert LITELLM_MASTER_KEY not in single.stderr + refused.stderr
@@ -108,14 +96,8 @@ def test_example_dag_through_litellm(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    files_connection.define("openai_files_default", connection(litellm))
-    for name, value in checkpoint_env(tmp_path).items():
-        monkeypatch.setenv(name, value)
-    source = write_sample_requests(tmp_path / "requests.jsonl", 300)
-    dag_run = run_example_dag("example_upload_jsonl", source=str(source))
-    assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)
-    uploaded = xcom_of(dag_run, "upload_requests")
-    assert upstream.file_md5(uploaded["id"]) == md5_of(source.read_bytes())
+    files_connection.define("openai_files_default", litellm_connection(litellm.base_url))
+    upload_through_example_dag(upstream, monkeypatch, tmp_path)
 
 
 def test_openai_pass_through_carries_the_uploads_api(

@@ -5,22 +5,17 @@ DAG and the official SDK, with the documented connection."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import openai
 import pytest
-from airflow.utils.state import DagRunState
 
 from airflow_provider_files.demo import write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
 from tests.support import FilesConnection
 
-from .dags import checkpoint_env, run_example_dag, task_states, xcom_of
 from .exercise import (
     BATCHES_OPERATIONS,
     FILES_OPERATIONS,
@@ -40,17 +35,15 @@ from .support import (
     doc_block,
     md5_of,
     portkey_self_hosted_connection,
+    run_upload_cli,
+    upload_through_example_dag,
+    xcom_of,
 )
 
 pytestmark = pytest.mark.timeout(240)
 
 CONN_ID = "portkey_self_hosted"
 EVERY_OPERATION = (*FILES_OPERATIONS, *UPLOADS_OPERATIONS, *BATCHES_OPERATIONS)
-
-
-@pytest.fixture
-def source(tmp_path: Path) -> Path:
-    return write_sample_requests(tmp_path / "requests.jsonl", 400)
 
 
 @pytest.fixture
@@ -117,14 +110,8 @@ def test_cli_as_documented_and_through_a_connection(
         for a in command[2:]
     ]
     args = [str(source) if a == "requests.jsonl" else a for a in args]
-    env = {**os.environ, "OPENAI_API_KEY": UPSTREAM_KEY}
-    cli = [sys.executable, "-m", "airflow_provider_files.cli", "upload"]
-    chunked = subprocess.run(
-        [*cli, *args, "--chunked", "--part-size", "64KiB", "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    chunked = run_upload_cli(
+        *args, "--chunked", "--part-size", "64KiB", "--quiet", env={"OPENAI_API_KEY": UPSTREAM_KEY}
     )
     assert chunked.returncode == 0, chunked.stderr[-2000:]
     uploaded = json.loads(chunked.stdout)
@@ -135,13 +122,7 @@ def test_cli_as_documented_and_through_a_connection(
     files_connection.define(
         CONN_ID, portkey_self_hosted_connection(portkey.base_url, upstream.base_url, UPSTREAM_KEY)
     )
-    single = subprocess.run(
-        [*cli, str(source), "--purpose", "batch", "--files-conn-id", CONN_ID, "--single-request"],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    single = run_upload_cli(str(source), "--purpose", "batch", "--files-conn-id", CONN_ID, "--single-request")
     assert single.returncode == 0, single.stderr[-2000:]
     assert upstream.file_md5(json.loads(single.stdout)["id"]) == md5_of(source.read_bytes())
 
@@ -154,25 +135,16 @@ def test_the_gateways_400_without_a_provider_is_caught_before_sending(
     answer = httpx.get(portkey.base_url + "/files", headers={"Authorization": f"Bearer {UPSTREAM_KEY}"})
     assert answer.status_code == 400
     assert answer.json()["message"] == "Either x-portkey-config or x-portkey-provider header is required"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_files.cli",
-            "upload",
-            str(source),
-            "--purpose",
-            "batch",
-            "--base-url",
-            portkey.base_url,
-            "--gateway",
-            "portkey",
-            "--single-request",
-        ],
-        env={**os.environ, "OPENAI_API_KEY": UPSTREAM_KEY},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_upload_cli(
+        str(source),
+        "--purpose",
+        "batch",
+        "--base-url",
+        portkey.base_url,
+        "--gateway",
+        "portkey",
+        "--single-request",
+        env={"OPENAI_API_KEY": UPSTREAM_KEY},
     )
     assert result.returncode == 2
     assert "needs portkey_provider" in result.stderr
@@ -191,13 +163,7 @@ def test_example_dag_through_portkey(
         "openai_files_default",
         portkey_self_hosted_connection(portkey.base_url, upstream.base_url, UPSTREAM_KEY),
     )
-    for name, value in checkpoint_env(tmp_path).items():
-        monkeypatch.setenv(name, value)
-    source = write_sample_requests(tmp_path / "requests.jsonl", 300)
-    dag_run = run_example_dag("example_upload_jsonl", source=str(source))
-    assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)
-    uploaded = xcom_of(dag_run, "upload_requests")
-    assert upstream.file_md5(uploaded["id"]) == md5_of(source.read_bytes())
+    dag_run = upload_through_example_dag(upstream, monkeypatch, tmp_path)
     assert xcom_of(dag_run, "wait_until_processed")["status"] == "processed"
 
 

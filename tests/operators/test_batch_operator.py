@@ -27,7 +27,7 @@ from airflow_provider_files.exceptions import (
 from airflow_provider_files.operators.batches import BatchOperator
 from airflow_provider_files.triggers.batches import BatchCompleteTrigger
 from tests.batches.support import CHAT, MODEL, batch_statuses, requests_jsonl
-from tests.support import FilesConnection
+from tests.support import FilesConnection, load_scaled_s
 
 from .batch_support import run_deferrable, upload
 from .support import task_context
@@ -160,7 +160,7 @@ def test_a_lost_answer_to_create_then_a_task_retry_makes_one_batch(files_conn: E
     files_conn.set_faults("create_batch:latency_ms=60000")
     try_1 = subprocess.Popen([sys.executable, "-c", TRY_IN_A_PROCESS, file_id, CHAT])
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + load_scaled_s(60)  # try 1 imports Airflow first
         while created(files_conn) == 0:
             assert try_1.poll() is None, "try 1 ended before it created the batch"
             assert time.monotonic() < deadline, "try 1 never created the batch"
@@ -318,6 +318,8 @@ def test_blocking_on_kill_cancels_the_batch_and_the_wait_ends(files_conn: Emulat
     task = operator(upload(files_conn), endpoint=CHAT, deferrable=False)
     worker, outcome = in_thread(lambda: task.execute(task_context("batch")))
     wait_until(lambda: created(files_conn) == 1, "the batch")
+    # on_kill cancels the batch the task knows: wait until the create's answer reached it
+    wait_until(lambda: task._batch_id is not None, "the task to hold the batch id")
     task.on_kill()
     worker.join(30)
     assert not worker.is_alive()

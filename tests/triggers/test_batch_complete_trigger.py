@@ -82,10 +82,21 @@ async def test_failed_batch_names_the_bad_lines(emulator: EmulatorHandle, conn_i
 
 @pytest.mark.asyncio
 async def test_cancelling_is_awaited_until_cancelled(emulator: EmulatorHandle, conn_id: str) -> None:
-    emulator.configure(batch_duration_s=3)
+    # "cancelling" lasts 10% of the batch's 100 s, on the emulator's clock: it ends only when the
+    # test moves the clock, after the trigger has seen it, however slowly the machine runs.
+    emulator.configure(batch_duration_s=100)
     batch_id = start_batch(conn_id, chat_requests(3))
     assert FilesHook(conn_id).cancel_batch(batch_id).status == "cancelling"
-    event = await first_event(trigger(batch_id, conn_id))
+    waiting = asyncio.ensure_future(first_event(trigger(batch_id, conn_id, timeout_s=60)))
+    seen_until = time.monotonic() + 30
+    while not batch_gets(emulator, batch_id):  # the trigger's first poll, which finds "cancelling"
+        assert time.monotonic() < seen_until, "the trigger never polled the batch"
+        assert not waiting.done(), await waiting
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # a few more polls: still cancelling, still waiting
+    assert not waiting.done()
+    emulator.advance_clock(10)
+    event = await waiting
     with pytest.raises(BatchCancelledError, match=f"batch {batch_id} ended cancelled.*of 3 requests"):
         batch_from_event(event, task_id="wait")
     assert len(batch_gets(emulator, batch_id)) >= 2  # it polled through "cancelling"

@@ -24,6 +24,7 @@ from airflow_provider_files.uploads import (
     UploadError,
 )
 from airflow_provider_files.uploads.checkpoint import SINGLE_CHECKPOINT_KIND
+from airflow_provider_files.uploads.reuse import reusable_file
 from tests.support import ProxiedCall, RewritingProxy, api_error
 
 from .support import FAST_RETRIES, md5_file
@@ -208,3 +209,90 @@ def test_a_single_request_checkpoint_naming_another_file_of_the_same_size_is_not
 
     assert not again.reused_file and again.file.id not in (first.file.id, theirs.file.id)
     assert emulator.file_md5(again.file.id) == md5_file(path)
+
+
+# -- reuse after success: the checkpoint's verified md5, nothing read back --------------------------
+
+
+def content_reads(emulator: EmulatorHandle) -> int:
+    return sum(1 for entry in emulator.request_log() if entry["route"] == "file_content")
+
+
+@pytest.mark.parametrize("single_request", [False, True], ids=["chunked", "single request"])
+def test_reuse_after_success_reads_nothing_back(
+    emulator: EmulatorHandle,
+    client: FilesClient,
+    make_file: Callable[..., Path],
+    tmp_path: Path,
+    single_request: bool,
+) -> None:
+    path = make_file(SIZE, name="mine.jsonl", seed=3)
+    if single_request:
+        store = JsonFileCheckpointStore(tmp_path / "single.json", kind=SINGLE_CHECKPOINT_KIND)
+        first = SingleRequestUploader(client, checkpoint=store).upload(path, purpose="batch").file
+        single = SingleRequestUploader(client, checkpoint=store).upload(path, purpose="batch")
+        reused, again = single.reused_file, single.file
+    else:
+        store = JsonFileCheckpointStore(tmp_path / "ckpt.json")
+        first = (
+            ChunkedUploader(client, part_size_bytes=PART, checkpoint=store).upload(path, purpose="batch").file
+        )
+        chunked = ChunkedUploader(client, part_size_bytes=PART, checkpoint=store).upload(
+            path, purpose="batch", expected_md5=md5_file(path)
+        )
+        reused, again = chunked.reused_file, chunked.file
+    state = store.load()
+    assert state is not None and state["file"]["verified_md5"] == md5_file(path) == state["md5"]
+    assert reused and again.id == first.id
+    assert content_reads(emulator) == 0  # handed on from the checkpoint, not downloaded again
+
+
+def test_a_checkpoint_whose_verified_file_is_another_file_is_refused_without_reading_it(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Both the file and its verified md5 copied from another run's checkpoint: the md5 is not the
+    checkpoint's, and not the source's."""
+    path = make_file(SIZE, name="mine.jsonl", seed=1)
+    other = make_file(SIZE, name="other.jsonl", seed=2)
+    store = JsonFileCheckpointStore(tmp_path / "ckpt.json")
+    their_store = JsonFileCheckpointStore(tmp_path / "theirs.json")
+    mine = ChunkedUploader(client, part_size_bytes=PART, checkpoint=store).upload(path, purpose="batch")
+    theirs = ChunkedUploader(client, part_size_bytes=PART, checkpoint=their_store).upload(
+        other, purpose="batch", filename="mine.jsonl"
+    )
+    edited, their_state = store.load(), their_store.load()
+    assert edited is not None and their_state is not None
+    edited["file"] = their_state["file"]
+    store.save(edited)
+
+    reused = reusable_file(
+        client,
+        store,
+        fingerprint=LocalFileSource(path).fingerprint(),
+        filename="mine.jsonl",
+        purpose="batch",
+        size=SIZE,
+        source_md5=md5_file(path),
+    )
+    assert reused is None and store.load() is None  # refused, and the checkpoint cleared
+    # the checkpoint names their file with its own verified md5: the binding to ours is missing,
+    # so that file was read back (its md5 is theirs) rather than trusted
+    assert content_reads(emulator) == 1
+    assert emulator.file_md5(theirs.file.id) != md5_file(path) and mine.file.id != theirs.file.id
+
+
+def test_a_source_whose_md5_is_not_the_verified_one_is_not_handed_the_file(
+    emulator: EmulatorHandle, client: FilesClient, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make_file(SIZE, name="mine.jsonl", seed=4)
+    store = JsonFileCheckpointStore(tmp_path / "ckpt.json")
+    ChunkedUploader(client, part_size_bytes=PART, checkpoint=store).upload(path, purpose="batch")
+    arguments: dict[str, Any] = {
+        "fingerprint": LocalFileSource(path).fingerprint(),
+        "filename": "mine.jsonl",
+        "purpose": "batch",
+        "size": SIZE,
+    }
+    assert reusable_file(client, store, **arguments, source_md5=md5_file(path)) is not None
+    assert reusable_file(client, store, **arguments, source_md5="0" * 32) is None
+    assert content_reads(emulator) == 0
