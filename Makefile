@@ -112,7 +112,7 @@ test-py:
 pytest-subset: setup
 	$(BIN)/python --version
 	$(BIN)/mypy --python-version "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-	$(BIN)/pytest -q -p no:cacheprovider $(SLOW_TESTS)
+	$(BIN)/pytest -q -n 3 -p no:cacheprovider $(SLOW_TESTS)
 
 # The lowest Airflow the package claims (requirements-airflow-floor.in) in its own virtualenv:
 # the DAG-level tests, plus the provider registration and the connection settings. Left out
