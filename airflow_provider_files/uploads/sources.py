@@ -84,7 +84,29 @@ class LocalFileSource:
         return open(self.path, "rb", buffering=0)
 
 
-class OpenFileSource:
+class _KnownSizeSource:
+    """What a source whose size, name and fingerprint are known up front keeps and exposes."""
+
+    def __init__(self, size: int, name: str, fingerprint: str) -> None:
+        if size < 0:
+            raise ValueError(f"size must be >= 0, got {size}")
+        self._size = size
+        self._name = name
+        self._fingerprint = fingerprint
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+
+class OpenFileSource(_KnownSizeSource):
     """A file reached through an opener, e.g. an ``ObjectStoragePath``'s ``open``.
 
     Every part opens its own handle (fsspec handles are not thread-safe), seeks to its offset
@@ -105,26 +127,11 @@ class OpenFileSource:
         name: str,
         fingerprint: str,
     ) -> None:
-        if size < 0:
-            raise ValueError(f"size must be >= 0, got {size}")
+        super().__init__(size, name, fingerprint)
         self._opener = opener
-        self._size = size
-        self._name = name
-        self._fingerprint = fingerprint
 
     def __repr__(self) -> str:
         return f"OpenFileSource(name={self._name!r}, size={self._size})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def fingerprint(self) -> str:
-        return self._fingerprint
 
     def range(self, offset: int, length: int) -> BodySource:
         return OpenedRange(self._opener, offset, length)
@@ -178,7 +185,7 @@ class RangeReadable(Protocol):
     ) -> bytes: ...
 
 
-class ObjectSource:
+class ObjectSource(_KnownSizeSource):
     """An object in an fsspec filesystem, read by byte ranges: no handle is opened.
 
     Every read is one ``cat_file(path, start, end)`` of at most 1 MiB, so parts read in parallel
@@ -204,13 +211,9 @@ class ObjectSource:
         *,
         label: str | None = None,
     ) -> None:
-        if size < 0:
-            raise ValueError(f"size must be >= 0, got {size}")
+        super().__init__(size, name, fingerprint)
         self._fs = fs
         self._path = path
-        self._size = size
-        self._name = name
-        self._fingerprint = fingerprint
         self._label = label or name
 
     def __repr__(self) -> str:
@@ -218,17 +221,6 @@ class ObjectSource:
 
     def __str__(self) -> str:
         return self._label
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def fingerprint(self) -> str:
-        return self._fingerprint
 
     def range(self, offset: int, length: int) -> BodySource:
         return ObjectRange(self._fs, self._path, offset, length, label=self._label)
