@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.datagen import MB, DataFile, md5_of, size_label, write_short_requests
 from bench.perf.environment import log
-from bench.perf.measure import Run, Scenario, child_env, log_run, measure_child
+from bench.perf.measure import Run, Scenario, alternating_rounds, child_env, log_run, measure_child
 
 #: The contenders of the row, in the order they alternate.
 BATCH_RESULT_CONTENDERS = ("ours-collect", "sdk-content", "raw-download")
@@ -91,30 +91,25 @@ def run_batch_results_scenario(
         f"{scenario.id}: batch {batch_id}, {data.lines} requests, output {size_label(output_bytes)} "
         f"({output_bytes / MB:.0f} MB)"
     )
-    for name in scenario.contenders:
-        scenario.runs[name] = []
-    for round_index in range(runs):
-        for name in scenario.contenders:
-            if name in scenario.errors:
-                continue
-            dest = workdir / f"{scenario.id}-{name}"
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir(parents=True)
-            command = [
-                sys.executable, "-m", "bench.perf.contenders", name,
-                "--base-url", emulator.base_url, "--api-key", emulator.api_key,
-                "--batch-id", batch_id, "--file", str(dest),
-            ]  # fmt: skip
-            measured = measure_child(scenario, name, command, env, emulator)
-            if measured is None:
-                continue
-            outcome, rss = measured
-            valid = _valid(outcome, data.lines, output_bytes, expected_md5)
-            run = Run(outcome["elapsed_s"], rss, valid, outcome)
-            scenario.runs[name].append(run)
-            verdict = "checked" if valid else "NOT VALID: " + str(outcome)[:300]
-            log_run(scenario, f"{round_index + 1}/{runs}", name, run, output_bytes, verdict)
-            shutil.rmtree(dest, ignore_errors=True)
+    for round_index, name in alternating_rounds(scenario, scenario.contenders, runs):
+        dest = workdir / f"{scenario.id}-{name}"
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        command = [
+            sys.executable, "-m", "bench.perf.contenders", name,
+            "--base-url", emulator.base_url, "--api-key", emulator.api_key,
+            "--batch-id", batch_id, "--file", str(dest),
+        ]  # fmt: skip
+        measured = measure_child(scenario, name, command, env, emulator)
+        if measured is None:
+            continue
+        outcome, rss = measured
+        valid = _valid(outcome, data.lines, output_bytes, expected_md5)
+        run = Run(outcome["elapsed_s"], rss, valid, outcome)
+        scenario.runs[name].append(run)
+        verdict = "checked" if valid else "NOT VALID: " + str(outcome)[:300]
+        log_run(scenario, f"{round_index + 1}/{runs}", name, run, output_bytes, verdict)
+        shutil.rmtree(dest, ignore_errors=True)
     scenario.load_avg = [round(value, 2) for value in os.getloadavg()]
 
 

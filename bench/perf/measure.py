@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,18 @@ def _upload_command(name: str, scenario: Scenario, data: DataFile, emulator: Any
     return command, {}
 
 
+def alternating_rounds(scenario: Scenario, names: Iterable[str], runs: int) -> Iterator[tuple[int, str]]:
+    """``(round_index, name)`` for ``runs`` rounds of the contenders in turn (A B A B ...), each
+    given an empty run list first; a contender that has failed (in ``scenario.errors``) is skipped."""
+    names = list(names)
+    for name in names:
+        scenario.runs[name] = []
+    for round_index in range(runs):
+        for name in names:
+            if name not in scenario.errors:
+                yield round_index, name
+
+
 def run_upload_scenario(scenario: Scenario, data: DataFile, emulator: Any, runs: int, workdir: Path) -> None:
     """Alternate the contenders; check each upload's stored md5 (``md5-alone``: the md5 it computed).
 
@@ -210,30 +222,26 @@ def run_upload_scenario(scenario: Scenario, data: DataFile, emulator: Any, runs:
             scenario.errors[name] = reason
         else:
             active.append(name)
-            scenario.runs[name] = []
-    for round_index in range(runs):
-        for name in active:
-            if name in scenario.errors:
-                continue
-            command, extra_env = _upload_command(name, scenario, data, emulator, workdir)
-            measured = measure_child(scenario, name, command, child_env(extra_env), emulator)
-            if measured is None:
-                continue
-            outcome, rss = measured
-            if name in WHOLE_PROCESS_CONTENDERS:
-                printed = {key: outcome.pop(key) for key in list(outcome) if key in ("id", "bytes")}
-                outcome.update(
-                    elapsed_s=outcome["process_wall_s"], call_cpu_s=outcome["client_cpu_s"],
-                    file_id=printed.get("id"), bytes=printed.get("bytes"),
-                )  # fmt: skip
-            # md5-alone uploads nothing: its own md5 must be the file's
-            stored_md5 = emulator.file_md5(outcome["file_id"]) if "file_id" in outcome else outcome.get("md5")
-            md5_ok = stored_md5 == data.md5 and outcome.get("bytes") in (None, data.size)
-            run = Run(outcome["elapsed_s"], rss, md5_ok, outcome)
-            scenario.runs[name].append(run)
-            verdict = "md5 ok" if md5_ok else f"md5 MISMATCH ({stored_md5} != {data.md5})"
-            log_run(scenario, f"{round_index + 1}/{runs}", name, run, data.size, verdict)
-            emulator.reset()  # frees the stored bytes before the next run
+    for round_index, name in alternating_rounds(scenario, active, runs):
+        command, extra_env = _upload_command(name, scenario, data, emulator, workdir)
+        measured = measure_child(scenario, name, command, child_env(extra_env), emulator)
+        if measured is None:
+            continue
+        outcome, rss = measured
+        if name in WHOLE_PROCESS_CONTENDERS:
+            printed = {key: outcome.pop(key) for key in list(outcome) if key in ("id", "bytes")}
+            outcome.update(
+                elapsed_s=outcome["process_wall_s"], call_cpu_s=outcome["client_cpu_s"],
+                file_id=printed.get("id"), bytes=printed.get("bytes"),
+            )  # fmt: skip
+        # md5-alone uploads nothing: its own md5 must be the file's
+        stored_md5 = emulator.file_md5(outcome["file_id"]) if "file_id" in outcome else outcome.get("md5")
+        md5_ok = stored_md5 == data.md5 and outcome.get("bytes") in (None, data.size)
+        run = Run(outcome["elapsed_s"], rss, md5_ok, outcome)
+        scenario.runs[name].append(run)
+        verdict = "md5 ok" if md5_ok else f"md5 MISMATCH ({stored_md5} != {data.md5})"
+        log_run(scenario, f"{round_index + 1}/{runs}", name, run, data.size, verdict)
+        emulator.reset()  # frees the stored bytes before the next run
     scenario.load_avg = [round(value, 2) for value in os.getloadavg()]
 
 
@@ -259,26 +267,23 @@ def run_validation_scenario(scenario: Scenario, data: DataFile, runs: int) -> No
         ("ours-validate-2-workers", lambda: validate_once(data.path, workers=2)),
         ("json-loads-loop", lambda: json_loads_loop(data.path)),
     ]
-    for name, _ in contenders:
-        scenario.runs[name] = []
-    for round_index in range(runs):
-        for name, call in contenders:
-            if name in scenario.errors:
-                continue
-            started = time.perf_counter()
-            try:
-                outcome = call()
-            except Exception as error:  # a bench must report, not stop
-                scenario.errors[name] = f"{type(error).__name__}: {error}"
-                log(f"{scenario.id}: {name} failed: {error}")
-                continue
-            elapsed = time.perf_counter() - started
-            valid = _validation_passed(outcome, data)
-            scenario.runs[name].append(Run(elapsed, 0, valid, _validation_detail(outcome)))
-            log(
-                f"{scenario.id} run {round_index + 1}/{runs} {name}: {elapsed:.2f} s, "
-                f"{data.size / elapsed / MB:.1f} MB/s, {'valid' if valid else 'NOT VALID'}"
-            )
+    calls = dict(contenders)
+    for round_index, name in alternating_rounds(scenario, calls, runs):
+        call = calls[name]
+        started = time.perf_counter()
+        try:
+            outcome = call()
+        except Exception as error:  # a bench must report, not stop
+            scenario.errors[name] = f"{type(error).__name__}: {error}"
+            log(f"{scenario.id}: {name} failed: {error}")
+            continue
+        elapsed = time.perf_counter() - started
+        valid = _validation_passed(outcome, data)
+        scenario.runs[name].append(Run(elapsed, 0, valid, _validation_detail(outcome)))
+        log(
+            f"{scenario.id} run {round_index + 1}/{runs} {name}: {elapsed:.2f} s, "
+            f"{data.size / elapsed / MB:.1f} MB/s, {'valid' if valid else 'NOT VALID'}"
+        )
     scenario.load_avg = [round(value, 2) for value in os.getloadavg()]
 
 

@@ -182,7 +182,7 @@ def run_object_storage_scenario(scenario: Scenario, data: DataFile, emulator: An
     from bench.connections import connection_env
     from bench.datagen import MB
     from bench.perf.environment import installed, log
-    from bench.perf.measure import ContenderFailed, Run, run_child
+    from bench.perf.measure import ContenderFailed, Run, alternating_rounds, run_child
 
     scenario.size_bytes = data.size
     missing = [module for module in ("moto", "s3fs", "airflow.providers.amazon") if not installed(module)]
@@ -200,38 +200,33 @@ def run_object_storage_scenario(scenario: Scenario, data: DataFile, emulator: An
         env.update(connection_env(FILES_CONN_ID, emulator.base_url, emulator.api_key))
         env[f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}"] = server.aws_connection_json()
         sources = {"ours-s3": f"s3://{AWS_CONN_ID}@{key}", "ours-local": str(data.path)}
-        for name in scenario.contenders:
-            scenario.runs[name] = []
-        for round_index in range(runs):
-            for name in scenario.contenders:
-                if name in scenario.errors:
-                    continue
-                command = [sys.executable, "-m", "bench.perf.object_storage", name, "--source", sources[name]]
-                sent_before = server.bytes_sent
-                try:
-                    outcome, rss = run_child(command, env)
-                except (ContenderFailed, ValueError, IndexError) as error:
-                    scenario.errors[name] = str(error)
-                    log(f"{scenario.id}: {name} failed: {error}")
-                    continue
-                if name == "ours-s3":
-                    outcome["bytes_fetched"] = server.bytes_sent - sent_before
-                    outcome["fetched_ratio"] = outcome["bytes_fetched"] / data.size / PASSES
-                stored_md5 = emulator.file_md5(outcome["file_id"])
-                md5_ok = stored_md5 == data.md5 and outcome.get("bytes") in (None, data.size)
-                scenario.runs[name].append(Run(outcome["elapsed_s"], rss, md5_ok, outcome))
-                fetched = (
-                    f", fetched {outcome['bytes_fetched'] / MB:.1f} MB ({PASSES} passes)"
-                    if "bytes_fetched" in outcome
-                    else ""
-                )
-                log(
-                    f"{scenario.id} run {round_index + 1}/{runs} {name}: {outcome['elapsed_s']:.2f} s, "
-                    f"{data.size / outcome['elapsed_s'] / MB:.1f} MB/s, peak RSS {rss / MB:.0f} MB "
-                    f"({outcome['setup_rss_bytes'] / MB:.0f} MB before the upload){fetched}, "
-                    f"md5 {'ok' if md5_ok else 'MISMATCH'}"
-                )
-                emulator.reset()
+        for round_index, name in alternating_rounds(scenario, scenario.contenders, runs):
+            command = [sys.executable, "-m", "bench.perf.object_storage", name, "--source", sources[name]]
+            sent_before = server.bytes_sent
+            try:
+                outcome, rss = run_child(command, env)
+            except (ContenderFailed, ValueError, IndexError) as error:
+                scenario.errors[name] = str(error)
+                log(f"{scenario.id}: {name} failed: {error}")
+                continue
+            if name == "ours-s3":
+                outcome["bytes_fetched"] = server.bytes_sent - sent_before
+                outcome["fetched_ratio"] = outcome["bytes_fetched"] / data.size / PASSES
+            stored_md5 = emulator.file_md5(outcome["file_id"])
+            md5_ok = stored_md5 == data.md5 and outcome.get("bytes") in (None, data.size)
+            scenario.runs[name].append(Run(outcome["elapsed_s"], rss, md5_ok, outcome))
+            fetched = (
+                f", fetched {outcome['bytes_fetched'] / MB:.1f} MB ({PASSES} passes)"
+                if "bytes_fetched" in outcome
+                else ""
+            )
+            log(
+                f"{scenario.id} run {round_index + 1}/{runs} {name}: {outcome['elapsed_s']:.2f} s, "
+                f"{data.size / outcome['elapsed_s'] / MB:.1f} MB/s, peak RSS {rss / MB:.0f} MB "
+                f"({outcome['setup_rss_bytes'] / MB:.0f} MB before the upload){fetched}, "
+                f"md5 {'ok' if md5_ok else 'MISMATCH'}"
+            )
+            emulator.reset()
     scenario.load_avg = [round(value, 2) for value in os.getloadavg()]
 
 

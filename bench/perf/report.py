@@ -113,9 +113,24 @@ def write_results(
     charted = scenarios
     if partial:
         paths["latest-md"], charted = write_merged_markdown(output_dir)
+    else:
+        remove_superseded_partials(output_dir, set(scenarios))
     if chart and draw_chart(output_dir / "latest.png", charted):
         paths["png"] = output_dir / "latest.png"
     return paths
+
+
+def remove_superseded_partials(output_dir: Path, measured: set[str]) -> list[Path]:
+    """Remove the partial runs whose every scenario a newer full run has just measured again (their
+    figures would never be shown), with their ``.md``; returns the files removed."""
+    removed = []
+    for path in sorted(output_dir.glob(f"{PARTIAL_PREFIX}*.json")):
+        if set(json.loads(path.read_text())["scenarios"]) <= measured:
+            for stale in (path, path.with_suffix(".md")):
+                if stale.exists():
+                    stale.unlink()
+                    removed.append(stale)
+    return removed
 
 
 def write_merged_markdown(output_dir: Path) -> tuple[Path, dict[str, Scenario]]:
@@ -171,7 +186,7 @@ def render_markdown(
     machine: dict[str, Any], plan: dict[str, Any], scenarios: dict[str, Scenario], figures: list[Figure]
 ) -> str:
     out = ["# Benchmark results", ""]
-    command = f"python -m bench.run {plan['argv']}".strip()
+    command = f"python -m bench.perf {plan['argv']}".strip()
     out.append(f"Written by `make bench` (`{command}`) on {machine['date']}.")
     out.append(
         f"Each figure is the median of {plan['runs']} runs per contender, contenders alternating run by "

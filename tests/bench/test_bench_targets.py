@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
+from typing import Any
 
 from bench import REPO_ROOT
 from bench.perf.measure import Run, Scenario
@@ -14,6 +16,7 @@ from bench.perf.report import (
     headline_markdown,
     load_stored_runs,
     scenarios_from_json,
+    write_results,
 )
 from bench.perf.targets import SPEEDUP, TARGETS, WAN_LINK_MBPS, Figure, compute_figures
 
@@ -60,24 +63,53 @@ def test_a_limit_decides_met_or_not_met() -> None:
     assert corrupt.met.startswith("INVALID")
 
 
-def test_runs_of_some_rows_stored_beside_latest_json_keep_their_figures_and_reach_latest_md() -> None:
-    partials = sorted(LATEST_JSON.parent.glob(f"{PARTIAL_PREFIX}*.json"))
-    assert partials, "the batch-results row was measured as a run of its own"
-    merged_table = (LATEST_JSON.parent / "latest.md").read_text()
+def _store(directory: Path, payload: dict[str, Any], scenario_ids: set[str], date: str) -> None:
+    """Write the runs of ``scenario_ids`` from ``payload`` into ``directory`` as a run made on ``date``."""
+    scenarios = {sid: sc for sid, sc in scenarios_from_json(payload).items() if sid in scenario_ids}
+    machine = {**payload["machine"], "date": date}
+    write_results(directory, machine, payload["plan"], scenarios, compute_figures(scenarios), chart=False)
 
-    for path in partials:
-        payload = json.loads(path.read_text())
-        figures = [dataclasses.asdict(figure) for figure in compute_figures(scenarios_from_json(payload))]
 
-        assert [{key: figure[key] for key in COLUMNS} for figure in figures] == [
-            {key: figure[key] for key in COLUMNS} for figure in payload["figures"]
-        ]
-        for figure in figures:
-            assert f"| {figure['what']} | {figure['ours']} |" in merged_table
-    _, merged, _ = load_stored_runs(LATEST_JSON.parent)
-    whats = [figure.what for figure in compute_figures(merged)]
-    assert any(what.startswith("batch results, 200 MB output: download + custom_id check") for what in whats)
-    assert any(what.startswith("JSONL batch validation") for what in whats)
+def test_runs_of_some_rows_stored_beside_latest_json_keep_their_figures_and_reach_latest_md(
+    tmp_path: Path,
+) -> None:
+    payload = json.loads(LATEST_JSON.read_text())
+    every = set(payload["scenarios"])
+    assert "batch-results-loopback" in every and "validate" in every
+    _store(tmp_path, payload, every, "2026-01-01 00:00 UTC")
+    runs = json.loads((tmp_path / "latest.json").read_text())["scenarios"]["validate"]["contenders"]
+    runs["ours-validate"]["runs"] = [
+        {**run, "elapsed_s": run["elapsed_s"] * 2} for run in runs["ours-validate"]["runs"]
+    ]
+    slower = {**payload, "scenarios": {"validate": {**payload["scenarios"]["validate"], "contenders": runs}}}
+    _store(tmp_path, slower, {"validate"}, "2026-01-02 00:00 UTC")
+
+    partials = sorted(tmp_path.glob(f"{PARTIAL_PREFIX}*.json"))
+    assert [path.name for path in partials] == [f"{PARTIAL_PREFIX}validate.json"]
+    assert json.loads((tmp_path / "latest.json").read_text())["machine"]["date"] == "2026-01-01 00:00 UTC"
+    merged_table = (tmp_path / "latest.md").read_text()
+    partial_figures = json.loads(partials[0].read_text())["figures"]
+    assert partial_figures
+    for figure in partial_figures:
+        assert f"| {figure['what']} | {figure['ours']} |" in merged_table
+    _, merged, origin = load_stored_runs(tmp_path)
+    assert origin["validate"] == partials[0].name and origin["batch-results-loopback"] == "latest.json"
+    assert any(f.what.startswith("batch results, 200 MB output") for f in compute_figures(merged))
+
+
+def test_a_full_run_removes_the_partial_runs_it_measured_again(tmp_path: Path) -> None:
+    payload = json.loads(LATEST_JSON.read_text())
+    every = set(payload["scenarios"])
+    _store(tmp_path, payload, every, "2026-01-01 00:00 UTC")
+    _store(tmp_path, payload, {"validate"}, "2026-01-02 00:00 UTC")
+    assert (tmp_path / f"{PARTIAL_PREFIX}validate.md").exists()
+
+    _store(tmp_path, payload, every, "2026-01-03 00:00 UTC")
+
+    assert sorted(tmp_path.glob(f"{PARTIAL_PREFIX}*")) == []
+    assert [path.name for path in LATEST_JSON.parent.glob(f"{PARTIAL_PREFIX}*")] == [], (
+        "the committed results keep a partial run that the full run superseded"
+    )
 
 
 def _scenario(scenario_id: str, size_bytes: int, runs: dict[str, list[Run]]) -> Scenario:
