@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, cast
 
 import httpx
@@ -27,6 +28,16 @@ TEST_API_KEY = "sk-files-tests"
 
 #: The most a deadline of a test is stretched on a loaded machine.
 MAX_LOAD_FACTOR = 6.0
+
+
+def request_routes(emulator: EmulatorHandle) -> list[str]:
+    """The route of every request the emulator has logged, in order."""
+    return [str(entry["route"]) for entry in emulator.request_log()]
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file below ``folder``, sorted."""
+    return sorted(path for path in folder.rglob("*") if path.is_file())
 
 
 def load_factor() -> float:

@@ -19,6 +19,7 @@ from airflow_provider_files.operators.files import UploadJsonlOperator
 from airflow_provider_files.uploads.limits import SINGLE_REQUEST_MAX_BYTES, uses_single_request
 from airflow_provider_files.uploads.progress import UploadProgress, format_bytes, format_rate, plural
 from tests.support import BAD_REQUESTS, chat_requests
+from tests.support import request_routes as routes
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,10 +37,6 @@ def upload(capsys: pytest.CaptureFixture[str], emulator: EmulatorHandle, *args: 
 @pytest.fixture(autouse=True)
 def emulator_key(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMULATOR_KEY", emulator.api_key)
-
-
-def routes(emulator: EmulatorHandle) -> list[str]:
-    return [entry["route"] for entry in emulator.request_log()]
 
 
 def test_a_bad_batch_file_is_refused_with_the_validate_message_and_nothing_is_sent(

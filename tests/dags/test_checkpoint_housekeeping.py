@@ -15,19 +15,13 @@ from airflow.utils.state import DagRunState
 
 from airflow_provider_files.demo import example_data_folder, write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
+from tests.support import files_under
+from tests.support import request_routes as routes
 
 from .test_example_upload_dags import output_of, task_states, xcom_of
 
 CHECKPOINT_FOLDER_ENV = "AIRFLOW__OPENAI_FILES__CHECKPOINT_FOLDER"
 CORPUS_MB = 9  # three 4 MiB parts in example_chunked_upload
-
-
-def files_under(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.rglob("*") if path.is_file())
-
-
-def routes(emulator: EmulatorHandle) -> list[str]:
-    return [str(entry["route"]) for entry in emulator.request_log()]
 
 
 def test_a_successful_run_leaves_no_checkpoint(

@@ -24,15 +24,12 @@ from airflow_provider_files.operators._checkpoint import (
 )
 from airflow_provider_files.operators.batches import BatchOperator
 from airflow_provider_files.operators.files import UploadJsonlOperator
+from tests.support import files_under
 
 from .support import run_task, task_context
 
 PART_BYTES = 64 * 1024
 WARNING_TEXT = "[openai_files] checkpoint_folder (AIRFLOW__OPENAI_FILES__CHECKPOINT_FOLDER)"
-
-
-def files_under(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.rglob("*") if path.is_file())
 
 
 def succeed(operator: Any, context: Any) -> None:
