@@ -227,7 +227,7 @@ def _as_number(value: Any, name: str, default: float, context: str) -> float:
     return number
 
 
-def _base_url(conn: ConnectionLike) -> str | None:
+def base_url_of(conn: ConnectionLike) -> str | None:
     """The base URL from host, plus the port and schema fields when the host leaves them out.
 
     ``schema`` is a scheme when it is ``http``/``https`` and otherwise the path: the URI form
@@ -265,7 +265,7 @@ def settings_from_connection(conn: ConnectionLike, *, context: str | None = None
         raise ConfigurationError(
             f"unknown gateway {gateway!r} in {context}; expected one of {', '.join(PROFILES)}"
         )
-    base_url = _base_url(conn)
+    base_url = base_url_of(conn)
 
     def text(name: str) -> str | None:
         value = _extra(extra, name)

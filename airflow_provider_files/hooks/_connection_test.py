@@ -7,20 +7,19 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from airflow_provider_files.api.connections import base_url_of
+
 _TRANSIENT_ID = re.compile(r"[A-Za-z0-9]{8}")
 
 
 def _public_url(conn: Any) -> str:
-    """The connection's base URL as it may be shown: no user info, query or fragment."""
-    raw = (conn.host or "").strip()
+    """The connection's base URL as settings read it, shown without user info, query or fragment."""
+    raw = base_url_of(conn)
     if not raw:
         gateway = str((conn.extra_dejson or {}).get("gateway") or "openai")
         return f"the {gateway} gateway's default base URL"
     parts = urlsplit(raw if "://" in raw else f"https://{raw}")
-    host = parts.netloc.rpartition("@")[2]
-    if conn.port and ":" not in host.rsplit("]", 1)[-1]:
-        host = f"{host}:{conn.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _is_transient_test_id(conn_id: str) -> bool:
