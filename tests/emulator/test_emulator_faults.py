@@ -170,3 +170,33 @@ def test_bandwidth_cap_throttles_request_and_response_bodies(emulator: EmulatorH
     assert len(content) == size
     assert upload_s >= 0.3
     assert download_s >= 0.3
+
+
+def _paced_seconds(*, late_by_s: float, idle_s: float = 0.0) -> float:
+    """Seconds a connection capped at 25 MB/s takes for 40 chunks of 256 KiB, on a simulated clock
+    where every wait ends ``late_by_s`` late (as a busy event loop's timers do)."""
+    from airflow_provider_files.emulator.server import MIN_THROTTLE_SLEEP_S, Connection
+
+    now = 1000.0
+    connection = Connection(next_free_at=now)
+    for _ in range(40):
+        now += idle_s
+        delay = connection.pace(now, 256 * 1024 / 25e6)
+        if delay >= MIN_THROTTLE_SLEEP_S:
+            now += delay + late_by_s
+    return max(now, connection.next_free_at) - 1000.0
+
+
+CHUNK_S = 256 * 1024 / 25e6
+
+
+def test_bandwidth_cap_reaches_its_rate_when_timers_wake_late() -> None:
+    # Every wake-up 3 ms late (about a third of a chunk's time): the link still runs at its cap,
+    # not about 30% under it as when each late wake-up was lost, and never faster than the cap.
+    assert _paced_seconds(late_by_s=0.003) == pytest.approx(40 * CHUNK_S, abs=0.01)
+    assert _paced_seconds(late_by_s=0.0) == pytest.approx(40 * CHUNK_S, abs=0.01)
+
+
+def test_bandwidth_cap_gives_no_burst_after_an_idle_connection() -> None:
+    # 0.2 s idle before every chunk: each chunk still takes its full time after the pause.
+    assert _paced_seconds(late_by_s=0.0, idle_s=0.2) == pytest.approx(40 * (0.2 + CHUNK_S), abs=0.01)
