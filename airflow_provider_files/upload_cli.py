@@ -79,9 +79,10 @@ def _add_upload_options(parser: argparse.ArgumentParser) -> None:
     options.add_argument(
         "--part-size",
         type=number(parse_size_bytes, check=validate_part_size),
-        default=DEFAULT_PART_SIZE_BYTES,
-        help="bytes per part: 32MiB, 64MB or a byte count (64 KiB to 64 MiB; default "
-        f"{format_bytes(DEFAULT_PART_SIZE_BYTES)})",
+        default=None,
+        help="bytes per part: 32MiB, 64MB or a byte count (64 KiB to 64 MiB; default: about "
+        f"{format_bytes(DEFAULT_PART_SIZE_BYTES)}, evened so that the part count is a multiple of "
+        "--concurrency)",
     )
     options.add_argument(
         "--concurrency",

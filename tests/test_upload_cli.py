@@ -251,6 +251,25 @@ def test_api_failure_exits_1_with_the_cause(
     assert out == ""
 
 
+def test_chunked_default_part_size_is_evened_over_the_connections(
+    emulator: EmulatorHandle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 1 MiB without --part-size: 4 parts of 256 KiB over 4 connections, not one 16 MiB part.
+    source = tmp_path / "data.bin"
+    source.write_bytes(bytes(range(256)) * 4096)
+    status, out, _ = run_in_process(
+        capsys, monkeypatch, str(source), "--purpose", "user_data", "--base-url", emulator.base_url,
+        "--chunked", "--concurrency", "4", api_key=emulator.api_key,
+    )  # fmt: skip
+
+    assert status == 0
+    assert json.loads(out)["bytes"] == 1024 * 1024
+    assert [entry["route"] for entry in emulator.request_log()].count("add_part") == 4
+
+
 def test_missing_source_file_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

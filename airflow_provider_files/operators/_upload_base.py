@@ -32,7 +32,6 @@ from airflow_provider_files.triggers.deferral import (
 )
 from airflow_provider_files.uploads import (
     DEFAULT_CONCURRENCY,
-    DEFAULT_PART_SIZE_BYTES,
     UploadProgress,
     UploadSource,
     validate_part_size,
@@ -74,7 +73,7 @@ class FilesUploadOperatorBase(BaseOperator):
         files_conn_id: str = FilesHook.default_conn_name,
         filename: str | None = None,
         mime_type: str | None = None,
-        part_size_bytes: int = DEFAULT_PART_SIZE_BYTES,
+        part_size_bytes: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         expires_after_s: int | None = None,
         resume: bool = True,
@@ -96,7 +95,8 @@ class FilesUploadOperatorBase(BaseOperator):
             raise TypeError(f"source must be a local path, a URL or an ObjectStoragePath, got {source!r}")
         if purpose is None or (isinstance(purpose, str) and not purpose.strip()):
             raise ValueError(f"purpose must be a non-empty string (e.g. 'batch'), got {purpose!r}")
-        validate_part_size(part_size_bytes)
+        if part_size_bytes is not None:
+            validate_part_size(part_size_bytes)
         validate_concurrency(concurrency)
         validate_expires_after_s(expires_after_s)
         _require_positive("poll_interval_s", poll_interval_s)

@@ -54,13 +54,13 @@ from airflow_provider_files.operators._upload_base import (
 )
 from airflow_provider_files.uploads import (
     DEFAULT_CONCURRENCY,
-    DEFAULT_PART_SIZE_BYTES,
     SourceChangedError,
     format_bytes,
 )
 from airflow_provider_files.uploads.limits import (
     SINGLE_REQUEST_LIMIT_BYTES,
     SINGLE_REQUEST_MAX_BYTES,
+    even_part_size,
     uses_single_request,
 )
 from airflow_provider_files.uploads.manifest import split_fingerprint
@@ -103,7 +103,9 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
     :param files_conn_id: an ``openai_files`` connection. Templated.
     :param filename: name given to the API (default: the source's name). Templated.
     :param mime_type: MIME type announced to the API (default: guessed from the file name).
-    :param part_size_bytes: bytes per part (at most 64 MiB).
+    :param part_size_bytes: bytes per part, 64 KiB to 64 MiB; ``None`` (the default): about
+        16 MiB, evened out so that the part count is a multiple of ``concurrency`` (no connection
+        idles through a last, partial wave). A resumed upload keeps the part size it began with.
     :param concurrency: parts in flight at once.
     :param expires_after_s: the file expires this long after creation (3600 to 2592000).
     :param resume: checkpoint the upload so a retry resumes it (a failure on the last try cancels
@@ -131,7 +133,7 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
         files_conn_id: str = FilesHook.default_conn_name,
         filename: str | None = None,
         mime_type: str | None = None,
-        part_size_bytes: int = DEFAULT_PART_SIZE_BYTES,
+        part_size_bytes: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         expires_after_s: int | None = None,
         resume: bool = True,
@@ -172,7 +174,7 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
             format_bytes(source.size),
             filename,
             self.purpose,
-            format_bytes(self.part_size_bytes),
+            format_bytes(self.part_size_bytes or even_part_size(source.size, self.concurrency)),
             self.concurrency,
         )
         try:
@@ -218,7 +220,8 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
     :param shard_destination: folder for the shards (local path or ObjectStoragePath); default a
         temporary folder removed after the task.
     :param single_request_max_bytes: above this size use the Uploads API (default 100 MiB).
-    :param part_size_bytes: bytes per part of a chunked upload (at most 64 MiB).
+    :param part_size_bytes: bytes per part of a chunked upload, 64 KiB to 64 MiB; ``None`` (the
+        default): about 16 MiB, evened out so that the part count is a multiple of ``concurrency``.
     :param concurrency: parts in flight at once.
     :param expires_after_s: files expire this long after creation (3600 to 2592000).
     :param resume: checkpoint uploads so a retry resumes them or reuses finished files.
@@ -250,7 +253,7 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         max_bytes: int | None = None,
         shard_destination: str | ObjectStoragePath | None = None,
         single_request_max_bytes: int = SINGLE_REQUEST_MAX_BYTES,
-        part_size_bytes: int = DEFAULT_PART_SIZE_BYTES,
+        part_size_bytes: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         expires_after_s: int | None = None,
         resume: bool = True,

@@ -47,7 +47,8 @@ class ResumableUploader:
     :param client: a :class:`~airflow_provider_files.api.FilesClient`.
     :param purpose: purpose of the files.
     :param mime_type: MIME type announced (default: guessed from the file name).
-    :param part_size_bytes: bytes per part of a chunked upload.
+    :param part_size_bytes: bytes per part of a chunked upload; ``None``: the engine's evened default
+        (see :class:`~airflow_provider_files.uploads.ChunkedUploader`).
     :param concurrency: parts in flight at once.
     :param expires_after_s: lifetime of the files; ``None``: the server's default.
     :param resume: keep checkpoints (reuse, resume, recover); without, a failed upload is cancelled.
@@ -63,7 +64,7 @@ class ResumableUploader:
         *,
         purpose: str,
         mime_type: str | None,
-        part_size_bytes: int,
+        part_size_bytes: int | None,
         concurrency: int,
         expires_after_s: int | None,
         resume: bool,

@@ -451,6 +451,27 @@ def test_chunked_upload_logs_progress(
     assert len(progress) <= 3  # the first report, the last, and none in between (5 s apart)
 
 
+def test_chunked_upload_default_part_size_fills_every_connection(
+    files_conn: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1 MiB at the default part size: one 16 MiB part would leave 3 of 4 connections idle; the
+    # evened default sends 4 parts of 256 KiB, one per connection.
+    source = tmp_path / "data.bin"
+    source.write_bytes(bytes(range(256)) * 4096)
+    operator = ChunkedUploadOperator(
+        task_id="upload",
+        source=str(source),
+        purpose="user_data",
+        concurrency=4,
+        checkpoint_folder=str(tmp_path),
+    )
+    result = run_task(operator, task_context())
+
+    assert files_conn.file_md5(result["id"]) == md5_of(source.read_bytes())
+    assert routes(files_conn).count("add_part") == 4
+    assert "in parts of 256 KiB, 4 at a time" in capsys.readouterr().out
+
+
 def _run_in_thread(operator: ChunkedUploadOperator) -> tuple[threading.Thread, dict[str, BaseException]]:
     outcome: dict[str, BaseException] = {}
 
