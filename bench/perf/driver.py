@@ -148,7 +148,7 @@ def build_scenarios(sizes: dict[str, int], profiles: list[str], only: set[str] |
             f"validate+upload {size_label(sizes['jsonl'])} JSONL WAN",
             "wan",
             "jsonl",
-            ["ours-validate-upload", "ours-chunked"],
+            ["ours-validate-upload", "ours-chunked", "md5-alone"],
             purpose="batch",
             mime_type="application/jsonl",
         ),

@@ -103,6 +103,7 @@ PEAK_RSS = Measure("<= {limit:g} MB", False)  # our highest peak RSS
 RSS_GROWTH = Measure("within +-{limit:.0%}", False)  # |our RSS at the larger size / smaller - 1|
 LINK_SHARE = Measure(">= {limit:.0%} of the link", True)  # our MB/s / (connections x per-connection cap)
 CPU_BUDGET = Measure("<= {limit:g}x (SDK + md5 alone)", False)  # our CPU / (peer CPU + extra's CPU), per GiB
+FLOOR = Measure("<= {limit:g}x the floor", False)  # our time / (peer's time + extra's time)
 
 #: The WAN profile's link: the engine's default connections, each capped at this many MB/s.
 WAN_CAP_MBPS = 25.0
@@ -241,6 +242,12 @@ TARGETS: tuple[Target, ...] = (
         headline="validate + upload {size} JSONL, WAN vs upload alone",
     ),
     Target(
+        "validate + upload, {size} JSONL, " + _WAN + " vs the floor: upload alone + md5 alone of the same "
+        "file (nothing is sent before the file is valid, and its md5 is taken in that read)",
+        "validate-upload-wan", "ours-validate-upload", "ours-chunked", FLOOR, no_limit="(floor)",
+        needs="both", extra="md5-alone",
+    ),
+    Target(
         "object-storage source, {size} from a local S3 server (s3fs, aws connection): bytes fetched per pass",
         "object-storage-loopback", "ours-s3", "ours-local", FETCHED, 1.05, needs="ours",
     ),
@@ -308,6 +315,8 @@ def _cells(target: Target, ours: Summary | None, peer: Summary | None, baseline:
         return _Cells(share, _range(ours), link, f"{share:.0%} of the link", ours.md5_ok)
     if measure is CPU_BUDGET:
         return _cpu_cells(target, ours, peer, extra, failure)
+    if measure is FLOOR:
+        return _floor_cells(target, ours, peer, extra, failure)
     if measure in (SPEEDUP, TIME_RATIO):
         unit = "MB/s" if measure is SPEEDUP else "s"
         value = None
@@ -348,6 +357,18 @@ def _cpu_cells(target: Target, ours: Summary | None, peer: Summary | None, extra
     peer_text = f"{peer_cpu:.2f} + md5 alone {extra_cpu:.2f} = {budget:.2f} CPU s/GiB"
     valid = all(summary.md5_ok for summary in (ours, peer, extra) if summary is not None)
     return _Cells(mine / budget, ours_text, peer_text, f"{mine / budget:.2f}x the budget", valid)
+
+
+def _floor_cells(target: Target, ours: Summary | None, peer: Summary | None, extra: Summary | None, failure: Callable[[str], str]) -> _Cells:  # fmt: skip
+    """Our time against the sum of two contenders' times (the upload alone, then the md5 alone)."""
+    if ours is None or peer is None or extra is None:
+        return _Cells(None, _range(ours, "s") if ours else failure(target.ours), "not measured", "-", True)
+    floor = peer.median_s + extra.median_s
+    peer_text = f"{peer.median_s:.2f} s + md5 alone {extra.median_s:.2f} s = {floor:.2f} s"
+    valid = all(summary.md5_ok for summary in (ours, peer, extra))
+    return _Cells(
+        ours.median_s / floor, _range(ours, "s"), peer_text, f"{ours.median_s / floor:.2f}x the floor", valid
+    )
 
 
 def _met(target: Target, value: float | None, valid: bool) -> str:
