@@ -101,11 +101,13 @@ def test_chunked_forces_the_uploads_api_and_the_log_counts_one_part(
     source = tmp_path / "requests.jsonl"
     source.write_bytes(chat_requests(1000))
 
-    status, _, err = upload(capsys, emulator, str(source), "--purpose", "batch", "--chunked")
+    status, _, err = upload(
+        capsys, emulator, str(source), "--purpose", "batch", "--chunked", "--concurrency", "1"
+    )
 
     assert status == 0, err
     assert routes(emulator) == ["create_upload", "add_part", "complete_upload"]
-    assert "1 part of 16 MiB" in err and "1 parts" not in err
+    assert f"1 part of {format_bytes(source.stat().st_size)}" in err and "1 parts" not in err
     assert "1 part sent" in err
 
 
