@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -180,82 +181,86 @@ def test_sizes_rates_and_counts_in_one_unit_system() -> None:
     assert progress.describe() == "50% 8 MiB of 16 MiB, 8.0 MiB/s, ETA 1s"
 
 
-@pytest.mark.parametrize("way", sorted(WAYS))
-def test_a_rerun_with_the_checkpoint_hands_on_the_file_without_validating_or_sending_it(
+@dataclass(frozen=True)
+class FirstRun:
+    """A batch file uploaded with ``--checkpoint``: the command's arguments and what it printed."""
+
+    source: Path
+    checkpoint: Path
+    args: tuple[str, ...]
+    file: dict[str, Any]
+
+
+@pytest.fixture(params=sorted(WAYS))
+def first_run(
+    request: pytest.FixtureRequest,
     emulator: EmulatorHandle,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     validations: list[Path],
-    way: str,
-) -> None:
-    source = tmp_path / "requests.jsonl"
+) -> FirstRun:
+    """A valid batch file uploaded one way or the other (validated once), with a checkpoint."""
+    source, checkpoint = tmp_path / "requests.jsonl", tmp_path / "ckpt.json"
     source.write_bytes(chat_requests(1000))
-    args = (str(source), "--purpose", "batch", "--checkpoint", str(tmp_path / "ckpt.json"), *WAYS[way])
-    status, first, err = upload(capsys, emulator, *args)
+    args = (str(source), "--purpose", "batch", "--checkpoint", str(checkpoint), *WAYS[request.param])
+    status, out, err = upload(capsys, emulator, *args)
     assert status == 0, err
     assert validations == [source]
+    return FirstRun(source, checkpoint, args, json.loads(out))
+
+
+def test_a_rerun_with_the_checkpoint_hands_on_the_file_without_validating_or_sending_it(
+    emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str], validations: list[Path], first_run: FirstRun
+) -> None:
     before = len(routes(emulator))
 
-    status, second, err = upload(capsys, emulator, *args)
+    status, out, err = upload(capsys, emulator, *first_run.args)
 
     assert status == 0, err
-    assert validations == [source]  # not validated again
-    assert json.loads(second)["id"] == json.loads(first)["id"]
+    assert validations == [first_run.source]  # not validated again
+    assert json.loads(out)["id"] == first_run.file["id"]
     assert "(from the checkpoint, not validated again); not uploading again" in err
     assert routes(emulator)[before:] == ["retrieve_file"]  # asked whether the file still exists, no more
     assert emulator.stats()["file_count"] == 1
 
 
-@pytest.mark.parametrize("way", sorted(WAYS))
 def test_a_changed_file_is_validated_again_and_a_bad_line_sends_nothing(
-    emulator: EmulatorHandle,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    validations: list[Path],
-    way: str,
+    emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str], validations: list[Path], first_run: FirstRun
 ) -> None:
-    source, checkpoint = tmp_path / "requests.jsonl", tmp_path / "ckpt.json"
-    source.write_bytes(chat_requests(1000))
-    args = (str(source), "--purpose", "batch", "--checkpoint", str(checkpoint), *WAYS[way])
-    status, first, err = upload(capsys, emulator, *args)
-    assert status == 0, err
-    recorded = checkpoint.read_text()
+    source, recorded = first_run.source, first_run.checkpoint.read_text()
     before = len(routes(emulator))
 
     source.write_bytes(BAD_REQUESTS)
-    status, out, err = upload(capsys, emulator, *args)
+    status, out, err = upload(capsys, emulator, *first_run.args)
 
     assert status == EXIT_INVALID
     assert out == "" and "error: nothing was uploaded" in err and "line 2" in err
     assert validations == [source, source]
     assert not UPLOAD_ROUTES & set(routes(emulator)[before:])
-    assert checkpoint.read_text() == recorded  # the checkpoint of the other content is left alone
+    # the checkpoint of the other content is left alone
+    assert first_run.checkpoint.read_text() == recorded
 
     source.write_bytes(chat_requests(900))
-    status, out, err = upload(capsys, emulator, *args)
+    status, out, err = upload(capsys, emulator, *first_run.args)
 
     assert status == 0, err
     assert validations == [source] * 3
-    assert json.loads(out)["id"] != json.loads(first)["id"]
+    assert json.loads(out)["id"] != first_run.file["id"]
     assert json.loads(out)["bytes"] == source.stat().st_size
 
 
 def test_a_file_gone_from_the_server_is_validated_and_uploaded_again(
-    emulator: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str], validations: list[Path]
+    emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str], validations: list[Path], first_run: FirstRun
 ) -> None:
     """The operator's reuse rules: the checkpoint's file must still exist on the server."""
-    source, checkpoint = tmp_path / "requests.jsonl", tmp_path / "ckpt.json"
-    source.write_bytes(chat_requests(1000))
-    args = (str(source), "--purpose", "batch", "--checkpoint", str(checkpoint))
-    status, first, err = upload(capsys, emulator, *args)
-    assert status == 0, err
     with FilesClient(ClientSettings(api_key=emulator.api_key, base_url=emulator.base_url)) as client:
-        client.delete_file(json.loads(first)["id"])
+        client.delete_file(first_run.file["id"])
+    before = len(routes(emulator))
 
-    status, second, err = upload(capsys, emulator, *args)
+    status, out, err = upload(capsys, emulator, *first_run.args)
 
     assert status == 0, err
-    assert validations == [source, source]
+    assert validations == [first_run.source] * 2
     assert "no longer exists; uploading again" in err
-    assert json.loads(second)["id"] != json.loads(first)["id"]
-    assert routes(emulator).count("create_file") == 2
+    assert json.loads(out)["id"] != first_run.file["id"]
+    assert sum(route in UPLOAD_ROUTES for route in routes(emulator)[before:]) == 1  # one upload again
