@@ -1,10 +1,12 @@
 """``airflow-files upload``: upload a file outside Airflow through the same engine as the operators.
 
-It makes the choices ``UploadJsonlOperator`` makes: a ``--purpose batch`` file is validated first
-with the validator (and messages) of ``airflow-files validate``, and an invalid one is not sent
-(``--no-validate`` skips this); a file up to the operator's single-request threshold goes in one
-``POST /files``, a larger one through the Uploads API, unless ``--single-request`` or ``--chunked``
-says otherwise.
+It makes the choices ``UploadJsonlOperator`` makes: the file a ``--checkpoint`` records as uploaded
+from this very file is handed on again without reading the file (the operator's reuse rules, from
+:func:`~airflow_provider_files.uploads.reuse.reusable_file`); otherwise a ``--purpose batch`` file is
+validated first with the validator (and messages) of ``airflow-files validate``, and an invalid one
+is not sent (``--no-validate`` skips this); a file up to the operator's single-request threshold goes
+in one ``POST /files``, a larger one through the Uploads API, unless ``--single-request`` or
+``--chunked`` says otherwise.
 
 The file object is printed as JSON on stdout; progress and log lines go to stderr.
 Exit status: 0 uploaded, 1 the upload failed (API error, cancelled, source changed) or the batch
@@ -30,7 +32,7 @@ from typing import Any, TextIO
 
 from airflow_provider_files._cli_args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, number
 from airflow_provider_files._cli_client import add_connection_arguments, client_from_args, logging_to_stderr
-from airflow_provider_files.api import FilesApiError, FilesClient
+from airflow_provider_files.api import FileObject, FilesApiError, FilesClient
 from airflow_provider_files.api.errors import UnsupportedOperationError
 from airflow_provider_files.jsonl.cli import EXIT_INVALID
 from airflow_provider_files.jsonl.validation import DEFAULT_MAX_ERRORS, validate_batch_file
@@ -40,6 +42,7 @@ from airflow_provider_files.uploads import (
     MAX_CONCURRENCY,
     ChunkedUploader,
     JsonFileCheckpointStore,
+    LocalFileSource,
     UploadCancelledError,
     UploadError,
     UploadProgress,
@@ -53,6 +56,7 @@ from airflow_provider_files.uploads.limits import (
     uses_single_request,
 )
 from airflow_provider_files.uploads.progress import format_bytes, plural
+from airflow_provider_files.uploads.reuse import reusable_file
 from airflow_provider_files.uploads.single import SingleRequestUploader
 
 #: The purpose whose files are validated before they are sent (as ``UploadJsonlOperator`` does).
@@ -187,18 +191,28 @@ def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
         return EXIT_USAGE
     try:
         with client:
-            expected_md5 = None
-            if args.validate and args.purpose == VALIDATED_PURPOSE:
-                report = validate_batch_file(path, max_errors=DEFAULT_MAX_ERRORS)
-                if not report.valid:
-                    # the message of ``airflow-files validate``, as the operator words it
-                    print(
-                        f"error: nothing was uploaded: {report.summary(DEFAULT_MAX_ERRORS)}", file=sys.stderr
-                    )
-                    return EXIT_INVALID
-                log.info("%s", report.summary())
-                expected_md5 = report.md5
-            file_dict = _upload(client, args, single_request=single_request, expected_md5=expected_md5)
+            source = LocalFileSource(path)
+            store = _checkpoint_store(args, single_request=single_request)
+            # as UploadJsonlOperator: a file the checkpoint holds is handed on before any validation
+            reused = _reused_file(client, args, source, store)
+            if reused is not None:
+                file_dict = reused.to_dict()
+            else:
+                expected_md5 = None
+                if args.validate and args.purpose == VALIDATED_PURPOSE:
+                    report = validate_batch_file(path, max_errors=DEFAULT_MAX_ERRORS)
+                    if not report.valid:
+                        # the message of ``airflow-files validate``, as the operator words it
+                        print(
+                            f"error: nothing was uploaded: {report.summary(DEFAULT_MAX_ERRORS)}",
+                            file=sys.stderr,
+                        )
+                        return EXIT_INVALID
+                    log.info("%s", report.summary())
+                    expected_md5 = report.md5
+                file_dict = _upload(
+                    client, args, source, store, single_request=single_request, expected_md5=expected_md5
+                )
     except UnsupportedOperationError as exc:
         print(f"error: {exc} (use --single-request)", file=sys.stderr)
         return EXIT_USAGE
@@ -212,11 +226,55 @@ def _run(args: argparse.Namespace, result_stream: TextIO) -> int:
     return EXIT_OK
 
 
-def _upload(
-    client: FilesClient, args: argparse.Namespace, *, single_request: bool, expected_md5: str | None
-) -> dict[str, Any]:
-    """The file object of ``args.path`` uploaded one way or the other.
+def _checkpoint_store(args: argparse.Namespace, *, single_request: bool) -> JsonFileCheckpointStore | None:
+    """The ``--checkpoint`` of the way the file goes (one request or the Uploads API), if given."""
+    if args.checkpoint is None:
+        return None
+    if single_request:
+        return JsonFileCheckpointStore(args.checkpoint, kind=SINGLE_CHECKPOINT_KIND)
+    return JsonFileCheckpointStore(args.checkpoint)
 
+
+def _reused_file(
+    client: FilesClient,
+    args: argparse.Namespace,
+    source: LocalFileSource,
+    store: JsonFileCheckpointStore | None,
+) -> FileObject | None:
+    """The file the checkpoint records as uploaded from this very file, if the server still has it
+    (the rules of ``UploadJsonlOperator``); the file is not read. ``None``: upload (and validate)."""
+    if store is None:
+        return None
+    file = reusable_file(
+        client,
+        store,
+        fingerprint=source.fingerprint(),
+        filename=args.filename or source.name,
+        purpose=args.purpose,
+        size=source.size,
+        base_url=client.base_url,
+    )
+    if file is not None:
+        log.info(
+            "%s was already uploaded as file %s (from the checkpoint, not validated again); not uploading again",
+            args.path,
+            file.id,
+        )
+    return file
+
+
+def _upload(
+    client: FilesClient,
+    args: argparse.Namespace,
+    source: LocalFileSource,
+    store: JsonFileCheckpointStore | None,
+    *,
+    single_request: bool,
+    expected_md5: str | None,
+) -> dict[str, Any]:
+    """The file object of ``source`` uploaded one way or the other.
+
+    :param store: the checkpoint of the way the file goes (see :func:`_checkpoint_store`).
     :param expected_md5: the md5 the file had when it was validated (the bytes sent must have it).
     """
     what: dict[str, Any] = {
@@ -226,14 +284,8 @@ def _upload(
         "expected_md5": expected_md5,
     }
     if single_request:
-        single = SingleRequestUploader(
-            client,
-            expires_after_s=args.expires_after_s,
-            checkpoint=JsonFileCheckpointStore(args.checkpoint, kind=SINGLE_CHECKPOINT_KIND)
-            if args.checkpoint
-            else None,
-        )
-        outcome = single.upload(args.path, **what)
+        single = SingleRequestUploader(client, expires_after_s=args.expires_after_s, checkpoint=store)
+        outcome = single.upload(source, **what)
         if outcome.reused_file:
             log.info(
                 "%s was already uploaded as file %s (from the checkpoint); not uploading again",
@@ -247,7 +299,7 @@ def _upload(
         concurrency=args.concurrency,
         expires_after_s=args.expires_after_s,
         progress=None if args.quiet else _print_progress,
-        checkpoint=JsonFileCheckpointStore(args.checkpoint) if args.checkpoint else None,
+        checkpoint=store,
         send_md5=args.send_md5,
     )
     # SIGTERM and Ctrl-C stop the parts at once; with --checkpoint the upload stays pending for a rerun.
@@ -262,7 +314,7 @@ def _upload(
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: uploader.request_cancel())
         previous_int = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        result = uploader.upload(args.path, **what)
+        result = uploader.upload(source, **what)
     except UploadCancelledError:
         if interrupted.is_set():
             raise KeyboardInterrupt from None

@@ -1,17 +1,21 @@
-"""``airflow-files upload`` makes the choices of ``UploadJsonlOperator``: a batch file is validated
-first (messages and exit code of ``validate``), one ``POST /files`` up to the operator's threshold.
-Over real HTTP against the emulator."""
+"""``airflow-files upload`` makes the choices of ``UploadJsonlOperator``: the file a checkpoint holds
+is handed on before any validation; else a batch file is validated first (messages and exit code of
+``validate``), one ``POST /files`` up to the operator's threshold. Over real HTTP against the
+emulator."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from airflow_provider_files import upload_cli
+from airflow_provider_files.api import ClientSettings, FilesClient
 from airflow_provider_files.cli import main
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.jsonl.cli import EXIT_INVALID
@@ -37,6 +41,26 @@ def upload(capsys: pytest.CaptureFixture[str], emulator: EmulatorHandle, *args: 
 @pytest.fixture(autouse=True)
 def emulator_key(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMULATOR_KEY", emulator.api_key)
+
+
+@pytest.fixture
+def validations(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files the command validated: a spy on its validation entry point (which still runs)."""
+    validated: list[Path] = []
+    validate = upload_cli.validate_batch_file
+
+    def spy(path: Path, **kwargs: Any) -> Any:
+        validated.append(Path(path))
+        return validate(path, **kwargs)
+
+    monkeypatch.setattr(upload_cli, "validate_batch_file", spy)
+    return validated
+
+
+#: The two ways of sending a file, each with its own kind of checkpoint.
+WAYS = {"single-request": ("--single-request",), "chunked": ("--chunked", "--part-size", "1MiB")}
+#: The requests that begin an upload.
+UPLOAD_ROUTES = {"create_file", "create_upload"}
 
 
 def test_a_bad_batch_file_is_refused_with_the_validate_message_and_nothing_is_sent(
@@ -157,3 +181,88 @@ def test_sizes_rates_and_counts_in_one_unit_system() -> None:
         rate_bytes_per_s=8 * 2**20, eta_s=1.0,
     )  # fmt: skip
     assert progress.describe() == "50% 8 MiB of 16 MiB, 8.0 MiB/s, ETA 1s"
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    """A batch file uploaded with ``--checkpoint``: the command's arguments and what it printed."""
+
+    source: Path
+    checkpoint: Path
+    args: tuple[str, ...]
+    file: dict[str, Any]
+
+
+@pytest.fixture(params=sorted(WAYS))
+def first_run(
+    request: pytest.FixtureRequest,
+    emulator: EmulatorHandle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    validations: list[Path],
+) -> FirstRun:
+    """A valid batch file uploaded one way or the other (validated once), with a checkpoint."""
+    source, checkpoint = tmp_path / "requests.jsonl", tmp_path / "ckpt.json"
+    source.write_bytes(chat_requests(1000))
+    args = (str(source), "--purpose", "batch", "--checkpoint", str(checkpoint), *WAYS[request.param])
+    status, out, err = upload(capsys, emulator, *args)
+    assert status == 0, err
+    assert validations == [source]
+    return FirstRun(source, checkpoint, args, json.loads(out))
+
+
+def test_a_rerun_with_the_checkpoint_hands_on_the_file_without_validating_or_sending_it(
+    emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str], validations: list[Path], first_run: FirstRun
+) -> None:
+    before = len(routes(emulator))
+
+    status, out, err = upload(capsys, emulator, *first_run.args)
+
+    assert status == 0, err
+    assert validations == [first_run.source]  # not validated again
+    assert json.loads(out)["id"] == first_run.file["id"]
+    assert "(from the checkpoint, not validated again); not uploading again" in err
+    assert routes(emulator)[before:] == ["retrieve_file"]  # asked whether the file still exists, no more
+    assert emulator.stats()["file_count"] == 1
+
+
+def test_a_changed_file_is_validated_again_and_a_bad_line_sends_nothing(
+    emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str], validations: list[Path], first_run: FirstRun
+) -> None:
+    source, recorded = first_run.source, first_run.checkpoint.read_text()
+    before = len(routes(emulator))
+
+    source.write_bytes(BAD_REQUESTS)
+    status, out, err = upload(capsys, emulator, *first_run.args)
+
+    assert status == EXIT_INVALID
+    assert out == "" and "error: nothing was uploaded" in err and "line 2" in err
+    assert validations == [source, source]
+    assert not UPLOAD_ROUTES & set(routes(emulator)[before:])
+    # the checkpoint of the other content is left alone
+    assert first_run.checkpoint.read_text() == recorded
+
+    source.write_bytes(chat_requests(900))
+    status, out, err = upload(capsys, emulator, *first_run.args)
+
+    assert status == 0, err
+    assert validations == [source] * 3
+    assert json.loads(out)["id"] != first_run.file["id"]
+    assert json.loads(out)["bytes"] == source.stat().st_size
+
+
+def test_a_file_gone_from_the_server_is_validated_and_uploaded_again(
+    emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str], validations: list[Path], first_run: FirstRun
+) -> None:
+    """The operator's reuse rules: the checkpoint's file must still exist on the server."""
+    with FilesClient(ClientSettings(api_key=emulator.api_key, base_url=emulator.base_url)) as client:
+        client.delete_file(first_run.file["id"])
+    before = len(routes(emulator))
+
+    status, out, err = upload(capsys, emulator, *first_run.args)
+
+    assert status == 0, err
+    assert validations == [first_run.source] * 2
+    assert "no longer exists; uploading again" in err
+    assert json.loads(out)["id"] != first_run.file["id"]
+    assert sum(route in UPLOAD_ROUTES for route in routes(emulator)[before:]) == 1  # one upload again

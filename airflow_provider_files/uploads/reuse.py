@@ -73,21 +73,31 @@ def recorded_md5_problem(
 
 
 def recorded_file_id(
-    state: Mapping[str, object] | None, *, fingerprint: str, filename: str, purpose: str
+    state: Mapping[str, object] | None,
+    *,
+    fingerprint: str,
+    filename: str,
+    purpose: str,
+    base_url: str | None = None,
 ) -> str | None:
     """The id of the file a checkpoint records as uploaded from this very source, else ``None``.
 
     Pure: the checkpoint must name a finished file, and the source content (fingerprint),
     the filename and the purpose must be the ones it was written for.
+
+    :param base_url: the API this run talks to: a checkpoint that records another API (as a
+        chunked upload's does) names none of its files (``None``: not compared).
     """
     if not state:
         return None
     file = state.get("file")
+    recorded_api = state.get("base_url")
     if (
         not isinstance(file, Mapping)
         or state.get("fingerprint") != fingerprint
         or state.get("filename") != filename
         or state.get("purpose") != purpose
+        or (base_url is not None and recorded_api and recorded_api != base_url)
     ):
         return None
     return str(file.get("id") or "") or None
@@ -102,6 +112,7 @@ def reusable_file(
     purpose: str,
     size: int | None = None,
     source_md5: str | None = None,
+    base_url: str | None = None,
 ) -> FileObject | None:
     """The file a finished earlier run uploaded from the same content, if it still exists on the
     server, did not fail processing, has the source's size and (when the checkpoint recorded one)
@@ -115,9 +126,13 @@ def reusable_file(
     :param purpose: purpose given to the API.
     :param size: the source's size now (``None``: not compared).
     :param source_md5: the source's md5 now, when known (``None``: not compared).
+    :param base_url: the API this run talks to; a checkpoint of another API is left alone
+        (``None``: not compared).
     """
     state = store.load()
-    file_id = recorded_file_id(state, fingerprint=fingerprint, filename=filename, purpose=purpose)
+    file_id = recorded_file_id(
+        state, fingerprint=fingerprint, filename=filename, purpose=purpose, base_url=base_url
+    )
     if file_id is None:
         return None
     try:

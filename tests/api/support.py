@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from airflow_provider_files.api import ClientSettings
+from airflow_provider_files.api.gateways import USER_AGENT
+
 
 @dataclass(frozen=True)
 class FormPart:
@@ -177,3 +180,122 @@ def trickle(data: bytes, interval_s: float, stop: threading.Event) -> Iterator[b
         if stop.wait(interval_s):
             return
         yield bytes([byte])
+
+
+# -- what each gateway profile puts on the wire (the request-shape tests of files and batches) --
+
+KEY = "sk-test-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one profile must put on the wire."""
+
+    settings: ClientSettings
+    origin: str  # scheme://host[:port]
+    root: str  # path prefix before /files or /uploads
+    auth: tuple[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+    absent_headers: tuple[str, ...] = ()
+    query: dict[str, str] = field(default_factory=dict)
+    slash: str = ""
+    paginates: bool = True
+    uploads: bool = True
+    create_status: int = 200
+
+
+PROFILES: dict[str, Expected] = {
+    "openai": Expected(
+        ClientSettings(api_key=KEY, organization="org-42", project="proj_7"),
+        "https://api.openai.com",
+        "/v1",
+        ("authorization", f"Bearer {KEY}"),
+        headers={"openai-organization": "org-42", "openai-project": "proj_7"},
+        absent_headers=("api-key", "x-portkey-api-key"),
+    ),
+    "azure": Expected(
+        ClientSettings(api_key=KEY, gateway="azure", base_url="https://my-res.openai.azure.com"),
+        "https://my-res.openai.azure.com",
+        "/openai",
+        ("api-key", KEY),
+        absent_headers=("authorization",),
+        query={"api-version": "2024-10-21"},
+        paginates=False,
+        create_status=201,
+    ),
+    "portkey": Expected(
+        ClientSettings(
+            api_key=KEY,
+            gateway="portkey",
+            portkey_provider="openai",
+            portkey_virtual_key="vk-secret-portkey-9",
+            portkey_config="pc-cfg-1",
+        ),
+        "https://api.portkey.ai",
+        "/v1",
+        ("x-portkey-api-key", KEY),
+        headers={
+            "x-portkey-provider": "openai",
+            "x-portkey-virtual-key": "vk-secret-portkey-9",
+            "x-portkey-config": "pc-cfg-1",
+        },
+        absent_headers=("authorization", "api-key"),
+    ),
+    "respan": Expected(
+        ClientSettings(api_key=KEY, gateway="respan"),
+        "https://api.respan.ai",
+        "/api",
+        ("authorization", f"Bearer {KEY}"),
+        slash="/",
+        paginates=False,
+        uploads=False,
+    ),
+    "litellm": Expected(
+        ClientSettings(
+            api_key=KEY, gateway="litellm", base_url="http://127.0.0.1:4000/v1", litellm_provider="azure"
+        ),
+        "http://127.0.0.1:4000",
+        "/v1",
+        ("authorization", f"Bearer {KEY}"),
+        headers={"custom-llm-provider": "azure"},
+        paginates=False,
+        uploads=False,
+    ),
+    "custom": Expected(
+        ClientSettings(
+            api_key=KEY,
+            gateway="custom",
+            base_url="https://llm.example.test/gw/openai/v1/",
+            headers={"X-Tenant": "team-a", "X-Gateway-Token": "tok-secret-xyz"},
+        ),
+        "https://llm.example.test",
+        "/gw/openai/v1",
+        ("authorization", f"Bearer {KEY}"),
+        headers={"x-tenant": "team-a", "x-gateway-token": "tok-secret-xyz"},
+    ),
+}
+
+
+def check_request(
+    request: httpx.Request,
+    expected: Expected,
+    method: str,
+    route: str,
+    query: dict[str, str] | None = None,
+) -> None:
+    """Method, URL (origin, path, exact query) and the headers every call carries."""
+    assert request.method == method
+    url = request.url
+    assert f"{url.scheme}://{url.netloc.decode()}" == expected.origin
+    assert url.path == expected.root + route + expected.slash
+    params = list(url.params.multi_items())
+    assert sorted(params) == sorted({**expected.query, **(query or {})}.items())
+    headers = request.headers
+    auth_name, auth_value = expected.auth
+    assert headers.get(auth_name) == auth_value
+    for name, value in expected.headers.items():
+        assert headers.get(name) == value, name
+    for name in expected.absent_headers:
+        assert name not in headers, name
+    assert headers["user-agent"] == USER_AGENT
+    assert USER_AGENT.startswith("airflow-provider-files/")

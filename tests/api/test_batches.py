@@ -28,8 +28,7 @@ from airflow_provider_files.api import (
 )
 from airflow_provider_files.api.limits import BATCH_ENDPOINTS
 
-from .support import Recorder
-from .test_requests import KEY, PROFILES, Expected, check_request
+from .support import KEY, PROFILES, Expected, Recorder, check_request
 
 BATCH_ID = "batch_abc123"
 BATCH_JSON: dict[str, Any] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,9 @@ from airflow_provider_files.api import (
     UnexpectedResponseError,
     UnsupportedOperationError,
 )
-from airflow_provider_files.api.gateways import USER_AGENT
 
-from .support import Recorder, parse_multipart
+from .support import KEY, PROFILES, Expected, Recorder, check_request, parse_multipart
 
-KEY = "sk-test-0123456789abcdef"
 FILE_ID = "file-abc123"
 UPLOAD_ID = "upload_abc123"
 PART_ID = "part_def456"
@@ -55,93 +52,6 @@ UPLOAD_JSON: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class Expected:
-    """What one profile must put on the wire."""
-
-    settings: ClientSettings
-    origin: str  # scheme://host[:port]
-    root: str  # path prefix before /files or /uploads
-    auth: tuple[str, str]
-    headers: dict[str, str] = field(default_factory=dict)
-    absent_headers: tuple[str, ...] = ()
-    query: dict[str, str] = field(default_factory=dict)
-    slash: str = ""
-    paginates: bool = True
-    uploads: bool = True
-    create_status: int = 200
-
-
-PROFILES: dict[str, Expected] = {
-    "openai": Expected(
-        ClientSettings(api_key=KEY, organization="org-42", project="proj_7"),
-        "https://api.openai.com",
-        "/v1",
-        ("authorization", f"Bearer {KEY}"),
-        headers={"openai-organization": "org-42", "openai-project": "proj_7"},
-        absent_headers=("api-key", "x-portkey-api-key"),
-    ),
-    "azure": Expected(
-        ClientSettings(api_key=KEY, gateway="azure", base_url="https://my-res.openai.azure.com"),
-        "https://my-res.openai.azure.com",
-        "/openai",
-        ("api-key", KEY),
-        absent_headers=("authorization",),
-        query={"api-version": "2024-10-21"},
-        paginates=False,
-        create_status=201,
-    ),
-    "portkey": Expected(
-        ClientSettings(
-            api_key=KEY,
-            gateway="portkey",
-            portkey_provider="openai",
-            portkey_virtual_key="vk-secret-portkey-9",
-            portkey_config="pc-cfg-1",
-        ),
-        "https://api.portkey.ai",
-        "/v1",
-        ("x-portkey-api-key", KEY),
-        headers={
-            "x-portkey-provider": "openai",
-            "x-portkey-virtual-key": "vk-secret-portkey-9",
-            "x-portkey-config": "pc-cfg-1",
-        },
-        absent_headers=("authorization", "api-key"),
-    ),
-    "respan": Expected(
-        ClientSettings(api_key=KEY, gateway="respan"),
-        "https://api.respan.ai",
-        "/api",
-        ("authorization", f"Bearer {KEY}"),
-        slash="/",
-        paginates=False,
-        uploads=False,
-    ),
-    "litellm": Expected(
-        ClientSettings(
-            api_key=KEY, gateway="litellm", base_url="http://127.0.0.1:4000/v1", litellm_provider="azure"
-        ),
-        "http://127.0.0.1:4000",
-        "/v1",
-        ("authorization", f"Bearer {KEY}"),
-        headers={"custom-llm-provider": "azure"},
-        paginates=False,
-        uploads=False,
-    ),
-    "custom": Expected(
-        ClientSettings(
-            api_key=KEY,
-            gateway="custom",
-            base_url="https://llm.example.test/gw/openai/v1/",
-            headers={"X-Tenant": "team-a", "X-Gateway-Token": "tok-secret-xyz"},
-        ),
-        "https://llm.example.test",
-        "/gw/openai/v1",
-        ("authorization", f"Bearer {KEY}"),
-        headers={"x-tenant": "team-a", "x-gateway-token": "tok-secret-xyz"},
-    ),
-}
 ALL = list(PROFILES)
 WITH_UPLOADS = [name for name, p in PROFILES.items() if p.uploads]
 WITHOUT_UPLOADS = [name for name, p in PROFILES.items() if not p.uploads]
@@ -191,31 +101,6 @@ def client_for(name: str) -> tuple[FilesClient, Recorder, Expected]:
     recorder = answer(expected)
     client = FilesClient(expected.settings, transport=recorder.transport, sleep=lambda s: None)
     return client, recorder, expected
-
-
-def check_request(
-    request: httpx.Request,
-    expected: Expected,
-    method: str,
-    route: str,
-    query: dict[str, str] | None = None,
-) -> None:
-    """Method, URL (origin, path, exact query) and the headers every call carries."""
-    assert request.method == method
-    url = request.url
-    assert f"{url.scheme}://{url.netloc.decode()}" == expected.origin
-    assert url.path == expected.root + route + expected.slash
-    params = list(url.params.multi_items())
-    assert sorted(params) == sorted({**expected.query, **(query or {})}.items())
-    headers = request.headers
-    auth_name, auth_value = expected.auth
-    assert headers.get(auth_name) == auth_value
-    for name, value in expected.headers.items():
-        assert headers.get(name) == value, name
-    for name in expected.absent_headers:
-        assert name not in headers, name
-    assert headers["user-agent"] == USER_AGENT
-    assert USER_AGENT.startswith("airflow-provider-files/")
 
 
 def check_file(file: Any) -> None:

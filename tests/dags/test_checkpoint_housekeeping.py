@@ -18,7 +18,7 @@ from airflow_provider_files.emulator.testing import EmulatorHandle
 from tests.support import files_under
 from tests.support import request_routes as routes
 
-from .test_example_upload_dags import output_of, task_states, xcom_of
+from .support import output_of, task_states, xcom_of
 
 CHECKPOINT_FOLDER_ENV = "AIRFLOW__OPENAI_FILES__CHECKPOINT_FOLDER"
 CORPUS_MB = 9  # three 4 MiB parts in example_chunked_upload

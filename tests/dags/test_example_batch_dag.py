@@ -14,22 +14,10 @@ from airflow_provider_files.batches import RUN_KEY_METADATA_KEY
 from airflow_provider_files.demo import SAMPLE_MODEL, write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
 
+from .support import returned_by, task_instances, task_states
+
 DAG_ID = "example_batch_operator"
 CHAT = "/v1/chat/completions"
-
-
-def task_instances(dag_run: Any, task_id: str) -> list[Any]:
-    return sorted(
-        (ti for ti in dag_run.get_task_instances() if ti.task_id == task_id), key=lambda ti: ti.map_index
-    )
-
-
-def xcom_of(ti: Any) -> Any:
-    return ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
-
-
-def states(dag_run: Any) -> dict[tuple[str, int], Any]:
-    return {(ti.task_id, ti.map_index): ti.state for ti in dag_run.get_task_instances()}
 
 
 def run(load_example_dag: Callable[[str], ModuleType], source: Path) -> Any:
@@ -44,18 +32,18 @@ def test_shards_chain_into_one_completed_batch_each(
 
     dag_run = run(load_example_dag, source)
 
-    assert dag_run.state == DagRunState.SUCCESS, states(dag_run)
+    assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)
     (upload,) = task_instances(dag_run, "upload_shards")
-    shards = xcom_of(upload)
+    shards = returned_by(upload)
     assert [(f["endpoint"], f["model"]) for f in shards] == [(CHAT, SAMPLE_MODEL)] * 3
-    batches = [xcom_of(ti) for ti in task_instances(dag_run, "run_batches")]
+    batches = [returned_by(ti) for ti in task_instances(dag_run, "run_batches")]
     assert [b["input_file_id"] for b in batches] == [f["id"] for f in shards]
     assert [b["status"] for b in batches] == ["completed"] * 3
     assert [b["request_counts"]["total"] for b in batches] == [1000, 1000, 500]
     assert all(b["endpoint"] == CHAT for b in batches)
     assert len({b["metadata"][RUN_KEY_METADATA_KEY] for b in batches}) == 3
     (summary,) = task_instances(dag_run, "summarize")
-    assert xcom_of(summary)["requests"] == 2500
+    assert returned_by(summary)["requests"] == 2500
     assert dag_conn.stats()["batches_created"] == 3
 
 
@@ -74,10 +62,10 @@ def test_lost_create_answer_and_a_crashed_wait_retry_into_the_same_batch(
 
     dag_run = run(load_example_dag, source)
 
-    assert dag_run.state == DagRunState.SUCCESS, states(dag_run)
+    assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)
     (task,) = task_instances(dag_run, "run_batches")
     assert task.state == TaskInstanceState.SUCCESS and task.try_number == 2
-    batch = xcom_of(task)
+    batch = returned_by(task)
     assert batch["status"] == "completed"
     stats = dag_conn.stats()
     assert stats["batches_created"] == 1 and list(stats["batches"]) == [batch["id"]]

@@ -16,7 +16,7 @@ from airflow_provider_files.demo import write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from tests.batches.support import jsonl_ids
 
-from .test_example_batch_dag import states, task_instances, xcom_of
+from .support import returned_by, task_instances, task_states
 
 DAG_ID = "example_batch_loop"
 
@@ -41,17 +41,17 @@ def test_requests_go_round_the_whole_loop(
 
     dag_run = run(load_example_dag, source=str(source), destination=str(results))
 
-    assert dag_run.state == DagRunState.SUCCESS, states(dag_run)
-    batches = [xcom_of(ti) for ti in task_instances(dag_run, "run_batches")]
+    assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)
+    batches = [returned_by(ti) for ti in task_instances(dag_run, "run_batches")]
     assert [b["request_counts"]["total"] for b in batches] == [1000, 1000, 100]
-    downloads = [xcom_of(ti) for ti in task_instances(dag_run, "download_results")]
+    downloads = [returned_by(ti) for ti in task_instances(dag_run, "download_results")]
     assert [d["batch_id"] for d in downloads] == [b["id"] for b in batches]
     written: list[str] = []
     for batch in batches:
         written += jsonl_ids((results / f"{batch['id']}_output.jsonl").read_bytes())
     assert sorted(written) == [f"request-{index:06d}" for index in range(2100)]
     (summary_ti,) = task_instances(dag_run, "summarize")
-    summary = xcom_of(summary_ti)
+    summary = returned_by(summary_ti)
     assert summary["batch_ids"] == [b["id"] for b in batches]
     assert (summary["requests"], summary["succeeded"], summary["failed"]) == (2100, 2100, 0)
     assert summary["usage"]["total_tokens"] == sum(d["usage"]["total_tokens"] for d in downloads) > 0
@@ -73,6 +73,6 @@ def test_too_many_failed_requests_fail_the_download_with_the_files_written(
     (download,) = task_instances(dag_run, "download_results")
     assert download.state == TaskInstanceState.FAILED
     (batch_ti,) = task_instances(dag_run, "run_batches")
-    batch_id = xcom_of(batch_ti)["id"]
+    batch_id = returned_by(batch_ti)["id"]
     assert (tmp_path / "out" / f"{batch_id}_errors.jsonl").stat().st_size > 0
-    assert states(dag_run)[("summarize", -1)] != TaskInstanceState.SUCCESS
+    assert task_states(dag_run)[("summarize", -1)] != TaskInstanceState.SUCCESS

@@ -17,7 +17,7 @@ from airflow_provider_files.emulator.testing import EmulatorHandle
 from tests.batches.support import ids, jsonl, jsonl_ids, run_batch
 from tests.operators.conftest import memory_storage  # noqa: F401 - the fixture, shared
 
-from .test_example_upload_dags import task_states, xcom_of
+from .support import task_states, xcom_of
 
 RunDag = Callable[..., Any]
 

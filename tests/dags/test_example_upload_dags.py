@@ -22,20 +22,11 @@ from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
 from tests.support import load_factor
 
+from .support import output_of, task_states, xcom_of
+
 
 def md5_of(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def task_states(dag_run: Any) -> dict[tuple[str, int], Any]:
-    return {(ti.task_id, ti.map_index): ti.state for ti in dag_run.get_task_instances()}
-
-
-def xcom_of(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
-    for ti in dag_run.get_task_instances():
-        if ti.task_id == task_id and ti.map_index == map_index:
-            return ti.xcom_pull(task_ids=task_id, map_indexes=map_index)
-    raise AssertionError(f"no task instance {task_id}[{map_index}]")
 
 
 def data_requests(emulator: EmulatorHandle) -> list[dict[str, Any]]:
@@ -44,13 +35,6 @@ def data_requests(emulator: EmulatorHandle) -> list[dict[str, Any]]:
         for entry in emulator.request_log()
         if entry["method"] == "POST" and entry["route"] in {"create_file", "create_upload", "add_part"}
     ]
-
-
-def output_of(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
-    """What the run logged: task logs go to stdout or to the logging module depending on how
-    Airflow's logging was set up earlier in the session."""
-    captured = capfd.readouterr()
-    return captured.out + captured.err + caplog.text
 
 
 def test_upload_jsonl_dag_uploads_waits_and_hands_off(

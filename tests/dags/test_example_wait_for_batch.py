@@ -14,6 +14,8 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from tests.support import load_factor
 
+from .support import states_by_task
+
 
 @pytest.fixture
 def run_example(
@@ -35,10 +37,6 @@ def run_example(
     return run
 
 
-def task_states(dag_run: Any) -> dict[str, Any]:
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-
-
 def batch_gets(emulator: EmulatorHandle) -> list[dict[str, Any]]:
     return [
         r for r in emulator.request_log() if r["method"] == "GET" and r["path"].startswith("/v1/batches/")
@@ -52,8 +50,8 @@ def test_sensor_waits_until_the_batch_completes(
     # long enough for the first check to see it running, on a loaded machine too
     dag_conn.configure(batch_duration_s=1.5 * load_factor())
     dag_run, text = run_example(deferrable)
-    assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)
-    assert set(task_states(dag_run).values()) == {TaskInstanceState.SUCCESS}
+    assert dag_run.state == DagRunState.SUCCESS, states_by_task(dag_run)
+    assert set(states_by_task(dag_run).values()) == {TaskInstanceState.SUCCESS}
     (batch_id,) = dag_conn.stats()["batches"]
     assert len(batch_gets(dag_conn)) > 1  # the first check saw it running
     assert ("running trigger in line" in text) is deferrable
@@ -68,7 +66,7 @@ def test_sensor_fails_with_the_bad_line(
 ) -> None:
     dag_conn.configure(batch_duration_s=1)
     dag_run, text = run_example(deferrable, break_line=2)
-    states = task_states(dag_run)
+    states = states_by_task(dag_run)
     assert dag_run.state == DagRunState.FAILED, states
     assert states["start_batch"] == TaskInstanceState.SUCCESS
     assert states["wait_for_batch"] == TaskInstanceState.FAILED

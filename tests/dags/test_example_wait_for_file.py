@@ -16,6 +16,8 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from tests.support import load_factor
 
+from .support import states_by_task
+
 
 @pytest.fixture
 def run_dag(load_example_dag: Callable[[str], ModuleType]) -> Callable[..., Any]:
@@ -23,10 +25,6 @@ def run_dag(load_example_dag: Callable[[str], ModuleType]) -> Callable[..., Any]
         return load_example_dag("example_wait_for_file").dag.test(run_conf=run_conf)
 
     return run
-
-
-def task_states(dag_run: Any) -> dict[str, Any]:
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
 def file_gets(emulator: EmulatorHandle) -> list[dict[str, Any]]:
@@ -46,8 +44,8 @@ def test_deferrable_sensor_waits_until_processed(
     emulator.set_processing_delay(1.5 * load_factor())  # the poke must see it unprocessed, loaded or not
     use_emulator(emulator)
     dag_run = run_dag()
-    assert dag_run.state == DagRunState.SUCCESS, task_states(dag_run)
-    assert set(task_states(dag_run).values()) == {TaskInstanceState.SUCCESS}
+    assert dag_run.state == DagRunState.SUCCESS, states_by_task(dag_run)
+    assert set(states_by_task(dag_run).values()) == {TaskInstanceState.SUCCESS}
     stats = emulator.stats()
     assert stats["file_count"] == 2
     # The sensor's poke saw the files still "uploaded", so the trigger did the waiting.
@@ -73,7 +71,7 @@ def test_deferrable_sensor_fails_on_error_file(
     emulator.configure(validate_batch=True, processing_delay_s=4.0)
     use_emulator(emulator)
     dag_run = run_dag({"break_line": 2})
-    states = task_states(dag_run)
+    states = states_by_task(dag_run)
     assert dag_run.state == DagRunState.FAILED, states
     assert states["upload_batch_files"] == TaskInstanceState.SUCCESS
     assert states["wait_until_ready"] == TaskInstanceState.FAILED

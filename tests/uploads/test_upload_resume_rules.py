@@ -23,6 +23,7 @@ from airflow_provider_files.uploads.checkpoint import CheckpointState
 from airflow_provider_files.uploads.manifest import ShardSource, reuse_split, save_split, split_fingerprint
 from airflow_provider_files.uploads.progress import ProgressReporter
 from airflow_provider_files.uploads.resume import decide_resume, recorded_file_problem
+from airflow_provider_files.uploads.reuse import recorded_file_id
 
 from .support import requests_to
 
@@ -99,6 +100,17 @@ def test_a_recorded_file_is_reused_only_while_it_exists_with_the_same_size() -> 
     assert recorded_file_problem("file-1", file, 1000) is None
     assert "no longer exists" in (recorded_file_problem("file-1", None, 1000) or "")
     assert "has 1000 bytes, not 999" in (recorded_file_problem("file-1", file, 999) or "")
+
+
+def test_a_finished_checkpoint_names_its_file_only_for_its_own_source_and_api() -> None:
+    finished = checkpoint(file={"id": "file-1"})
+    same: dict[str, Any] = {"fingerprint": "fp", "filename": "a.jsonl", "purpose": "batch"}
+    assert recorded_file_id(finished, **same) == "file-1"
+    assert recorded_file_id(finished, **same, base_url=BASE) == "file-1"
+    assert recorded_file_id(finished, **same, base_url="http://other/v1") is None
+    assert recorded_file_id(checkpoint(file={"id": "file-1"}, base_url=""), **same, base_url=BASE) == "file-1"
+    assert recorded_file_id(checkpoint(), **same, base_url=BASE) is None  # still pending
+    assert recorded_file_id(finished, **{**same, "fingerprint": "changed"}) is None
 
 
 def test_progress_reporter_reports_at_most_once_per_interval_and_never_the_same_twice() -> None:
