@@ -225,6 +225,10 @@ class ObjectSource(_KnownSizeSource):
     def range(self, offset: int, length: int) -> BodySource:
         return ObjectRange(self._fs, self._path, offset, length, label=self._label)
 
+    def fetch(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` of the object in one ranged read (an ``OSError`` if short)."""
+        return _fetch(self._fs, self._path, start, end, self._label)
+
     def open(self, mode: str = "rb") -> IO[bytes]:
         """A sequential reader of the whole object (for the md5 and for validation); each read
         of ``n`` bytes fetches those ``n`` bytes."""

@@ -1,28 +1,28 @@
 """The upload operators reading their source from object storage: ``memory://`` and ``s3://`` on a
-local S3 server (moto) that counts the bytes it sends, so each case also checks that every pass
-over the object (validation and md5, the upload) fetches it once."""
+local S3 server (moto) that counts the bytes it sends, so each case also checks that the whole run
+(validation, md5 and upload) fetches the object once, through the spool, which is gone after."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from airflow_provider_files.demo import write_sample_requests
+from airflow_provider_files.demo import SAMPLE_MODEL, write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.operators._checkpoint import as_storage_path
 from airflow_provider_files.operators.files import ChunkedUploadOperator, UploadJsonlOperator
-from airflow_provider_files.uploads.sources import LINE_BUFFER_BYTES
+from tests.support import RangeCountingFileSystem
 
-from .support import S3Bucket, md5_of, run_task, task_context
+from .support import S3Bucket, md5_of, run_task, task_context, upload_requests
 
 PART_BYTES = 128 * 1024
 LINES = 4000  # about 1.1 MB
-FETCH_SLACK = 1.05  # a pass over the object may fetch at most this much more than its size
+FETCH_SLACK = 1.05  # a whole run may fetch at most this much more than the object's size
 
 
 class Stored:
@@ -39,12 +39,21 @@ class Stored:
         now = self._sent()
         return None if now is None or self._start is None else now - self._start
 
-    def assert_fetched_at_most(self, passes: int, extra_bytes: int = 0) -> None:
+    def assert_fetched_once(self) -> None:
         fetched = self.fetched()
         if fetched is not None:
-            assert fetched <= passes * FETCH_SLACK * len(self.data) + extra_bytes, (
-                f"{fetched} bytes fetched for {passes} pass(es) over {len(self.data)}"
+            assert fetched <= FETCH_SLACK * len(self.data), (
+                f"{fetched} bytes fetched for an object of {len(self.data)}"
             )
+
+
+@pytest.fixture(autouse=True)
+def spool_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """``[openai_files] spool_folder`` for the test; it must be empty again after every run."""
+    folder = tmp_path / "spool"
+    monkeypatch.setenv("AIRFLOW__OPENAI_FILES__SPOOL_FOLDER", str(folder))
+    yield folder
+    assert not folder.exists() or list(folder.iterdir()) == []
 
 
 @pytest.fixture(params=["memory", "s3"])
@@ -82,8 +91,9 @@ def test_upload_jsonl_in_parts(
     assert files_conn.file_md5(result["id"]) == md5_of(source.data)
     assert result["filename"] == "requests.jsonl"
     assert result["endpoint"] == "/v1/chat/completions"
-    # validation (which takes the md5), the parts, and the first line for the endpoint and model
-    source.assert_fetched_at_most(2, LINE_BUFFER_BYTES)
+    # validation (which takes the md5) and the parts read the spool; the endpoint and model come
+    # from the validation
+    source.assert_fetched_once()
 
 
 def test_upload_jsonl_in_one_request(
@@ -94,7 +104,8 @@ def test_upload_jsonl_in_one_request(
     result = run_task(UploadJsonlOperator(**_arguments(tmp_path, source=source.url)), task_context())
 
     assert files_conn.file_md5(result["id"]) == md5_of(source.data)
-    source.assert_fetched_at_most(2, LINE_BUFFER_BYTES)
+    assert result["model"] == SAMPLE_MODEL
+    source.assert_fetched_once()
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -112,7 +123,7 @@ def test_chunked_upload(
 
     assert files_conn.file_md5(result["id"]) == md5_of(source.data)
     assert result["filename"] == "requests.jsonl"
-    source.assert_fetched_at_most(2)  # the md5, the parts
+    source.assert_fetched_once()  # the md5 and the parts read the spool
 
 
 def test_split_upload(files_conn: EmulatorHandle, stored: Callable[[int], Stored], tmp_path: Path) -> None:
@@ -129,8 +140,39 @@ def test_split_upload(files_conn: EmulatorHandle, stored: Callable[[int], Stored
         hook.download_file(file["id"], target)
         joined += target.read_bytes()
     assert joined == source.data
-    # one pass validates and splits into local shards; then the first line for the endpoint
-    source.assert_fetched_at_most(1, LINE_BUFFER_BYTES)
+    # one pass validates and splits into local shards; the endpoint comes from the first shard
+    assert result[0]["endpoint"] == "/v1/chat/completions"
+    source.assert_fetched_once()
+
+
+@pytest.mark.filterwarnings("ignore:UPath 'countingrange' filesystem not explicitly implemented")
+@pytest.mark.parametrize("operator_class", [ChunkedUploadOperator, UploadJsonlOperator])
+def test_a_fetch_that_fails_mid_way_completes_nothing_and_names_the_object(
+    files_conn: EmulatorHandle,
+    counting_storage: RangeCountingFileSystem,
+    tmp_path: Path,
+    operator_class: type[ChunkedUploadOperator | UploadJsonlOperator],
+) -> None:
+    data = write_sample_requests(tmp_path / "requests.jsonl", LINES).read_bytes()
+    counting_storage.pipe_file("bucket/in/requests.jsonl", data)
+    counting_storage.fail_from_byte = len(data) // 2
+    url = "countingrange://bucket/in/requests.jsonl"
+    extra: dict[str, Any] = {"purpose": "batch"} if operator_class is ChunkedUploadOperator else {}
+    operator = operator_class(
+        **_arguments(tmp_path, source=url, part_size_bytes=PART_BYTES, single_request_max_bytes=0, **extra)
+        if operator_class is UploadJsonlOperator
+        else _arguments(tmp_path, source=url, part_size_bytes=PART_BYTES, **extra)
+    )
+
+    with pytest.raises(
+        OSError, match=rf"fetching {url} failed after \d+ of {len(data)} bytes: .*connection reset"
+    ):
+        run_task(operator, task_context())
+
+    assert files_conn.stats()["file_count"] == 0
+    if operator_class is UploadJsonlOperator:  # validation reads first: nothing reached the API
+        assert upload_requests(files_conn) == []
+    assert counting_storage.bytes_fetched <= len(data)
 
 
 def test_fetched_bytes_are_counted(s3_storage: S3Bucket) -> None:
