@@ -28,7 +28,7 @@ from airflow_provider_files.uploads.progress import format_bytes
 from airflow_provider_files.uploads.sources import ObjectSource
 
 #: Bytes of one ranged read of the fetch.
-SPOOL_RANGE_BYTES = 8 * 1024 * 1024
+SPOOL_RANGE_BYTES = 4 * 1024 * 1024
 #: Ranged reads in flight at once (the memory the fetch holds is this times the range).
 SPOOL_FETCHES_IN_FLIGHT = 4
 SPOOL_FILE_PREFIX = "airflow-files-spool-"
@@ -47,8 +47,8 @@ class SpooledObject:
 
     :param source: the object.
     :param folder: where the spool file goes (default: the system's temporary folder).
-    :param range_bytes: bytes per ranged read.
-    :param fetches_in_flight: ranged reads at once.
+    :param range_bytes: bytes per ranged read (default :data:`SPOOL_RANGE_BYTES`).
+    :param fetches_in_flight: ranged reads at once (default :data:`SPOOL_FETCHES_IN_FLIGHT`).
     :param space_hint: appended to the "not enough free space" error (how to choose the folder).
     """
 
@@ -57,16 +57,16 @@ class SpooledObject:
         source: ObjectSource,
         folder: str | os.PathLike[str] | None = None,
         *,
-        range_bytes: int = SPOOL_RANGE_BYTES,
-        fetches_in_flight: int = SPOOL_FETCHES_IN_FLIGHT,
+        range_bytes: int | None = None,
+        fetches_in_flight: int | None = None,
         space_hint: str = "",
     ) -> None:
-        if range_bytes < 1 or fetches_in_flight < 1:
+        self._range_bytes = range_bytes or SPOOL_RANGE_BYTES
+        self._fetches_in_flight = fetches_in_flight or SPOOL_FETCHES_IN_FLIGHT
+        if self._range_bytes < 1 or self._fetches_in_flight < 1:
             raise ValueError("range_bytes and fetches_in_flight must be >= 1")
         self._source = source
         self._folder = folder
-        self._range_bytes = range_bytes
-        self._fetches_in_flight = fetches_in_flight
         self._space_hint = space_hint
         self._changed = threading.Condition()
         self._written = 0  # bytes at the start of the spool file that hold the object's
