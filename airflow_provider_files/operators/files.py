@@ -99,7 +99,8 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
     ``status`` ...
 
     :param source: a local path, a URL (``file://``, ``s3://conn@bucket/key``, ``gs://`` ...) or an
-        ``ObjectStoragePath``. Templated.
+        ``ObjectStoragePath``; an object is fetched once into a local spool file (``[openai_files]
+        spool_folder``) that the md5 and the parts read. Templated.
     :param purpose: ``batch``, ``fine-tune``, ``assistants``, ``vision``, ``user_data``, ``evals`` ...
         Templated.
     :param files_conn_id: an ``openai_files`` connection. Templated.
@@ -207,7 +208,9 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
     was validated for, so ``BatchOperator(input_file_id=upload.output)`` needs no endpoint.
 
     :param source: a local path, a URL (``file://``, ``s3://conn@bucket/key`` ...) or an
-        ``ObjectStoragePath``. Templated.
+        ``ObjectStoragePath``; an object is fetched once into a local spool file (``[openai_files]
+        spool_folder``) that validation and the upload read (with ``split``, the shards are
+        written while it is read once). Templated.
     :param purpose: file purpose (default ``batch``). Templated.
     :param files_conn_id: an ``openai_files`` connection. Templated.
     :param filename: name given to the API (default: the source's name; with ``split``, each
