@@ -229,6 +229,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "30",
                         "default": "7",
                     },
+                    "spool_folder": {
+                        "description": "Local folder where an upload from object storage (s3://, gs:// ...) "
+                        "keeps its one copy of the object: it is fetched once into a temporary file there, "
+                        "which validation, the md5 and the parts all read, and removed when the upload ends. "
+                        "The folder needs the object's size free (checked before the first byte is fetched). "
+                        "Empty: the system's temporary folder (TMPDIR).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/mnt/scratch/airflow-spool",
+                        "default": None,
+                    },
                 },
             }
         },

@@ -268,9 +268,18 @@ class RangeCountingFileSystem(AbstractFileSystem):
         self.objects: dict[str, bytes] = {}
         self.bytes_fetched = 0
         self.requests = 0
+        #: a read of any byte from here on fails, as a connection reset mid-object would
+        self.fail_from_byte: int | None = None
+        #: a read of any byte from here on waits until ``released`` is set (30 s at most)
+        self.hold_from_byte: int | None = None
+        self.released = threading.Event()
         self._lock = threading.Lock()
 
     def fetched(self, start: int, end: int, path: str) -> bytes:
+        if self.hold_from_byte is not None and end > self.hold_from_byte and not self.released.wait(30):
+            raise TimeoutError(f"bytes {start}-{end - 1} were held and never released")
+        if self.fail_from_byte is not None and end > self.fail_from_byte:
+            raise ConnectionResetError(f"connection reset by peer reading bytes {start}-{end - 1}")
         data = self.objects[self._strip_protocol(path)][start:end]
         with self._lock:
             self.bytes_fetched += len(data)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from airflow_provider_files.operators._checkpoint import (
 )
 from airflow_provider_files.operators._source import (
     SourceLike,
+    spooled_upload_source,
 )
 from airflow_provider_files.triggers.deferral import (
     default_deferrable,
@@ -32,6 +34,7 @@ from airflow_provider_files.triggers.deferral import (
 )
 from airflow_provider_files.uploads import (
     DEFAULT_CONCURRENCY,
+    SpooledObject,
     UploadProgress,
     UploadSource,
     validate_part_size,
@@ -119,6 +122,7 @@ class FilesUploadOperatorBase(BaseOperator):
         self.timeout_s = timeout_s
         self.send_md5 = send_md5
         self._uploader: ResumableUploader | None = None
+        self._spool: SpooledObject | None = None
         self._final_try = False
         # once the task instance has succeeded, no retry needs its checkpoints
         self.on_success_callback = add_success_callback(self.on_success_callback, self._remove_checkpoints)
@@ -150,6 +154,23 @@ class FilesUploadOperatorBase(BaseOperator):
     @cached_property
     def hook(self) -> FilesHook:
         return FilesHook(files_conn_id=self.files_conn_id, max_connections=max(16, self.concurrency + 2))
+
+    @contextmanager
+    def _upload_source(self, source: SourceLike | None = None) -> Iterator[UploadSource]:
+        """The engine source of ``source`` (default: the operator's): an object is fetched once into
+        a spool that every pass reads, removed when the block ends (``on_kill`` stops its fetch)."""
+        with spooled_upload_source(self.source_path if source is None else source) as opened:
+            self._spool = opened if isinstance(opened, SpooledObject) else None
+            try:
+                yield opened
+            finally:
+                self._spool = None
+
+    @staticmethod
+    def _begin_fetch(source: UploadSource) -> None:
+        """Start fetching a spooled object (its free-space check fails before any request is sent)."""
+        if isinstance(source, SpooledObject):
+            source.start()
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -239,7 +260,11 @@ class FilesUploadOperatorBase(BaseOperator):
 
     def on_kill(self) -> None:
         uploader = self._uploader
-        if uploader is None or not uploader.request_cancel():
+        cancelled = uploader is not None and uploader.request_cancel()
+        spool = self._spool
+        if spool is not None:  # after the cancel request: the parts it fails are then not errors
+            spool.close()
+        if not cancelled:
             return
         if self.resume:
             self.log.info("Upload stopped; it is left pending so that a retry of this task resumes it")

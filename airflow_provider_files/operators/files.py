@@ -12,6 +12,7 @@ and can wait (blocking or deferred) until the API has processed what they upload
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -46,6 +47,7 @@ from airflow_provider_files.operators._source import (
     describe,
     open_upload_source,
     readable,
+    spooled_upload_source,
 )
 from airflow_provider_files.operators._upload_base import (
     POLL_INTERVAL_S,
@@ -97,7 +99,8 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
     ``status`` ...
 
     :param source: a local path, a URL (``file://``, ``s3://conn@bucket/key``, ``gs://`` ...) or an
-        ``ObjectStoragePath``. Templated.
+        ``ObjectStoragePath``; an object is fetched once into a local spool file (``[openai_files]
+        spool_folder``) that the md5 and the parts read. Templated.
     :param purpose: ``batch``, ``fine-tune``, ``assistants``, ``vision``, ``user_data``, ``evals`` ...
         Templated.
     :param files_conn_id: an ``openai_files`` connection. Templated.
@@ -166,26 +169,28 @@ class ChunkedUploadOperator(FilesUploadOperatorBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._start(context)
-        source = open_upload_source(self.source_path)
-        filename = self._filename_for(source)
-        self.log.info(
-            "Uploading %s (%s) as %s, purpose %s, in parts of %s, %d at a time",
-            describe(self.source_path),
-            format_bytes(source.size),
-            filename,
-            self.purpose,
-            format_bytes(self.part_size_bytes or even_part_size(source.size, self.concurrency)),
-            self.concurrency,
-        )
         try:
-            file = self._resumable().reuse_or_upload(
-                source,
-                self.checkpoint_store(context),
-                filename,
-                single_request=False,
-                last_try=self._final_try,
-            )
-            return cast(dict[str, Any], self._finish([file], [source.size], many=False))
+            with self._upload_source() as source:
+                filename = self._filename_for(source)
+                self.log.info(
+                    "Uploading %s (%s) as %s, purpose %s, in parts of %s, %d at a time",
+                    describe(self.source_path),
+                    format_bytes(source.size),
+                    filename,
+                    self.purpose,
+                    format_bytes(self.part_size_bytes or even_part_size(source.size, self.concurrency)),
+                    self.concurrency,
+                )
+                store = self.checkpoint_store(context)
+                uploader = self._resumable()
+                file = uploader.reuse(source, store, filename, single_request=False)
+                if file is None:
+                    self._begin_fetch(source)
+                    file = uploader.upload(
+                        source, store, filename, single_request=False, last_try=self._final_try
+                    )
+                size = source.size
+            return cast(dict[str, Any], self._finish([file], [size], many=False))
         finally:
             self.hook.close()
 
@@ -205,7 +210,9 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
     was validated for, so ``BatchOperator(input_file_id=upload.output)`` needs no endpoint.
 
     :param source: a local path, a URL (``file://``, ``s3://conn@bucket/key`` ...) or an
-        ``ObjectStoragePath``. Templated.
+        ``ObjectStoragePath``; an object is fetched once into a local spool file (``[openai_files]
+        spool_folder``) that validation and the upload read (with ``split``, the shards are
+        written while it is read once). Templated.
     :param purpose: file purpose (default ``batch``). Templated.
     :param files_conn_id: an ``openai_files`` connection. Templated.
     :param filename: name given to the API (default: the source's name; with ``split``, each
@@ -308,6 +315,7 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         self.max_bytes = max_bytes
         self.shard_destination = shard_destination
         self.single_request_max_bytes = single_request_max_bytes
+        self._target: dict[str, str | None] | None = None  # endpoint and model, once read
 
     @property
     def _returns_list(self) -> bool:
@@ -315,6 +323,7 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         self._start(context)
+        self._target = None
         try:
             if self.split:
                 files, sizes = self._upload_split(context)
@@ -333,7 +342,7 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         self, value: dict[str, Any] | list[dict[str, Any]]
     ) -> dict[str, Any] | list[dict[str, Any]]:
         """The file dict(s) with the endpoint and model of the (validated) source's requests."""
-        target = _request_target(readable(self.source_path))
+        target = getattr(self, "_target", None) or _request_target(readable(self.source_path))
         if isinstance(value, list):
             return [{**item, **target} for item in value]
         return {**value, **target}
@@ -348,47 +357,50 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
 
     def _upload_whole(self, context: Context) -> tuple[FileObject, int]:
         """The file the source became, and the source's size."""
-        source = open_upload_source(self.source_path)
-        filename = self._filename_for(source)
-        store = self.checkpoint_store(context)
-        single_request = uses_single_request(source.size, self.single_request_max_bytes)
-        reused = self._resumable().reuse(source, store, filename, single_request=single_request)
-        if reused is not None:
-            return reused, source.size
-        started = time.monotonic()
-        report = validate_batch_file(
-            readable(self.source_path), limits=self.limits or DEFAULT_LIMITS, max_errors=self.max_errors
-        )
-        if not report.valid:
-            raise self._invalid(report)
-        self.log.info(
-            "Validated %s: %d requests to %s, model %s, %d bytes, md5 %s (%.2f s)",
-            describe(self.source_path),
-            report.lines,
-            report.endpoint,
-            report.model,
-            report.bytes,
-            report.md5,
-            time.monotonic() - started,
-        )
-        for warning in report.warnings:
-            self.log.warning("%s", warning)
-        if report.bytes != source.size:
-            raise SourceChangedError(
-                f"{describe(self.source_path)} changed while it was validated: {report.bytes} bytes "
-                f"were validated, the file had {source.size}; nothing was uploaded"
+        with self._upload_source() as source:
+            filename = self._filename_for(source)
+            store = self.checkpoint_store(context)
+            single_request = uses_single_request(source.size, self.single_request_max_bytes)
+            reused = self._resumable().reuse(source, store, filename, single_request=single_request)
+            if reused is not None:
+                return reused, source.size
+            self._begin_fetch(source)
+            started = time.monotonic()
+            # an object is validated from its spool, which the upload then reads: one fetch in all
+            report = validate_batch_file(
+                readable(source), limits=self.limits or DEFAULT_LIMITS, max_errors=self.max_errors
             )
-        # the md5 taken while validating: the bytes uploaded must have it (else the task fails
-        # with "changed since it was validated"), and the file is not read again to hash it
-        file = self._resumable().upload(
-            source,
-            store,
-            filename,
-            single_request=single_request,
-            last_try=self._final_try,
-            expected_md5=report.md5,
-        )
-        return file, source.size
+            if not report.valid:
+                raise self._invalid(report)
+            self.log.info(
+                "Validated %s: %d requests to %s, model %s, %d bytes, md5 %s (%.2f s)",
+                describe(self.source_path),
+                report.lines,
+                report.endpoint,
+                report.model,
+                report.bytes,
+                report.md5,
+                time.monotonic() - started,
+            )
+            for warning in report.warnings:
+                self.log.warning("%s", warning)
+            if report.bytes != source.size:
+                raise SourceChangedError(
+                    f"{describe(self.source_path)} changed while it was validated: {report.bytes} bytes "
+                    f"were validated, the file had {source.size}; nothing was uploaded"
+                )
+            self._target = {"endpoint": report.endpoint, "model": report.model}
+            # the md5 taken while validating: the bytes uploaded must have it (else the task fails
+            # with "changed since it was validated"), and the file is not read again to hash it
+            file = self._resumable().upload(
+                source,
+                store,
+                filename,
+                single_request=single_request,
+                last_try=self._final_try,
+                expected_md5=report.md5,
+            )
+            return file, source.size
 
     def _upload_split(self, context: Context) -> tuple[list[FileObject], list[int]]:
         """The files the shards became, and the shards' sizes."""
@@ -428,15 +440,18 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
                 max_bytes,
                 time.monotonic() - started,
             )
-            shard_sources = [open_upload_source(shard.path) for shard in shards]
-            files = self._resumable().upload_shards(
-                shard_sources,
-                store,
-                split,
-                single_request_max_bytes=self.single_request_max_bytes,
-                last_try=self._final_try,
-            )
-            return files, [shard.size for shard in shard_sources]
+            with contextlib.ExitStack() as spools:  # shards in object storage: each fetched once
+                shard_sources = [spools.enter_context(spooled_upload_source(shard.path)) for shard in shards]
+                files = self._resumable().upload_shards(
+                    shard_sources,
+                    store,
+                    split,
+                    single_request_max_bytes=self.single_request_max_bytes,
+                    last_try=self._final_try,
+                )
+                if shard_sources:  # the endpoint and model, from the first shard rather than the source
+                    self._target = _request_target(readable(shard_sources[0]))
+                return files, [shard.size for shard in shard_sources]
         finally:
             if temporary:
                 shutil.rmtree(temporary, ignore_errors=True)

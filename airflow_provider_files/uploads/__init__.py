@@ -22,6 +22,7 @@ from airflow_provider_files.uploads.progress import UploadProgress, format_bytes
 from airflow_provider_files.uploads.result import UploadResult
 from airflow_provider_files.uploads.single import SingleRequestUploader, SingleUploadResult
 from airflow_provider_files.uploads.sources import LocalFileSource, ObjectSource, OpenFileSource, UploadSource
+from airflow_provider_files.uploads.spool import SpooledObject, SpoolError
 from airflow_provider_files.uploads.uploader import ChunkedUploader
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "SingleRequestUploader",
     "SingleUploadResult",
     "SourceChangedError",
+    "SpoolError",
+    "SpooledObject",
     "UploadCancelledError",
     "UploadError",
     "UploadProgress",

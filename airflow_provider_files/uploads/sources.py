@@ -4,7 +4,9 @@ Each part is a :class:`~airflow_provider_files.api.bodies.BodySource` over one b
 reads the file afresh on every attempt and streams it in small chunks, so no part is ever held
 in memory and several parts can be read at once. Local files are read through their own handles;
 objects in an fsspec filesystem (S3, GCS, Azure, ``memory://`` ...) through ranged reads
-(:class:`ObjectSource`), which share no handle and fetch no byte twice.
+(:class:`ObjectSource`), which share no handle and fetch each byte once per pass. An upload,
+which reads its source more than once (validation or md5, the parts), wraps an object in a
+:class:`~airflow_provider_files.uploads.spool.SpooledObject`, fetched once for all passes.
 """
 
 from __future__ import annotations
@@ -224,6 +226,10 @@ class ObjectSource(_KnownSizeSource):
 
     def range(self, offset: int, length: int) -> BodySource:
         return ObjectRange(self._fs, self._path, offset, length, label=self._label)
+
+    def fetch(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` of the object in one ranged read (an ``OSError`` if short)."""
+        return _fetch(self._fs, self._path, start, end, self._label)
 
     def open(self, mode: str = "rb") -> IO[bytes]:
         """A sequential reader of the whole object (for the md5 and for validation); each read

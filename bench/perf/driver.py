@@ -157,7 +157,7 @@ def build_scenarios(sizes: dict[str, int], profiles: list[str], only: set[str] |
             f"chunked {size_label(sizes['object'])} from a local S3 server, loopback",
             "loopback",
             "object",
-            ["ours-s3", "ours-local"],
+            ["ours-s3", "engine-s3", "ours-local"],
         ),
         *(
             Scenario(
@@ -250,9 +250,11 @@ def plan_notes(sizes: dict[str, int], runs: int, scenarios: list[Scenario]) -> l
         "- Object storage: `ChunkedUploadOperator` (8 MiB parts, default concurrency) from "
         "`s3://<aws connection>@bucket/key` (ObjectStoragePath, apache-airflow-providers-amazon with "
         "s3fs; the connection's `endpoint_url` is a moto S3 server in the driver process that counts "
-        "the body bytes it sends), vs the same operator reading the same bytes from a local file "
-        "(the ceiling). The operator reads the object twice (md5, parts): bytes fetched per pass is "
-        "the server's count over two passes.",
+        "the body bytes it sends); engine-s3: the upload engine alone (no Airflow) from an s3fs "
+        "filesystem on the same server, as the other upload rows measure the client; vs the operator "
+        "reading the same bytes from a local file (the ceiling). The object is fetched once into a "
+        "spool file that the md5 and the parts read: bytes fetched is the server's count over the "
+        "whole run; peak RSS is shown with the peak before the first byte (imports and setup).",
         "- Sizes: " + ", ".join(f"{key}={size_label(value)}" for key, value in sizes.items()) + ". "
         "The 4 GiB upload runs on loopback only (it is there for peak RSS; the SDK needs about 45 s per "
         "GiB on the WAN profile), the WAN figures use the 1 GiB file.",

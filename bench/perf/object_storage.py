@@ -1,14 +1,23 @@
 """Uploads from object storage: a local S3 server (moto) that counts the bytes it sends, and the
 ``object-storage`` scenario of ``make bench``.
 
-The scenario puts one object in the server's bucket and uploads it with ``ChunkedUploadOperator``
-from ``s3://<aws connection>@bucket/key`` (Airflow's ObjectStoragePath with s3fs, through an
-``aws`` connection whose ``endpoint_url`` is the local server), each run in its own child
-process; the ceiling is the same operator reading the same bytes from a local file. Each S3 run
-records the bytes the server sent for it (``bytes_fetched``): the md5 pass and the parts each
-read the object once, so the figure is about twice the size (``fetched_ratio`` is per pass).
+The scenario puts one object in the server's bucket and uploads it, each run in its own child
+process:
 
-``python -m bench.perf.object_storage ours-s3|ours-local ...`` is one such child.
+* ``ours-s3``: ``ChunkedUploadOperator`` from ``s3://<aws connection>@bucket/key`` (Airflow's
+  ObjectStoragePath with s3fs, through an ``aws`` connection whose ``endpoint_url`` is the local
+  server). ``setup_rss_bytes`` is the process's peak before the first byte (Airflow, s3fs and
+  botocore loaded, the object stat'ed).
+* ``engine-s3``: the upload engine alone (no Airflow imported), as the other upload rows measure
+  the client: an s3fs filesystem on the server, an ``ObjectSource`` spooled by ``SpooledObject``,
+  ``ChunkedUploader``; its peak RSS is the client's, comparable with the 150 MB budget.
+* ``ours-local``: the operator reading the same bytes from a local file (the ceiling).
+
+Each S3 run records the bytes the server sent over the whole run (``bytes_fetched``) and their
+ratio to the object's size (``fetched_ratio``): the object is fetched once into the spool, which
+the md5 and the parts read, so the ratio should be 1.
+
+``python -m bench.perf.object_storage ours-s3|engine-s3|ours-local ...`` is one such child.
 """
 
 from __future__ import annotations
@@ -36,9 +45,8 @@ BUCKET = "bench"
 AWS_CONN_ID = "aws_bench"
 FILES_CONN_ID = "files_bench"
 PART_SIZE_BYTES = 8 * 1024 * 1024  # the issue's case: 8 MiB parts
-# a full pass over the object may fetch this much more than its size (ranged reads at part edges)
+# a whole upload may fetch this much more than the object's size
 FETCH_SLACK = 1.05
-PASSES = 2  # ChunkedUploadOperator reads the object once for the md5 and once for the parts
 S3_KEY = "testing"  # moto accepts any key; these are not secrets
 
 
@@ -113,12 +121,17 @@ class CountingS3Server:
 
     def filesystem(self) -> Any:
         """A new s3fs filesystem on this server (no instance cache: each has its own client)."""
+        return self.filesystem_on(self.endpoint_url)
+
+    @staticmethod
+    def filesystem_on(endpoint_url: str) -> Any:
+        """A new s3fs filesystem on the S3 server at ``endpoint_url``."""
         import s3fs
 
         return s3fs.S3FileSystem(
             key=S3_KEY,
             secret=S3_KEY,
-            client_kwargs={"endpoint_url": self.endpoint_url},
+            client_kwargs={"endpoint_url": endpoint_url},
             # the region in the client's config, not client_kwargs: s3fs would send it as a
             # bucket's LocationConstraint, which S3 refuses for us-east-1
             config_kwargs={"region_name": "us-east-1"},
@@ -161,13 +174,44 @@ def _upload(source: str) -> dict[str, Any]:
     }
 
 
+def _upload_with_the_engine(source: str, endpoint_url: str) -> dict[str, Any]:
+    """The engine alone: ``source`` (``bucket/key``) from an s3fs filesystem on ``endpoint_url``."""
+    from airflow_provider_files.api import FilesClient
+    from airflow_provider_files.api.connections import connection_from_env, settings_from_connection
+    from airflow_provider_files.uploads import ChunkedUploader, ObjectSource, SpooledObject
+
+    fields = connection_from_env(FILES_CONN_ID)
+    assert fields is not None, f"AIRFLOW_CONN_{FILES_CONN_ID.upper()} is not set"
+    fs = CountingS3Server.filesystem_on(endpoint_url)
+    info = fs.info(source)  # the S3 client and its service models, loaded before the figure starts
+    setup_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    started = time.perf_counter()
+    with FilesClient(settings_from_connection(fields, context="bench")) as client:
+        uploader = ChunkedUploader(client, part_size_bytes=PART_SIZE_BYTES)
+        name = source.rsplit("/", 1)[-1]
+        spooled = SpooledObject(ObjectSource(fs, source, int(info["size"]), name, str(info.get("ETag"))))
+        with spooled:
+            result = uploader.upload(spooled, purpose="assistants")
+    return {
+        "elapsed_s": time.perf_counter() - started,
+        "file_id": result.file.id,
+        "bytes": result.file.bytes,
+        "md5_sent": result.md5,
+        "setup_rss_bytes": setup_rss_bytes,
+    }
+
+
 def child_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf.object_storage")
-    parser.add_argument("contender", choices=["ours-s3", "ours-local"])
-    parser.add_argument("--source", required=True, help="s3://conn@bucket/key or a local path")
+    parser.add_argument("contender", choices=["ours-s3", "engine-s3", "ours-local"])
+    parser.add_argument("--source", required=True, help="s3://conn@bucket/key, bucket/key or a local path")
+    parser.add_argument("--s3-endpoint", help="engine-s3: the S3 server's URL")
     args = parser.parse_args(argv)
     cpu_before = time.process_time()
-    outcome = _upload(args.source)
+    if args.contender == "engine-s3":
+        outcome = _upload_with_the_engine(args.source, args.s3_endpoint)
+    else:
+        outcome = _upload(args.source)
     outcome["client_cpu_s"] = round(time.process_time() - cpu_before, 3)
     print(json.dumps(outcome))
     return 0
@@ -182,7 +226,7 @@ def run_object_storage_scenario(scenario: Scenario, data: DataFile, emulator: An
     from bench.connections import connection_env
     from bench.datagen import MB
     from bench.perf.environment import installed, log
-    from bench.perf.measure import ContenderFailed, Run, alternating_rounds, run_child
+    from bench.perf.measure import Run, alternating_rounds, measure_child
 
     scenario.size_bytes = data.size
     missing = [module for module in ("moto", "s3fs", "airflow.providers.amazon") if not installed(module)]
@@ -199,31 +243,35 @@ def run_object_storage_scenario(scenario: Scenario, data: DataFile, emulator: An
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env.update(connection_env(FILES_CONN_ID, emulator.base_url, emulator.api_key))
         env[f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}"] = server.aws_connection_json()
-        sources = {"ours-s3": f"s3://{AWS_CONN_ID}@{key}", "ours-local": str(data.path)}
+        sources = {"ours-s3": f"s3://{AWS_CONN_ID}@{key}", "engine-s3": key, "ours-local": str(data.path)}
         for round_index, name in alternating_rounds(scenario, scenario.contenders, runs):
             command = [sys.executable, "-m", "bench.perf.object_storage", name, "--source", sources[name]]
-            sent_before = server.bytes_sent
-            try:
-                outcome, rss = run_child(command, env)
-            except (ContenderFailed, ValueError, IndexError) as error:
-                scenario.errors[name] = str(error)
-                log(f"{scenario.id}: {name} failed: {error}")
+            if name == "engine-s3":
+                command += ["--s3-endpoint", server.endpoint_url]
+            sent_before, s3_cpu_before = server.bytes_sent, time.process_time()
+            measured = measure_child(scenario, name, command, env, emulator)
+            if measured is None:
                 continue
-            if name == "ours-s3":
+            outcome, rss = measured
+            # the S3 server runs in this (otherwise idle) process: its CPU is this process's
+            outcome["s3_server_cpu_s"] = round(time.process_time() - s3_cpu_before, 3)
+            if name != "ours-local":  # the whole run, every pass included
                 outcome["bytes_fetched"] = server.bytes_sent - sent_before
-                outcome["fetched_ratio"] = outcome["bytes_fetched"] / data.size / PASSES
+                outcome["fetched_ratio"] = outcome["bytes_fetched"] / data.size
             stored_md5 = emulator.file_md5(outcome["file_id"])
             md5_ok = stored_md5 == data.md5 and outcome.get("bytes") in (None, data.size)
             scenario.runs[name].append(Run(outcome["elapsed_s"], rss, md5_ok, outcome))
             fetched = (
-                f", fetched {outcome['bytes_fetched'] / MB:.1f} MB ({PASSES} passes)"
+                f", fetched {outcome['bytes_fetched'] / MB:.1f} MB ({outcome['fetched_ratio']:.3f}x the object)"
                 if "bytes_fetched" in outcome
                 else ""
             )
             log(
                 f"{scenario.id} run {round_index + 1}/{runs} {name}: {outcome['elapsed_s']:.2f} s, "
                 f"{data.size / outcome['elapsed_s'] / MB:.1f} MB/s, peak RSS {rss / MB:.0f} MB "
-                f"({outcome['setup_rss_bytes'] / MB:.0f} MB before the upload){fetched}, "
+                f"({outcome['setup_rss_bytes'] / MB:.0f} MB before the first byte){fetched}, "
+                f"CPU client {outcome['client_cpu_s']:.2f} s, emulator {outcome['server_cpu_s']:.2f} s, "
+                f"S3 server {outcome['s3_server_cpu_s']:.2f} s, "
                 f"md5 {'ok' if md5_ok else 'MISMATCH'}"
             )
             emulator.reset()

@@ -7,13 +7,14 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from airflow_provider_files.demo import write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from bench.perf.object_storage import CountingS3Server
-from tests.support import FilesConnection
+from tests.support import FilesConnection, RangeCountingFileSystem
 
 from .support import S3Bucket
 
@@ -79,3 +80,20 @@ def s3_storage(s3_server: CountingS3Server, request: pytest.FixtureRequest) -> I
         schemes.pop("s3", None)  # type: ignore[attr-defined]
     else:
         schemes["s3"] = previous  # type: ignore[index]
+
+
+@pytest.fixture
+def counting_storage() -> Iterator[RangeCountingFileSystem]:
+    """``countingrange://``: an in-memory filesystem that serves ranged reads like S3, counts them
+    and can fail them from a given byte (``fail_from_byte``), registered with Airflow for the test."""
+    from airflow.sdk.io import fs as airflow_fs
+    from airflow.sdk.io.store import _STORE_CACHE
+
+    fsspec.register_implementation(RangeCountingFileSystem.protocol, RangeCountingFileSystem, clobber=True)
+    schemes = airflow_fs._register_filesystems()
+    counting = RangeCountingFileSystem()
+    schemes[RangeCountingFileSystem.protocol] = lambda conn_id, options=None: counting  # type: ignore[index]
+    _STORE_CACHE.pop(RangeCountingFileSystem.protocol, None)
+    yield counting
+    _STORE_CACHE.pop(RangeCountingFileSystem.protocol, None)
+    schemes.pop(RangeCountingFileSystem.protocol, None)  # type: ignore[attr-defined]

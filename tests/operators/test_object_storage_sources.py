@@ -1,28 +1,33 @@
 """The upload operators reading their source from object storage: ``memory://`` and ``s3://`` on a
-local S3 server (moto) that counts the bytes it sends, so each case also checks that every pass
-over the object (validation and md5, the upload) fetches it once."""
+local S3 server (moto) that counts the bytes it sends, so each case also checks that the whole run
+(validation, md5 and upload) fetches the object once, through the spool, which is gone after."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from airflow_provider_files.demo import write_sample_requests
+from airflow_provider_files.demo import SAMPLE_MODEL, write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
+from airflow_provider_files.exceptions import InvalidBatchFileError
 from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.operators._checkpoint import as_storage_path
 from airflow_provider_files.operators.files import ChunkedUploadOperator, UploadJsonlOperator
-from airflow_provider_files.uploads.sources import LINE_BUFFER_BYTES
+from airflow_provider_files.uploads import spool as spool_module
+from tests.support import RangeCountingFileSystem
 
-from .support import S3Bucket, md5_of, run_task, task_context
+from .support import S3Bucket, md5_of, run_task, task_context, upload_requests
 
 PART_BYTES = 128 * 1024
 LINES = 4000  # about 1.1 MB
-FETCH_SLACK = 1.05  # a pass over the object may fetch at most this much more than its size
+FETCH_SLACK = 1.05  # a whole run may fetch at most this much more than the object's size
+SPOOL_RANGE_BYTES = 64 * 1024
 
 
 class Stored:
@@ -39,22 +44,39 @@ class Stored:
         now = self._sent()
         return None if now is None or self._start is None else now - self._start
 
-    def assert_fetched_at_most(self, passes: int, extra_bytes: int = 0) -> None:
+    def assert_fetched_once(self) -> None:
         fetched = self.fetched()
         if fetched is not None:
-            assert fetched <= passes * FETCH_SLACK * len(self.data) + extra_bytes, (
-                f"{fetched} bytes fetched for {passes} pass(es) over {len(self.data)}"
+            assert fetched <= FETCH_SLACK * len(self.data), (
+                f"{fetched} bytes fetched for an object of {len(self.data)}"
             )
+
+
+@pytest.fixture(autouse=True)
+def small_spool_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranged reads of 64 KiB: the spool of a 1 MB object takes many, as a large object's would."""
+    monkeypatch.setattr(spool_module, "SPOOL_RANGE_BYTES", SPOOL_RANGE_BYTES)
+
+
+@pytest.fixture(autouse=True)
+def spool_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """``[openai_files] spool_folder`` for the test; it must be empty again after every run."""
+    folder = tmp_path / "spool"
+    monkeypatch.setenv("AIRFLOW__OPENAI_FILES__SPOOL_FOLDER", str(folder))
+    yield folder
+    assert not folder.exists() or list(folder.iterdir()) == []
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("object-spool")]
 
 
 @pytest.fixture(params=["memory", "s3"])
 def stored(
     request: pytest.FixtureRequest, tmp_path: Path, memory_storage: MemoryFileSystem
-) -> Callable[[int], Stored]:
-    """``stored(lines)``: a batch file of ``lines`` requests in memory:// or in the local S3."""
+) -> Callable[..., Stored]:
+    """``stored(lines, tail)``: a batch file of ``lines`` requests (then ``tail``) in memory:// or in
+    the local S3."""
 
-    def put(lines: int = LINES) -> Stored:
-        data = write_sample_requests(tmp_path / "requests.jsonl", lines).read_bytes()
+    def put(lines: int = LINES, tail: bytes = b"") -> Stored:
+        data = write_sample_requests(tmp_path / "requests.jsonl", lines).read_bytes() + tail
         if request.param == "memory":
             memory_storage.pipe_file("/bucket/in/requests.jsonl", data)
             return Stored("memory://bucket/in/requests.jsonl", data, lambda: None)
@@ -70,7 +92,7 @@ def _arguments(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 
 
 def test_upload_jsonl_in_parts(
-    files_conn: EmulatorHandle, stored: Callable[[int], Stored], tmp_path: Path
+    files_conn: EmulatorHandle, stored: Callable[..., Stored], tmp_path: Path
 ) -> None:
     source = stored(LINES)
     operator = UploadJsonlOperator(
@@ -82,24 +104,26 @@ def test_upload_jsonl_in_parts(
     assert files_conn.file_md5(result["id"]) == md5_of(source.data)
     assert result["filename"] == "requests.jsonl"
     assert result["endpoint"] == "/v1/chat/completions"
-    # validation (which takes the md5), the parts, and the first line for the endpoint and model
-    source.assert_fetched_at_most(2, LINE_BUFFER_BYTES)
+    # validation (which takes the md5) and the parts read the spool; the endpoint and model come
+    # from the validation
+    source.assert_fetched_once()
 
 
 def test_upload_jsonl_in_one_request(
-    files_conn: EmulatorHandle, stored: Callable[[int], Stored], tmp_path: Path
+    files_conn: EmulatorHandle, stored: Callable[..., Stored], tmp_path: Path
 ) -> None:
     source = stored(LINES)
 
     result = run_task(UploadJsonlOperator(**_arguments(tmp_path, source=source.url)), task_context())
 
     assert files_conn.file_md5(result["id"]) == md5_of(source.data)
-    source.assert_fetched_at_most(2, LINE_BUFFER_BYTES)
+    assert result["model"] == SAMPLE_MODEL
+    source.assert_fetched_once()
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_chunked_upload(
-    files_conn: EmulatorHandle, stored: Callable[[int], Stored], tmp_path: Path, concurrency: int
+    files_conn: EmulatorHandle, stored: Callable[..., Stored], tmp_path: Path, concurrency: int
 ) -> None:
     source = stored(LINES)
     operator = ChunkedUploadOperator(
@@ -112,10 +136,10 @@ def test_chunked_upload(
 
     assert files_conn.file_md5(result["id"]) == md5_of(source.data)
     assert result["filename"] == "requests.jsonl"
-    source.assert_fetched_at_most(2)  # the md5, the parts
+    source.assert_fetched_once()  # the md5 and the parts read the spool
 
 
-def test_split_upload(files_conn: EmulatorHandle, stored: Callable[[int], Stored], tmp_path: Path) -> None:
+def test_split_upload(files_conn: EmulatorHandle, stored: Callable[..., Stored], tmp_path: Path) -> None:
     source = stored(LINES)
     operator = UploadJsonlOperator(**_arguments(tmp_path, source=source.url, split=True, max_lines=1500))
 
@@ -129,8 +153,94 @@ def test_split_upload(files_conn: EmulatorHandle, stored: Callable[[int], Stored
         hook.download_file(file["id"], target)
         joined += target.read_bytes()
     assert joined == source.data
-    # one pass validates and splits into local shards; then the first line for the endpoint
-    source.assert_fetched_at_most(1, LINE_BUFFER_BYTES)
+    # one pass validates and splits into local shards; the endpoint comes from the first shard
+    assert result[0]["endpoint"] == "/v1/chat/completions"
+    source.assert_fetched_once()
+
+
+@pytest.mark.filterwarnings("ignore:UPath 'countingrange' filesystem not explicitly implemented")
+@pytest.mark.parametrize("operator_class", [ChunkedUploadOperator, UploadJsonlOperator])
+def test_a_fetch_that_fails_mid_way_completes_nothing_and_names_the_object(
+    files_conn: EmulatorHandle,
+    counting_storage: RangeCountingFileSystem,
+    tmp_path: Path,
+    operator_class: type[ChunkedUploadOperator | UploadJsonlOperator],
+) -> None:
+    data = write_sample_requests(tmp_path / "requests.jsonl", LINES).read_bytes()
+    counting_storage.pipe_file("bucket/in/requests.jsonl", data)
+    counting_storage.fail_from_byte = len(data) // 2
+    url = "countingrange://bucket/in/requests.jsonl"
+    extra: dict[str, Any] = {"purpose": "batch"} if operator_class is ChunkedUploadOperator else {}
+    operator = operator_class(
+        **_arguments(tmp_path, source=url, part_size_bytes=PART_BYTES, single_request_max_bytes=0, **extra)
+        if operator_class is UploadJsonlOperator
+        else _arguments(tmp_path, source=url, part_size_bytes=PART_BYTES, **extra)
+    )
+
+    with pytest.raises(
+        OSError, match=rf"fetching {url} failed after \d+ of {len(data)} bytes: .*connection reset"
+    ):
+        run_task(operator, task_context())
+
+    assert files_conn.stats()["file_count"] == 0
+    if operator_class is UploadJsonlOperator:  # validation reads first: nothing reached the API
+        assert upload_requests(files_conn) == []
+    assert counting_storage.bytes_fetched <= len(data)
+
+
+def test_an_invalid_object_sends_nothing_and_leaves_no_spool(
+    files_conn: EmulatorHandle, stored: Callable[..., Stored], tmp_path: Path
+) -> None:
+    source = stored(LINES, b'{"custom_id": "request-000000", "method": "POST"\n')
+
+    with pytest.raises(InvalidBatchFileError, match=f"line {LINES + 1}"):
+        run_task(UploadJsonlOperator(**_arguments(tmp_path, source=source.url)), task_context())
+
+    assert upload_requests(files_conn) == []
+
+
+@pytest.mark.filterwarnings("ignore:UPath 'countingrange' filesystem not explicitly implemented")
+def test_on_kill_stops_the_fetch_and_removes_the_spool(
+    files_conn: EmulatorHandle, counting_storage: RangeCountingFileSystem, tmp_path: Path, spool_folder: Path
+) -> None:
+    data = write_sample_requests(tmp_path / "requests.jsonl", LINES).read_bytes()
+    counting_storage.pipe_file("bucket/in/requests.jsonl", data)
+    counting_storage.hold_from_byte = 4 * PART_BYTES  # the fetch stalls after 4 parts' bytes
+    operator = ChunkedUploadOperator(
+        **_arguments(
+            tmp_path,
+            source="countingrange://bucket/in/requests.jsonl",
+            purpose="batch",
+            part_size_bytes=PART_BYTES,
+        )
+    )
+    outcome: list[BaseException | None] = []
+
+    def execute() -> None:
+        try:
+            run_task(operator, task_context())
+        except BaseException as error:
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    task = threading.Thread(target=execute)
+    task.start()
+    deadline = time.monotonic() + 30
+    while files_conn.stats()["upload_count"] == 0 or not list(spool_folder.iterdir()):
+        assert time.monotonic() < deadline and task.is_alive(), outcome
+        time.sleep(0.02)
+    killer = threading.Thread(target=operator.on_kill)
+    killer.start()
+    time.sleep(0.2)
+    counting_storage.released.set()  # the reads in flight end; no new one starts
+    killer.join(30)
+    task.join(30)
+
+    assert not killer.is_alive() and not task.is_alive()
+    assert outcome and outcome[0] is not None
+    assert files_conn.stats()["file_count"] == 0
+    assert counting_storage.bytes_fetched < len(data)
 
 
 def test_fetched_bytes_are_counted(s3_storage: S3Bucket) -> None:
