@@ -7,7 +7,9 @@ into a temporary file; a reader of a byte range waits until the spool holds that
 then reads it from the local file (the page cache). The parts thus go out while the fetch goes
 on, and nothing is fetched twice. Memory holds only the ranges in flight; the disk holds the
 object (its size is checked before the first byte is fetched). The spool file is removed by
-:meth:`SpooledObject.close`, on success or failure.
+:meth:`SpooledObject.close`, on success or failure. A process killed before that leaves its file
+behind; the file is locked (``flock``) while its spool is open, so the next spool in the same
+folder removes every file of a dead process (:func:`remove_stale_spools`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +36,24 @@ SPOOL_RANGE_BYTES = 4 * 1024 * 1024
 #: Ranged reads in flight at once (the memory the fetch holds is this times the range).
 SPOOL_FETCHES_IN_FLIGHT = 4
 SPOOL_FILE_PREFIX = "airflow-files-spool-"
+#: A spool file younger than this is never removed as stale (its owner may be about to lock it).
+STALE_SPOOL_MIN_AGE_S = 60.0
+
+if sys.platform != "win32":
+    import fcntl
+
+    def _try_lock(handle: int) -> bool:
+        """Take the exclusive lock of the open file ``handle`` if no other open file holds it."""
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+else:  # pragma: no cover - Airflow workers do not run on Windows
+
+    def _try_lock(handle: int) -> bool:
+        return False  # no way to tell a live spool from a dead one: never remove any
 
 
 class SpoolError(OSError):
@@ -73,6 +95,7 @@ class SpooledObject:
         self._error: BaseException | None = None
         self._closed = False
         self._path: Path | None = None
+        self._lock_handle: int | None = None  # holds the spool file's lock until close()
         self._fetcher: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -141,8 +164,11 @@ class SpooledObject:
                     f"it needs {format_bytes(self.size)} ({self.size} bytes), {format_bytes(free)} "
                     f"({free} bytes) are free{hint}"
                 )
+            remove_stale_spools(folder)
             handle, name = tempfile.mkstemp(prefix=SPOOL_FILE_PREFIX, dir=folder)
             self._path = Path(name)
+            self._lock_handle = os.open(name, os.O_RDONLY)
+            _try_lock(self._lock_handle)
             self._fetcher = threading.Thread(
                 target=self._fetch_all, args=(handle,), name="object-spool", daemon=True
             )
@@ -215,6 +241,30 @@ class SpooledObject:
             fetcher.join()
         if self._path is not None:
             self._path.unlink(missing_ok=True)
+        if self._lock_handle is not None:
+            os.close(self._lock_handle)
+            self._lock_handle = None
+
+
+def remove_stale_spools(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the spool files in ``folder`` that no open spool holds (their process died before
+    removing them) and that are older than :data:`STALE_SPOOL_MIN_AGE_S`; the files removed."""
+    removed: list[Path] = []
+    now = time.time()
+    for path in Path(folder).glob(SPOOL_FILE_PREFIX + "*"):
+        try:
+            if now - path.stat().st_mtime < STALE_SPOOL_MIN_AGE_S:
+                continue
+            handle = os.open(path, os.O_RDONLY)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        try:
+            if _try_lock(handle):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        finally:
+            os.close(handle)
+    return removed
 
 
 def _write_at(handle: int, data: bytes, offset: int) -> None:

@@ -232,3 +232,47 @@ def test_an_empty_object(s3_like: tuple[GatedFileSystem, bytes], spool_dir: Path
         assert md5_of(spooled) == hashlib.md5(b"").hexdigest()
         assert b"".join(spooled.range(0, 0).chunks()) == b""
     assert fs.requests == 0
+
+
+def test_a_spool_left_by_a_killed_process_is_removed_by_the_next_one(
+    s3_like: tuple[GatedFileSystem, bytes], spool_dir: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from airflow_provider_files.uploads.spool import SPOOL_FILE_PREFIX, STALE_SPOOL_MIN_AGE_S
+
+    fs, data = s3_like
+    spool_dir.mkdir()
+    old = time.time() - STALE_SPOOL_MIN_AGE_S - 5
+    # A process that holds its spool's lock, killed with SIGKILL: its lock dies with it.
+    dead = spool_dir / f"{SPOOL_FILE_PREFIX}killed"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time; h = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(h, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)", str(dead)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    young = spool_dir / f"{SPOOL_FILE_PREFIX}young"  # its owner may not have locked it yet
+    young.write_bytes(b"x")
+    other = spool_dir / "not-a-spool"
+    other.write_bytes(b"x")
+    for path in (dead, other):
+        os.utime(path, (old, old))
+
+    with _spool(fs, len(data), spool_dir) as live:
+        live.wait_for(len(data))
+        assert live.path is not None
+        os.utime(live.path, (old, old))
+        with _spool(fs, len(data), spool_dir) as second:
+            second.wait_for(len(data))
+            # the dead process's file is gone; the live spool, the young file and other files stay
+            assert sorted(path.name for path in spool_dir.iterdir()) == sorted(
+                [live.path.name, second.path.name if second.path else "", young.name, other.name]
+            )
+    assert sorted(path.name for path in spool_dir.iterdir()) == sorted([young.name, other.name])
