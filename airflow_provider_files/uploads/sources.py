@@ -142,16 +142,11 @@ class OpenFileSource(_KnownSizeSource):
         return self._opener()
 
 
-class OpenedRange:
-    """``length`` bytes from ``offset`` of a file reached through ``opener``; re-opened per attempt.
+class SourceRange:
+    """The part of every range of a source: ``length`` bytes from ``offset``, read again from the
+    source on each attempt (so replayable); subclasses yield them from :meth:`chunks`."""
 
-    :param opener: returns a new binary file object at the start of the file.
-    :param offset: first byte.
-    :param length: number of bytes.
-    """
-
-    def __init__(self, opener: Callable[[], IO[bytes]], offset: int, length: int) -> None:
-        self._opener = opener
+    def __init__(self, offset: int, length: int) -> None:
         self.offset = offset
         self._length = length
 
@@ -162,6 +157,22 @@ class OpenedRange:
     @property
     def replayable(self) -> bool:
         return True
+
+    def chunks(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+
+class OpenedRange(SourceRange):
+    """``length`` bytes from ``offset`` of a file reached through ``opener``; re-opened per attempt.
+
+    :param opener: returns a new binary file object at the start of the file.
+    :param offset: first byte.
+    :param length: number of bytes.
+    """
+
+    def __init__(self, opener: Callable[[], IO[bytes]], offset: int, length: int) -> None:
+        super().__init__(offset, length)
+        self._opener = opener
 
     def chunks(self) -> Iterator[bytes]:
         remaining = self._length
@@ -246,7 +257,7 @@ class ObjectSource(_KnownSizeSource):
 LINE_BUFFER_BYTES = 16 * 1024
 
 
-class ObjectRange:
+class ObjectRange(SourceRange):
     """``length`` bytes from ``offset`` of an object, fetched in ranged reads of at most 1 MiB.
 
     :param fs: the filesystem.
@@ -257,19 +268,10 @@ class ObjectRange:
     """
 
     def __init__(self, fs: RangeReadable, path: str, offset: int, length: int, *, label: str = "") -> None:
+        super().__init__(offset, length)
         self._fs = fs
         self._path = path
-        self.offset = offset
-        self._length = length
         self._label = label or path
-
-    @property
-    def length(self) -> int:
-        return self._length
-
-    @property
-    def replayable(self) -> bool:
-        return True
 
     def chunks(self) -> Iterator[bytes]:
         end = self.offset + self._length
@@ -277,21 +279,16 @@ class ObjectRange:
             yield _fetch(self._fs, self._path, start, min(start + READ_CHUNK_BYTES, end), self._label)
 
 
-class ObjectReader(io.RawIOBase):
-    """An object read from start to end by ranged reads: ``readinto(b)`` fetches ``len(b)`` bytes.
+class SizedReader(io.RawIOBase):
+    """A seekable reader of ``size`` bytes from start to end: ``readinto(b)`` asks
+    :meth:`read_at` for the next ``len(b)`` bytes (at most to the end) and moves on by as many.
 
-    :param fs: the filesystem.
-    :param path: the object's path in ``fs``.
-    :param size: size of the object; nothing past it is requested.
-    :param label: the object as shown in messages.
+    :param size: the bytes there are; nothing past them is asked for.
     """
 
-    def __init__(self, fs: RangeReadable, path: str, size: int, *, label: str = "") -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
-        self._fs = fs
-        self._path = path
         self._size = size
-        self._label = label or path
         self._position = 0
 
     def readable(self) -> bool:
@@ -315,10 +312,32 @@ class ObjectReader(io.RawIOBase):
         count = min(len(view), self._size - self._position)
         if count <= 0:
             return 0
-        data = _fetch(self._fs, self._path, self._position, self._position + count, self._label)
-        view[:count] = data
+        self.read_at(self._position, view[:count])
         self._position += count
         return count
+
+    def read_at(self, position: int, view: memoryview) -> None:
+        """Fill ``view`` with the bytes from ``position`` on, all of them."""
+        raise NotImplementedError
+
+
+class ObjectReader(SizedReader):
+    """An object read from start to end by ranged reads: ``readinto(b)`` fetches ``len(b)`` bytes.
+
+    :param fs: the filesystem.
+    :param path: the object's path in ``fs``.
+    :param size: size of the object; nothing past it is requested.
+    :param label: the object as shown in messages.
+    """
+
+    def __init__(self, fs: RangeReadable, path: str, size: int, *, label: str = "") -> None:
+        super().__init__(size)
+        self._fs = fs
+        self._path = path
+        self._label = label or path
+
+    def read_at(self, position: int, view: memoryview) -> None:
+        view[:] = _fetch(self._fs, self._path, position, position + len(view), self._label)
 
 
 def _fetch(fs: RangeReadable, path: str, start: int, end: int, label: str) -> bytes:

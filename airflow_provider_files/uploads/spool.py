@@ -25,11 +25,11 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
 
 from airflow_provider_files.api.bodies import READ_CHUNK_BYTES, BodySource
 from airflow_provider_files.uploads.progress import format_bytes
-from airflow_provider_files.uploads.sources import ObjectSource
+from airflow_provider_files.uploads.sources import ObjectSource, SizedReader, SourceRange
 
 #: Bytes of one ranged read of the fetch.
 SPOOL_RANGE_BYTES = 4 * 1024 * 1024
@@ -275,7 +275,7 @@ def _write_at(handle: int, data: bytes, offset: int) -> None:
         offset += written
 
 
-class SpoolRange:
+class SpoolRange(SourceRange):
     """``length`` bytes from ``offset`` of a spooled object, read from the spool as it fills.
 
     :param spool: the spooled object.
@@ -284,17 +284,8 @@ class SpoolRange:
     """
 
     def __init__(self, spool: SpooledObject, offset: int, length: int) -> None:
+        super().__init__(offset, length)
         self._spool = spool
-        self.offset = offset
-        self._length = length
-
-    @property
-    def length(self) -> int:
-        return self._length
-
-    @property
-    def replayable(self) -> bool:
-        return True
 
     def chunks(self) -> Iterator[bytes]:
         end = self.offset + self._length
@@ -313,7 +304,7 @@ class SpoolRange:
                 yield chunk
 
 
-class SpoolReader(io.RawIOBase):
+class SpoolReader(SizedReader):
     """The whole spooled object from start to end: ``readinto(b)`` waits until ``len(b)`` bytes
     past the position are spooled.
 
@@ -321,42 +312,19 @@ class SpoolReader(io.RawIOBase):
     """
 
     def __init__(self, spool: SpooledObject) -> None:
-        super().__init__()
+        super().__init__(spool.size)
         self._spool = spool
         self._handle = open(spool.start(), "rb", buffering=0)  # noqa: SIM115 (closed by close())
-        self._position = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._spool.size}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
-        self._position = base + offset
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        count = min(len(view), self._spool.size - self._position)
-        if count <= 0:
-            return 0
-        self._spool.wait_for(self._position + count)
-        self._handle.seek(self._position)
+    def read_at(self, position: int, view: memoryview) -> None:
+        self._spool.wait_for(position + len(view))
+        self._handle.seek(position)
         read = 0
-        while read < count:
-            got = self._handle.readinto(view[read:count])
+        while read < len(view):
+            got = self._handle.readinto(view[read:])
             if not got:
-                raise SpoolError(f"the spool of {self._spool} ended at byte {self._position + read}")
+                raise SpoolError(f"the spool of {self._spool} ended at byte {position + read}")
             read += got
-        self._position += count
-        return count
 
     def close(self) -> None:
         if not self.closed:
