@@ -245,6 +245,7 @@ CHART_COLOURS = {
     "ours-chunked-no-md5": ("#aec7e8", "ours without md5"),
     "ours-validate-serial": ("#6baed6", "ours, serial validation"),
     "ours-validate-2-workers": ("#08519c", "ours, validation in 2 worker processes"),
+    "engine-s3": ("#17becf", "ours, the upload engine alone (no Airflow)"),
     "ours": ("#1f77b4", "ours (airflow-provider-files)"),
     "sdk": ("#ff7f0e", "openai SDK / plain json.loads (peer)"),
     "json-loads": ("#ff7f0e", "openai SDK / plain json.loads (peer)"),
@@ -324,7 +325,8 @@ def draw_chart(path: Path, scenarios: dict[str, Scenario]) -> bool:
     speed_axis.legend(
         handles=[Patch(color=colour, label=words) for words, colour in legend.items()],
         fontsize=8,
-        loc="upper right",
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),  # beside the bars, never over them
     )
     speed_axis.set_xticks([centre for centre, _ in centres], [title for _, title in centres], fontsize=8)
     speed_axis.grid(axis="y", alpha=0.3)
