@@ -342,7 +342,7 @@ class UploadJsonlOperator(FilesUploadOperatorBase):
         self, value: dict[str, Any] | list[dict[str, Any]]
     ) -> dict[str, Any] | list[dict[str, Any]]:
         """The file dict(s) with the endpoint and model of the (validated) source's requests."""
-        target = getattr(self, "_target", None) or _request_target(readable(self.source_path))
+        target = self._target or _request_target(readable(self.source_path))
         if isinstance(value, list):
             return [{**item, **target} for item in value]
         return {**value, **target}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,6 +27,20 @@ def task_context(
 def run_task(operator: BaseOperator, context: Context | None = None) -> Any:
     """``operator.execute`` with a task context (default: ``task_context(operator.task_id)``)."""
     return operator.execute(context if context is not None else task_context())
+
+
+def downloaded_content(files: list[dict[str, Any]], folder: Path) -> bytes:
+    """The content of ``files`` (file dicts an upload returned) downloaded through the API and
+    joined in order, as the shards of a split must give back their source."""
+    from airflow_provider_files.hooks.files import FilesHook
+
+    hook = FilesHook()
+    joined = b""
+    for index, file in enumerate(files):
+        target = folder / f"shard{index}"
+        hook.download_file(file["id"], target)
+        joined += target.read_bytes()
+    return joined
 
 
 def md5_of(data: bytes) -> str:

@@ -35,7 +35,7 @@ from airflow_provider_files.triggers.files import UploadCompleteTrigger
 from airflow_provider_files.uploads import UploadCancelledError
 from tests.support import FilesConnection
 
-from .support import md5_of, run_task, task_context, upload_requests
+from .support import downloaded_content, md5_of, run_task, task_context, upload_requests
 
 PART_BYTES = 64 * 1024
 FILE_KEYS = {"id", "bytes", "filename", "purpose", "status"}
@@ -322,13 +322,7 @@ def test_split_uploads_every_shard(
 
     assert isinstance(result, list) and len(result) == 3
     assert [f["filename"] for f in result] == [f"requests-0000{i}.jsonl" for i in (1, 2, 3)]
-    hook = FilesHook()
-    joined = b""
-    for index, file in enumerate(result):
-        target = tmp_path / f"shard{index}"
-        hook.download_file(file["id"], target)
-        joined += target.read_bytes()
-    assert joined == source.read_bytes()
+    assert downloaded_content(result, tmp_path) == source.read_bytes()
     assert list(system_tmp.iterdir()) == []  # the temporary shards were removed
 
     again = run_task(

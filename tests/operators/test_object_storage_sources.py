@@ -16,13 +16,12 @@ from fsspec.implementations.memory import MemoryFileSystem
 from airflow_provider_files.demo import SAMPLE_MODEL, write_sample_requests
 from airflow_provider_files.emulator.testing import EmulatorHandle
 from airflow_provider_files.exceptions import InvalidBatchFileError
-from airflow_provider_files.hooks.files import FilesHook
 from airflow_provider_files.operators._checkpoint import as_storage_path
 from airflow_provider_files.operators.files import ChunkedUploadOperator, UploadJsonlOperator
 from airflow_provider_files.uploads import spool as spool_module
 from tests.support import RangeCountingFileSystem
 
-from .support import S3Bucket, md5_of, run_task, task_context, upload_requests
+from .support import S3Bucket, downloaded_content, md5_of, run_task, task_context, upload_requests
 
 PART_BYTES = 128 * 1024
 LINES = 4000  # about 1.1 MB
@@ -146,13 +145,7 @@ def test_split_upload(files_conn: EmulatorHandle, stored: Callable[..., Stored],
     result = run_task(operator, task_context())
 
     assert len(result) == 3
-    hook = FilesHook()
-    joined = b""
-    for index, file in enumerate(result):
-        target = tmp_path / f"shard{index}"
-        hook.download_file(file["id"], target)
-        joined += target.read_bytes()
-    assert joined == source.data
+    assert downloaded_content(result, tmp_path) == source.data
     # one pass validates and splits into local shards; the endpoint comes from the first shard
     assert result[0]["endpoint"] == "/v1/chat/completions"
     source.assert_fetched_once()
